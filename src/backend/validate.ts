@@ -1,0 +1,106 @@
+/**
+ * Argument checks shared by every backend, run before any memory is touched. Messages name the argument,
+ * what was expected and what came, e.g.
+ *   "Expected Float32Array of length >= 640 (N*T*D = 10*5*... ) for xs but received length 512".
+ * The native addon checks everything again in C++; these give the same errors on the js backend.
+ */
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (ArrayBuffer.isView(v)) return `${v.constructor.name} of length ${(v as Float32Array).length}`;
+  if (typeof v === 'object') return (v as object).constructor?.name ?? 'object';
+  return `${String(v)} of type ${typeof v}`;
+}
+
+/** A dimension: an integer >= 0 (or >= min). */
+export function dim(name: string, v: unknown, min = 0): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) {
+    throw new TypeError(`Expected integer for ${name} but received ${describe(v)}`);
+  }
+  if (v < min || v > 0x7fffffff) {
+    throw new RangeError(`Expected integer in [${min}, 2147483647] for ${name} but received ${v}`);
+  }
+  return v;
+}
+
+export function finite(name: string, v: unknown): number {
+  if (typeof v !== 'number') throw new TypeError(`Expected number for ${name} but received ${describe(v)}`);
+  if (!Number.isFinite(v)) throw new RangeError(`Expected finite number for ${name} but received ${v}`);
+  return v;
+}
+
+/** The product of dimensions, refusing anything beyond what a typed array can index. */
+export function product(what: string, ...dims: number[]): number {
+  let p = 1;
+  for (const d of dims) p *= d;
+  if (p > Number.MAX_SAFE_INTEGER || p > 2 ** 32) {
+    throw new RangeError(`Size ${what} = ${dims.join('*')} is too large`);
+  }
+  return p;
+}
+
+export function f32(name: string, v: unknown, minLength: number, shape?: string): Float32Array {
+  if (!(v instanceof Float32Array)) {
+    throw new TypeError(`Expected Float32Array for ${name} but received ${describe(v)}`);
+  }
+  if (v.length < minLength) {
+    throw new RangeError(
+      `Expected Float32Array of length >= ${minLength}${shape ? ` (${shape})` : ''} for ${name} but received length ${v.length}`,
+    );
+  }
+  return v;
+}
+
+export function i32(name: string, v: unknown, minLength: number, shape?: string): Int32Array {
+  if (!(v instanceof Int32Array)) {
+    throw new TypeError(`Expected Int32Array for ${name} but received ${describe(v)}`);
+  }
+  if (v.length < minLength) {
+    throw new RangeError(
+      `Expected Int32Array of length >= ${minLength}${shape ? ` (${shape})` : ''} for ${name} but received length ${v.length}`,
+    );
+  }
+  return v;
+}
+
+/** Every ids[r] for r < R is in [0, V) (or -1 when allowIgnore). */
+export function ids(name: string, v: Int32Array, R: number, V: number, allowIgnore = false): void {
+  for (let r = 0; r < R; r++) {
+    const id = v[r];
+    if (id >= 0 && id < V) continue;
+    if (allowIgnore && id === -1) continue;
+    throw new RangeError(`Expected ${name}[${r}] in [0, ${V})${allowIgnore ? ' or -1' : ''} but received ${id}`);
+  }
+}
+
+/** The minimum length of a row-major [rows, cols] matrix stored with row stride ld. */
+export function matrixLength(name: string, rows: number, cols: number, ld: number): number {
+  if (ld < Math.max(1, cols)) {
+    throw new RangeError(`Expected leading dimension of ${name} >= ${Math.max(1, cols)} but received ${ld}`);
+  }
+  if (rows === 0 || cols === 0) return 0;
+  return product(`of ${name}`, rows - 1, ld) + cols;
+}
+
+export interface GemmArgs {
+  transA: boolean; transB: boolean; M: number; N: number; K: number;
+  alpha: number; A: Float32Array; lda: number; B: Float32Array; ldb: number;
+  beta: number; C: Float32Array; ldc: number;
+}
+
+export function sgemmArgs(
+  transA: unknown, transB: unknown, M: unknown, N: unknown, K: unknown,
+  alpha: unknown, A: unknown, lda: unknown, B: unknown, ldb: unknown,
+  beta: unknown, C: unknown, ldc: unknown,
+): GemmArgs {
+  if (typeof transA !== 'boolean') throw new TypeError(`Expected boolean for transA but received ${describe(transA)}`);
+  if (typeof transB !== 'boolean') throw new TypeError(`Expected boolean for transB but received ${describe(transB)}`);
+  const m = dim('M', M), n = dim('N', N), k = dim('K', K);
+  const la = dim('lda', lda, 1), lb = dim('ldb', ldb, 1), lc = dim('ldc', ldc, 1);
+  const al = finite('alpha', alpha), be = finite('beta', beta);
+  // Stored shapes: A is [M,K] or, transposed, [K,M]; B is [K,N] or [N,K]; C is [M,N].
+  const a = f32('A', A, matrixLength('A', transA ? k : m, transA ? m : k, la), transA ? 'K x M' : 'M x K');
+  const b = f32('B', B, matrixLength('B', transB ? n : k, transB ? k : n, lb), transB ? 'N x K' : 'K x N');
+  const c = f32('C', C, matrixLength('C', m, n, lc), 'M x N');
+  return { transA, transB, M: m, N: n, K: k, alpha: al, A: a, lda: la, B: b, ldb: lb, beta: be, C: c, ldc: lc };
+}

@@ -1,0 +1,58 @@
+import { Command, CommanderError } from 'commander';
+import { DataError } from '../data/ptb';
+import { WeightsFormatError } from '../safetensors';
+import { TrainingDivergedError } from '../trainer';
+import { UsageError } from './args';
+import { train, trainCommand } from './train';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const VERSION: string = require('../../package.json').version;
+
+export interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const stdio: Io = {
+  out: (line) => process.stdout.write(line + '\n'),
+  err: (line) => process.stderr.write(line + '\n'),
+};
+
+/** Runs the command line and resolves to the exit code: 0 ok, 1 error, 2 usage. Never throws. */
+export async function main(argv: string[], io: Io = stdio): Promise<number> {
+  const program = new Command('rnnlm')
+    .description('Recurrent neural network language models (Deep Learning from Scratch 2, chapter 5) on Node.js')
+    .version(VERSION, '-V, --version')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.out(s.replace(/\n$/, '')),
+      writeErr: (s) => io.err(s.replace(/\n$/, '')),
+    })
+    .showHelpAfterError('(run with --help for usage)');
+  const cmd = trainCommand((flags) => train(flags, io.out, io.err))
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => io.out(s.replace(/\n$/, '')),
+      writeErr: (s) => io.err(s.replace(/\n$/, '')),
+    })
+    .showHelpAfterError('(run with --help for usage)');
+  program.addCommand(cmd);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof UsageError) {
+      io.err(`rnnlm: ${e.message}`);
+      return 2;
+    }
+    if (e instanceof DataError || e instanceof WeightsFormatError || e instanceof TrainingDivergedError
+      || e instanceof RangeError || e instanceof TypeError || e instanceof Error) {
+      io.err(`rnnlm: ${e.message}`);
+      if (process.env.RNNLM_DEBUG) io.err(String(e.stack));
+      return 1;
+    }
+    io.err(`rnnlm: ${String(e)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,34 @@
+import { resolveBackend, type Backend, type BackendName } from './backend';
+
+/** Stochastic gradient descent: param -= lr * grad. */
+export class SGD {
+  lr: number;
+  private readonly backend: Backend;
+
+  constructor(lr = 0.01, opts: { backend?: Backend | BackendName } = {}) {
+    if (!(lr > 0) || !Number.isFinite(lr)) throw new RangeError(`Expected positive learning rate but received ${lr}`);
+    this.lr = lr;
+    this.backend = resolveBackend(opts.backend);
+  }
+
+  update(params: Float32Array[], grads: Float32Array[]): void {
+    if (params.length !== grads.length) {
+      throw new RangeError(`Expected as many gradients as parameters (${params.length}) but received ${grads.length}`);
+    }
+    for (let i = 0; i < params.length; i++) this.backend.sgdUpdate(params[i], grads[i], this.lr);
+  }
+}
+
+/**
+ * Global-norm gradient clipping, as the book's clip_grads: when the L2 norm of all gradients together exceeds
+ * maxNorm, every gradient is scaled by maxNorm / (norm + 1e-6). Returns the norm before clipping.
+ */
+export function clipGrads(grads: Float32Array[], maxNorm: number, backend?: Backend | BackendName): number {
+  const b = resolveBackend(backend);
+  let sum = 0;
+  for (const g of grads) sum += b.sumSquares(g);
+  const norm = Math.sqrt(sum);
+  const rate = maxNorm / (norm + 1e-6);
+  if (rate < 1) for (const g of grads) b.scale(g, rate);
+  return norm;
+}

@@ -1,0 +1,208 @@
+import type { SimpleRnnlm } from './model';
+import { clipGrads, type SGD } from './optimizer';
+
+export interface FitOptions {
+  maxEpoch?: number;
+  batchSize?: number;
+  timeSize?: number;
+  /** Global-norm gradient clipping threshold; undefined for none. */
+  maxGrad?: number;
+  /** Report the running perplexity every this many iterations (and at the first); undefined for never. */
+  evalInterval?: number;
+  /** Called at every evalInterval report. */
+  onReport?: (r: IterationReport) => void;
+  /** Called after every epoch; training waits for a returned promise. */
+  onEpoch?: (r: EpochReport) => void | Promise<void>;
+}
+
+export interface IterationReport {
+  epoch: number;
+  /** 1-based iteration within the epoch. */
+  iter: number;
+  iters: number;
+  /** exp(mean loss) since the previous report. */
+  ppl: number;
+  elapsedS: number;
+  tokensPerS: number;
+}
+
+export interface EpochReport {
+  epoch: number;
+  /** exp(mean loss over the epoch's iterations). */
+  ppl: number;
+  elapsedS: number;
+  tokensPerS: number;
+}
+
+/** The largest loss whose perplexity exp(loss) is a finite double. */
+const MAX_LOSS = Math.log(Number.MAX_VALUE);
+
+/** Training produced a loss that is not a finite number. */
+export class TrainingDivergedError extends Error {
+  constructor(readonly epoch: number, readonly iter: number, readonly loss: number, what = 'loss became') {
+    super(`${what} ${loss} at epoch ${epoch}, iteration ${iter}: training diverged; lower --lr or set --max-grad`);
+    this.name = 'TrainingDivergedError';
+  }
+}
+
+/**
+ * Cuts [batchSize, timeSize] batches from a corpus exactly as the book's trainer does: row i reads from
+ * offset i * floor(len / batchSize), and one running time index advances across iterations and epochs.
+ */
+export class BatchCutter {
+  readonly xs: Int32Array;
+  readonly ts: Int32Array;
+  /** The running time index (book: time_idx). */
+  timeIdx = 0;
+  private readonly offsets: number[];
+
+  constructor(private readonly x: Int32Array, private readonly t: Int32Array,
+    readonly batchSize: number, readonly timeSize: number) {
+    if (x.length !== t.length) throw new RangeError(`xs and ts differ in length (${x.length} vs ${t.length})`);
+    const jump = Math.floor(x.length / batchSize);
+    this.offsets = Array.from({ length: batchSize }, (_, i) => i * jump);
+    this.xs = new Int32Array(batchSize * timeSize);
+    this.ts = new Int32Array(batchSize * timeSize);
+  }
+
+  /** Fills xs, ts ([batchSize, timeSize], row-major) with the next batch. */
+  next(): void {
+    const { x, t, batchSize: N, timeSize: T, offsets } = this;
+    const size = x.length;
+    for (let time = 0; time < T; time++) {
+      for (let i = 0; i < N; i++) {
+        const j = (offsets[i] + this.timeIdx) % size;
+        this.xs[i * T + time] = x[j];
+        this.ts[i * T + time] = t[j];
+      }
+      this.timeIdx++;
+    }
+  }
+}
+
+function checkPositiveInt(name: string, v: number): void {
+  if (!Number.isInteger(v) || v < 1) throw new RangeError(`Expected positive integer for ${name} but received ${v}`);
+}
+
+/** The book's RnnlmTrainer: truncated-BPTT training of a stateful RNN language model. */
+export class RnnlmTrainer {
+  /** Running perplexities recorded at every report, as the book's ppl_list. */
+  pplList: number[] = [];
+  /** Perplexity of every epoch. */
+  epochPpl: number[] = [];
+
+  constructor(readonly model: SimpleRnnlm, readonly optimizer: SGD) {}
+
+  async fit(xs: Int32Array, ts: Int32Array, opts: FitOptions = {}): Promise<EpochReport[]> {
+    const maxEpoch = opts.maxEpoch ?? 10;
+    const batchSize = opts.batchSize ?? 20;
+    const timeSize = opts.timeSize ?? 35;
+    checkPositiveInt('maxEpoch', maxEpoch);
+    checkPositiveInt('batchSize', batchSize);
+    checkPositiveInt('timeSize', timeSize);
+    if (opts.maxGrad !== undefined && !(opts.maxGrad > 0)) {
+      throw new RangeError(`Expected positive maxGrad but received ${opts.maxGrad}`);
+    }
+    if (opts.evalInterval !== undefined) checkPositiveInt('evalInterval', opts.evalInterval);
+    const maxIters = Math.floor(xs.length / (batchSize * timeSize));
+    if (maxIters < 1) {
+      throw new RangeError(
+        `batchSize * timeSize (${batchSize} * ${timeSize} = ${batchSize * timeSize}) exceeds the corpus of ${xs.length} tokens`,
+      );
+    }
+    const { model, optimizer } = this;
+    const V = model.vocabSize;
+    for (let i = 0; i < xs.length; i++) {
+      if (xs[i] < 0 || xs[i] >= V || ts[i] < -1 || ts[i] >= V) {
+        throw new RangeError(`Token id at position ${i} is outside the model's vocabulary of ${V}`);
+      }
+    }
+    const batches = new BatchCutter(xs, ts, batchSize, timeSize);
+    const tokensPerIter = batchSize * timeSize;
+    this.pplList = [];
+    this.epochPpl = [];
+    const reports: EpochReport[] = [];
+    const start = performance.now();
+    let reportLoss = 0, reportCount = 0, reportStart = start;
+
+    for (let epoch = 1; epoch <= maxEpoch; epoch++) {
+      let epochLoss = 0;
+      const epochStart = performance.now();
+      for (let iter = 1; iter <= maxIters; iter++) {
+        batches.next();
+        const loss = model.forward(batches.xs, batches.ts, batchSize, timeSize);
+        // A loss past MAX_LOSS makes the perplexity overflow to Infinity: the run has diverged as surely as NaN.
+        if (!(loss <= MAX_LOSS)) throw new TrainingDivergedError(epoch, iter, loss);
+        model.backward();
+        if (opts.maxGrad !== undefined) clipGrads([model.flatGrads], opts.maxGrad, model.backend);
+        optimizer.update([model.flatParams], [model.flatGrads]);
+        epochLoss += loss;
+        reportLoss += loss;
+        reportCount++;
+        if (opts.evalInterval !== undefined && (iter - 1) % opts.evalInterval === 0) {
+          const now = performance.now();
+          const ppl = Math.exp(reportLoss / reportCount);
+          this.pplList.push(ppl);
+          opts.onReport?.({
+            epoch, iter, iters: maxIters, ppl, elapsedS: (now - start) / 1000,
+            tokensPerS: (reportCount * tokensPerIter) / Math.max(1e-9, (now - reportStart) / 1000),
+          });
+          reportLoss = 0;
+          reportCount = 0;
+          reportStart = now;
+        }
+      }
+      if (!Number.isFinite(model.backend.sumSquares(model.flatParams))) {
+        throw new TrainingDivergedError(epoch, maxIters, NaN, 'a parameter became');
+      }
+      const now = performance.now();
+      const ppl = Math.exp(epochLoss / maxIters);
+      this.epochPpl.push(ppl);
+      const report: EpochReport = {
+        epoch, ppl, elapsedS: (now - start) / 1000,
+        tokensPerS: (maxIters * tokensPerIter) / Math.max(1e-9, (now - epochStart) / 1000),
+      };
+      reports.push(report);
+      await opts.onEpoch?.(report);
+    }
+    return reports;
+  }
+}
+
+/**
+ * Perplexity of a model over a whole corpus, as the book's eval_perplexity: the hidden state is reset first,
+ * then [batchSize, timeSize] windows walk the corpus in order, and ppl = exp(mean window loss).
+ */
+export function evalPerplexity(model: SimpleRnnlm, corpus: Int32Array, batchSize = 10, timeSize = 35,
+  onProgress?: (iter: number, iters: number) => void): number {
+  checkPositiveInt('batchSize', batchSize);
+  checkPositiveInt('timeSize', timeSize);
+  const size = corpus.length;
+  const maxIters = Math.floor((size - 1) / (batchSize * timeSize));
+  if (maxIters < 1) {
+    throw new RangeError(`batchSize * timeSize (${batchSize * timeSize}) exceeds the corpus of ${size} tokens`);
+  }
+  for (let i = 0; i < size; i++) {
+    if (corpus[i] < 0 || corpus[i] >= model.vocabSize) {
+      throw new RangeError(`Token id ${corpus[i]} at position ${i} is outside the model's vocabulary of ${model.vocabSize}`);
+    }
+  }
+  const jump = Math.floor((size - 1) / batchSize);
+  const xs = new Int32Array(batchSize * timeSize);
+  const ts = new Int32Array(batchSize * timeSize);
+  model.resetState();
+  let total = 0;
+  for (let iter = 0; iter < maxIters; iter++) {
+    const timeOffset = iter * timeSize;
+    for (let i = 0; i < batchSize; i++) {
+      const offset = timeOffset + i * jump;
+      for (let t = 0; t < timeSize; t++) {
+        xs[i * timeSize + t] = corpus[(offset + t) % size];
+        ts[i * timeSize + t] = corpus[(offset + t + 1) % size];
+      }
+    }
+    total += model.forward(xs, ts, batchSize, timeSize);
+    onProgress?.(iter + 1, maxIters);
+  }
+  return Math.exp(total / maxIters);
+}

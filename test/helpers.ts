@@ -1,0 +1,59 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { jsBackend, resolveBackend, nativeUnavailableReason, type Backend } from '../src/backend';
+
+export const ROOT = path.resolve(__dirname, '..');
+export const SHARED = path.resolve(ROOT, '..', 'shared');
+export const FIXTURES = path.join(SHARED, 'fixtures');
+export const PTB_DIR = process.env.PTB_DIR ? path.resolve(process.env.PTB_DIR) : path.join(SHARED, 'data', 'ptb');
+
+export function readFixture<T = unknown>(name: string): T {
+  return JSON.parse(fs.readFileSync(path.join(FIXTURES, name), 'utf8')) as T;
+}
+
+/** Every backend that loaded here: js always, native when built. */
+export function backends(): Backend[] {
+  const list: Backend[] = [jsBackend];
+  if (nativeUnavailableReason() === undefined) list.push(resolveBackend('native'));
+  return list;
+}
+
+/** Flattens nested number lists (row-major). */
+export function flat(x: unknown): number[] {
+  return Array.isArray(x) ? x.flatMap(flat) : [x as number];
+}
+
+/** max |a - b| / max |b|: the error relative to the tensor's scale. */
+export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let diff = 0, scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+    scale = Math.max(scale, Math.abs(b[i]));
+  }
+  return scale === 0 ? diff : diff / scale;
+}
+
+/** Asserts relError <= tol, with the label and the error in the failure message. */
+export function expectClose(label: string, a: ArrayLike<number>, b: ArrayLike<number>, tol: number): void {
+  const e = relError(a, b);
+  if (!(e <= tol)) throw new Error(`${label}: relative error ${e.toExponential(3)} > ${tol}`);
+}
+
+/** Deterministic pseudo-random floats in [-1, 1). */
+export function randomArray(n: number, seed: number): Float32Array {
+  const a = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13; s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5; s >>>= 0;
+    a[i] = (s / 4294967296) * 2 - 1;
+  }
+  return a;
+}
+
+export function randomIds(n: number, V: number, seed: number): Int32Array {
+  const r = randomArray(n, seed);
+  return Int32Array.from(r, (x) => Math.min(V - 1, Math.floor(((x + 1) / 2) * V)));
+}

@@ -1,0 +1,47 @@
+/**
+ * Uses the package the way a user's TypeScript project does: `import ... from 'rnnlm'` resolved through
+ * node_modules and package.json "exports"/"types", type-checked, compiled and run. The program is README's
+ * library example.
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PTB_DIR, ROOT } from './helpers';
+
+const EXAMPLE = `
+import { loadPtb, SimpleRnnlm, SGD, RnnlmTrainer, evalPerplexity } from 'rnnlm';
+
+async function main(): Promise<void> {
+  const { corpus } = await loadPtb('train');            // reads $PTB_DIR
+  const data = corpus.subarray(0, 1000);
+  const vocabSize = Math.max(...data) + 1;
+  const model = new SimpleRnnlm(vocabSize, 100, 100, { seed: 1 });
+  const trainer = new RnnlmTrainer(model, new SGD(0.1));
+  await trainer.fit(data.subarray(0, -1), data.subarray(1), {
+    maxEpoch: 5, batchSize: 10, timeSize: 5,
+    onEpoch: (r) => console.log(\`epoch \${r.epoch}: perplexity \${r.ppl.toFixed(2)}\`),
+  });
+  console.log('eval', evalPerplexity(model, data, 10, 5).toFixed(2));
+}
+void main();
+`;
+
+describe('the package, imported by name', () => {
+  it('type-checks, compiles and trains from a separate project', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnlm-user-'));
+    fs.mkdirSync(path.join(dir, 'node_modules'));
+    fs.symlinkSync(ROOT, path.join(dir, 'node_modules', 'rnnlm'), 'dir');
+    fs.writeFileSync(path.join(dir, 'main.ts'), EXAMPLE);
+    const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    execFileSync(process.execPath, [tsc, '--strict', '--target', 'ES2022', '--module', 'commonjs', '--types', 'node',
+      '--typeRoots', path.join(ROOT, 'node_modules', '@types'), 'main.ts'], { cwd: dir, encoding: 'utf8' });
+    const out = execFileSync(process.execPath, ['main.js'], { cwd: dir, encoding: 'utf8', env: { ...process.env, PTB_DIR } });
+    const lines = out.trim().split('\n');
+    expect(lines).toHaveLength(6);
+    const ppl = lines.slice(0, 5).map((l) => Number(/perplexity ([\d.]+)/.exec(l)![1]));
+    expect(ppl[4]).toBeLessThan(ppl[0]);
+    expect(ppl[0]).toBeLessThan(500);
+    expect(Number(lines[5].split(' ')[1])).toBeGreaterThan(1);
+  });
+});

@@ -1,0 +1,43 @@
+import { RnnlmTrainer, SGD, SimpleRnnlm, TrainingDivergedError, clipGrads, jsBackend } from '../src';
+
+describe('RnnlmTrainer', () => {
+  const corpus = Int32Array.from({ length: 300 }, (_, i) => (i * 7) % 11);
+  const xs = corpus.subarray(0, -1), ts = corpus.subarray(1);
+
+  it('stops at the first iteration whose loss is NaN, naming epoch and iteration', async () => {
+    const model = new SimpleRnnlm(11, 4, 5, { backend: 'js' });
+    model.param('affine.b')[3] = NaN;
+    const trainer = new RnnlmTrainer(model, new SGD(0.1, { backend: 'js' }));
+    const err = await trainer.fit(xs, ts, { maxEpoch: 2, batchSize: 2, timeSize: 5 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TrainingDivergedError);
+    expect((err as TrainingDivergedError).message).toMatch(/^loss became NaN at epoch 1, iteration 1:/);
+  });
+
+  it('reports every evalInterval iterations and per epoch, and refuses impossible settings', async () => {
+    const model = new SimpleRnnlm(11, 4, 5, { backend: 'js', seed: 2 });
+    const trainer = new RnnlmTrainer(model, new SGD(0.5, { backend: 'js' }));
+    const iters: number[] = [];
+    const reports = await trainer.fit(xs, ts, {
+      maxEpoch: 3, batchSize: 3, timeSize: 4, evalInterval: 10, onReport: (r) => iters.push(r.iter),
+    });
+    // 299 positions / 12 per iteration = 24 iterations; reports at iterations 1, 11, 21 of each epoch.
+    expect(iters).toEqual([1, 11, 21, 1, 11, 21, 1, 11, 21]);
+    expect(reports.map((r) => r.epoch)).toEqual([1, 2, 3]);
+    expect(trainer.epochPpl[2]).toBeLessThan(trainer.epochPpl[0]);
+    await expect(trainer.fit(xs, ts, { batchSize: 30, timeSize: 10 })).rejects.toThrow(/exceeds the corpus of 299 tokens/);
+    await expect(trainer.fit(xs, ts, { batchSize: 0 })).rejects.toThrow(/positive integer for batchSize/);
+    await expect(trainer.fit(xs, ts, { maxGrad: -1 })).rejects.toThrow(/positive maxGrad/);
+    await expect(trainer.fit(Int32Array.from(xs, (x) => x + 5), ts, { batchSize: 2, timeSize: 5 })).rejects.toThrow(/outside the model's vocabulary of 11/);
+  });
+
+  it("clips the global gradient norm as the book's clip_grads", () => {
+    const a = Float32Array.from([3, 0]), b = Float32Array.from([0, 4]);
+    const norm = clipGrads([a, b], 1, jsBackend);
+    expect(norm).toBeCloseTo(5, 6);
+    expect(a[0]).toBeCloseTo(3 / (5 + 1e-6), 6);
+    expect(b[1]).toBeCloseTo(4 / (5 + 1e-6), 6);
+    const c = Float32Array.from([0.3, 0.4]);
+    clipGrads([c], 1, jsBackend);
+    expect(Array.from(c)).toEqual([Math.fround(0.3), Math.fround(0.4)]);
+  });
+});
