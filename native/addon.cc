@@ -1,0 +1,372 @@
+// The N-API boundary of the native backend. It trusts nothing: every exported function checks the argument count,
+// each argument's type (Float32Array / Int32Array / number / boolean), that dimensions are integers in range,
+// that products of dimensions do not overflow, that every buffer is long enough for its shape, and that token ids
+// lie in [0, V). Failures throw TypeError / RangeError naming the argument and the numbers; nothing a JavaScript
+// caller passes can make the kernels touch memory outside the buffers it gave.
+//
+// The addon is context-aware (Napi::Addon): it keeps no mutable global state, so every worker thread can load it.
+#include <napi.h>
+
+#include <cblas.h>
+
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <string>
+
+#include "kernels.h"
+
+namespace {
+
+using Napi::CallbackInfo;
+using Napi::Value;
+
+std::string Describe(const Napi::Value& v) {
+  if (v.IsTypedArray()) {
+    static const char* const kNames[] = {"Int8Array",    "Uint8Array",   "Uint8ClampedArray", "Int16Array",
+                                         "Uint16Array",  "Int32Array",   "Uint32Array",       "Float32Array",
+                                         "Float64Array", "BigInt64Array", "BigUint64Array"};
+    const auto t = v.As<Napi::TypedArray>().TypedArrayType();
+    const char* name = (t >= 0 && t < 11) ? kNames[t] : "TypedArray";
+    return std::string(name) + " of length " + std::to_string(v.As<Napi::TypedArray>().ElementLength());
+  }
+  if (v.IsNull()) return "null";
+  if (v.IsUndefined()) return "undefined";
+  if (v.IsNumber()) return v.ToString().Utf8Value() + " of type number";
+  if (v.IsBoolean()) return std::string(v.As<Napi::Boolean>().Value() ? "true" : "false") + " of type boolean";
+  if (v.IsString()) return "string";
+  if (v.IsArrayBuffer()) return "ArrayBuffer";
+  if (v.IsArray()) return "Array";
+  if (v.IsFunction()) return "function";
+  if (v.IsObject()) return "object";
+  return "value";
+}
+
+// The checked arguments of one call.
+class Args {
+ public:
+  Args(const CallbackInfo& info, const char* fn, size_t count) : info_(info), env_(info.Env()) {
+    if (info.Length() != count) {
+      throw Napi::TypeError::New(env_, std::string(fn) + " expects " + std::to_string(count) +
+                                           " arguments but received " + std::to_string(info.Length()));
+    }
+  }
+
+  // An integer in [min, INT32_MAX].
+  int Dim(size_t i, const char* name, int64_t min = 0) const {
+    const Napi::Value v = info_[i];
+    if (!v.IsNumber()) TypeErr("Expected integer for " + std::string(name) + " but received " + Describe(v));
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (!std::isfinite(d) || std::trunc(d) != d) {
+      TypeErr("Expected integer for " + std::string(name) + " but received " + Describe(v));
+    }
+    if (d < static_cast<double>(min) || d > static_cast<double>(INT32_MAX)) {
+      RangeErr("Expected integer in [" + std::to_string(min) + ", 2147483647] for " + name + " but received " +
+               v.ToString().Utf8Value());
+    }
+    return static_cast<int>(d);
+  }
+
+  double Finite(size_t i, const char* name) const {
+    const Napi::Value v = info_[i];
+    if (!v.IsNumber()) TypeErr("Expected number for " + std::string(name) + " but received " + Describe(v));
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (!std::isfinite(d)) RangeErr("Expected finite number for " + std::string(name) + " but received " + v.ToString().Utf8Value());
+    return d;
+  }
+
+  bool Bool(size_t i, const char* name) const {
+    const Napi::Value v = info_[i];
+    if (!v.IsBoolean()) TypeErr("Expected boolean for " + std::string(name) + " but received " + Describe(v));
+    return v.As<Napi::Boolean>().Value();
+  }
+
+  // A Float32Array with at least `need` elements (`shape` names the product in messages).
+  float* F32(size_t i, const char* name, int64_t need, const char* shape) const {
+    return Typed<float>(i, name, need, shape, napi_float32_array, "Float32Array");
+  }
+
+  int32_t* I32(size_t i, const char* name, int64_t need, const char* shape) const {
+    return Typed<int32_t>(i, name, need, shape, napi_int32_array, "Int32Array");
+  }
+
+  // The length of a Float32Array argument.
+  int64_t F32Length(size_t i, const char* name) const {
+    const Napi::Value v = info_[i];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+      TypeErr("Expected Float32Array for " + std::string(name) + " but received " + Describe(v));
+    }
+    return static_cast<int64_t>(v.As<Napi::TypedArray>().ElementLength());
+  }
+
+  // a*b (*c), refusing results beyond 2^40 elements long before int64 could overflow.
+  int64_t Mul(const char* what, int64_t a, int64_t b, int64_t c = 1) const {
+    int64_t ab, abc;
+    if (__builtin_mul_overflow(a, b, &ab) || __builtin_mul_overflow(ab, c, &abc) || abc > (int64_t{1} << 40)) {
+      RangeErr(std::string("Size ") + what + " is too large");
+    }
+    return abc;
+  }
+
+  void CheckInt(const char* what, int64_t v) const {
+    if (v > INT32_MAX) RangeErr(std::string("Size ") + what + " = " + std::to_string(v) + " exceeds 2147483647");
+  }
+
+  // Every ids[r], r < R, in [0, V) (or -1 when allowIgnore).
+  void Ids(const char* name, const int32_t* ids, int64_t R, int64_t V, bool allowIgnore) const {
+    for (int64_t r = 0; r < R; r++) {
+      const int32_t id = ids[r];
+      if ((id >= 0 && id < V) || (allowIgnore && id == -1)) continue;
+      RangeErr("Expected " + std::string(name) + "[" + std::to_string(r) + "] in [0, " + std::to_string(V) + ")" +
+               (allowIgnore ? " or -1" : "") + " but received " + std::to_string(id));
+    }
+  }
+
+  // The minimum length of a row-major [rows, cols] matrix with row stride ld.
+  int64_t MatrixLength(const char* name, int64_t rows, int64_t cols, int64_t ld) const {
+    const int64_t minLd = cols > 1 ? cols : 1;
+    if (ld < minLd) {
+      RangeErr("Expected leading dimension of " + std::string(name) + " >= " + std::to_string(minLd) +
+               " but received " + std::to_string(ld));
+    }
+    if (rows == 0 || cols == 0) return 0;
+    return Mul(name, rows - 1, ld) + cols;
+  }
+
+  [[noreturn]] void TypeErr(const std::string& msg) const { throw Napi::TypeError::New(env_, msg); }
+  [[noreturn]] void RangeErr(const std::string& msg) const { throw Napi::RangeError::New(env_, msg); }
+
+ private:
+  template <typename T>
+  T* Typed(size_t i, const char* name, int64_t need, const char* shape, napi_typedarray_type type,
+           const char* typeName) const {
+    const Napi::Value v = info_[i];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != type) {
+      TypeErr("Expected " + std::string(typeName) + " for " + name + " but received " + Describe(v));
+    }
+    auto arr = v.As<Napi::TypedArrayOf<T>>();
+    const int64_t len = static_cast<int64_t>(arr.ElementLength());
+    if (len < need) {
+      RangeErr("Expected " + std::string(typeName) + " of length >= " + std::to_string(need) + " (" + shape +
+               ") for " + name + " but received length " + std::to_string(len));
+    }
+    // A detached or empty array has no data; nothing will be read from it because need == 0.
+    return len == 0 ? nullptr : arr.Data();
+  }
+
+  const CallbackInfo& info_;
+  Napi::Env env_;
+};
+
+class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
+ public:
+  RnnlmAddon(Napi::Env env, Napi::Object exports) {
+    DefineAddon(exports, {
+                             InstanceMethod("sgemm", &RnnlmAddon::Sgemm),
+                             InstanceMethod("embeddingForward", &RnnlmAddon::EmbeddingForward),
+                             InstanceMethod("embeddingBackward", &RnnlmAddon::EmbeddingBackward),
+                             InstanceMethod("rnnForward", &RnnlmAddon::RnnForward),
+                             InstanceMethod("rnnBackward", &RnnlmAddon::RnnBackward),
+                             InstanceMethod("affineForward", &RnnlmAddon::AffineForward),
+                             InstanceMethod("affineBackward", &RnnlmAddon::AffineBackward),
+                             InstanceMethod("softmaxCrossEntropyForward", &RnnlmAddon::SoftmaxForward),
+                             InstanceMethod("softmaxCrossEntropyBackward", &RnnlmAddon::SoftmaxBackward),
+                             InstanceMethod("sgdUpdate", &RnnlmAddon::SgdUpdate),
+                             InstanceMethod("sumSquares", &RnnlmAddon::SumSquares),
+                             InstanceMethod("scale", &RnnlmAddon::Scale),
+                             InstanceMethod("getNumThreads", &RnnlmAddon::GetNumThreads),
+                             InstanceMethod("setNumThreads", &RnnlmAddon::SetNumThreads),
+                             InstanceMethod("info", &RnnlmAddon::Info),
+                         });
+    (void)env;
+  }
+
+ private:
+  // sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+  Value Sgemm(const CallbackInfo& info) {
+    Args a(info, "sgemm", 13);
+    const bool tA = a.Bool(0, "transA"), tB = a.Bool(1, "transB");
+    const int M = a.Dim(2, "M"), N = a.Dim(3, "N"), K = a.Dim(4, "K");
+    const float alpha = static_cast<float>(a.Finite(5, "alpha"));
+    const int lda = a.Dim(7, "lda", 1), ldb = a.Dim(9, "ldb", 1), ldc = a.Dim(12, "ldc", 1);
+    const float beta = static_cast<float>(a.Finite(10, "beta"));
+    const float* A = a.F32(6, "A", a.MatrixLength("A", tA ? K : M, tA ? M : K, lda), tA ? "K x M" : "M x K");
+    const float* B = a.F32(8, "B", a.MatrixLength("B", tB ? N : K, tB ? K : N, ldb), tB ? "N x K" : "K x N");
+    float* C = a.F32(11, "C", a.MatrixLength("C", M, N, ldc), "M x N");
+    rnnlm::sgemm(tA, tB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return info.Env().Undefined();
+  }
+
+  // embeddingForward(out, W, ids, R, V, D)
+  Value EmbeddingForward(const CallbackInfo& info) {
+    Args a(info, "embeddingForward", 6);
+    const int R = a.Dim(3, "R"), V = a.Dim(4, "V"), D = a.Dim(5, "D");
+    float* out = a.F32(0, "out", a.Mul("R*D", R, D), "R*D");
+    const float* W = a.F32(1, "W", a.Mul("V*D", V, D), "V*D");
+    const int32_t* ids = a.I32(2, "ids", R, "R");
+    a.Ids("ids", ids, R, V, false);
+    rnnlm::embedding_forward(out, W, ids, R, D);
+    return info.Env().Undefined();
+  }
+
+  // embeddingBackward(dW, dout, ids, R, V, D)
+  Value EmbeddingBackward(const CallbackInfo& info) {
+    Args a(info, "embeddingBackward", 6);
+    const int R = a.Dim(3, "R"), V = a.Dim(4, "V"), D = a.Dim(5, "D");
+    float* dW = a.F32(0, "dW", a.Mul("V*D", V, D), "V*D");
+    const float* dout = a.F32(1, "dout", a.Mul("R*D", R, D), "R*D");
+    const int32_t* ids = a.I32(2, "ids", R, "R");
+    a.Ids("ids", ids, R, V, false);
+    rnnlm::embedding_backward(dW, dout, ids, R, V, D);
+    return info.Env().Undefined();
+  }
+
+  // rnnForward(hs, xs, h0, Wx, Wh, b, N, T, D, H)
+  Value RnnForward(const CallbackInfo& info) {
+    Args a(info, "rnnForward", 10);
+    const int N = a.Dim(6, "N"), T = a.Dim(7, "T"), D = a.Dim(8, "D"), H = a.Dim(9, "H");
+    a.CheckInt("N*T", a.Mul("N*T", N, T));
+    a.CheckInt("T*H", a.Mul("T*H", T, H));
+    float* hs = a.F32(0, "hs", a.Mul("N*T*H", N, T, H), "N*T*H");
+    const float* xs = a.F32(1, "xs", a.Mul("N*T*D", N, T, D), "N*T*D");
+    const float* h0 = a.F32(2, "h0", a.Mul("N*H", N, H), "N*H");
+    const float* Wx = a.F32(3, "Wx", a.Mul("D*H", D, H), "D*H");
+    const float* Wh = a.F32(4, "Wh", a.Mul("H*H", H, H), "H*H");
+    const float* b = a.F32(5, "b", H, "H");
+    rnnlm::rnn_forward(hs, xs, h0, Wx, Wh, b, N, T, D, H);
+    return info.Env().Undefined();
+  }
+
+  // rnnBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, h0, Wx, Wh, work, N, T, D, H)
+  Value RnnBackward(const CallbackInfo& info) {
+    Args a(info, "rnnBackward", 16);
+    const int N = a.Dim(12, "N"), T = a.Dim(13, "T"), D = a.Dim(14, "D"), H = a.Dim(15, "H");
+    a.CheckInt("N*T", a.Mul("N*T", N, T));
+    a.CheckInt("T*H", a.Mul("T*H", T, H));
+    const int64_t NTH = a.Mul("N*T*H", N, T, H), NTD = a.Mul("N*T*D", N, T, D);
+    float* dxs = a.F32(0, "dxs", NTD, "N*T*D");
+    float* dWx = a.F32(1, "dWx", a.Mul("D*H", D, H), "D*H");
+    float* dWh = a.F32(2, "dWh", a.Mul("H*H", H, H), "H*H");
+    float* db = a.F32(3, "db", H, "H");
+    float* dh0 = a.F32(4, "dh0", a.Mul("N*H", N, H), "N*H");
+    const float* dhs = a.F32(5, "dhs", NTH, "N*T*H");
+    const float* xs = a.F32(6, "xs", NTD, "N*T*D");
+    const float* hs = a.F32(7, "hs", NTH, "N*T*H");
+    const float* h0 = a.F32(8, "h0", a.Mul("N*H", N, H), "N*H");
+    const float* Wx = a.F32(9, "Wx", a.Mul("D*H", D, H), "D*H");
+    const float* Wh = a.F32(10, "Wh", a.Mul("H*H", H, H), "H*H");
+    float* work = a.F32(11, "work", a.Mul("2*N*T*H", 2, NTH), "2*N*T*H");
+    rnnlm::rnn_backward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, h0, Wx, Wh, work, N, T, D, H);
+    return info.Env().Undefined();
+  }
+
+  // affineForward(out, x, W, b, R, I, O)
+  Value AffineForward(const CallbackInfo& info) {
+    Args a(info, "affineForward", 7);
+    const int R = a.Dim(4, "R"), I = a.Dim(5, "I"), O = a.Dim(6, "O");
+    float* out = a.F32(0, "out", a.Mul("R*O", R, O), "R*O");
+    const float* x = a.F32(1, "x", a.Mul("R*I", R, I), "R*I");
+    const float* W = a.F32(2, "W", a.Mul("I*O", I, O), "I*O");
+    const float* b = a.F32(3, "b", O, "O");
+    rnnlm::affine_forward(out, x, W, b, R, I, O);
+    return info.Env().Undefined();
+  }
+
+  // affineBackward(dx, dW, db, dout, x, W, R, I, O)
+  Value AffineBackward(const CallbackInfo& info) {
+    Args a(info, "affineBackward", 9);
+    const int R = a.Dim(6, "R"), I = a.Dim(7, "I"), O = a.Dim(8, "O");
+    float* dx = a.F32(0, "dx", a.Mul("R*I", R, I), "R*I");
+    float* dW = a.F32(1, "dW", a.Mul("I*O", I, O), "I*O");
+    float* db = a.F32(2, "db", O, "O");
+    const float* dout = a.F32(3, "dout", a.Mul("R*O", R, O), "R*O");
+    const float* x = a.F32(4, "x", a.Mul("R*I", R, I), "R*I");
+    const float* W = a.F32(5, "W", a.Mul("I*O", I, O), "I*O");
+    rnnlm::affine_backward(dx, dW, db, dout, x, W, R, I, O);
+    return info.Env().Undefined();
+  }
+
+  // softmaxCrossEntropyForward(ys, scores, ts, R, V) -> summed loss
+  Value SoftmaxForward(const CallbackInfo& info) {
+    Args a(info, "softmaxCrossEntropyForward", 5);
+    const int R = a.Dim(3, "R"), V = a.Dim(4, "V", 1);
+    const int64_t RV = a.Mul("R*V", R, V);
+    float* ys = a.F32(0, "ys", RV, "R*V");
+    const float* scores = a.F32(1, "scores", RV, "R*V");
+    const int32_t* ts = a.I32(2, "ts", R, "R");
+    a.Ids("ts", ts, R, V, true);
+    return Napi::Number::New(info.Env(), rnnlm::softmax_xent_forward(ys, scores, ts, R, V));
+  }
+
+  // softmaxCrossEntropyBackward(dx, ys, ts, scale, R, V)
+  Value SoftmaxBackward(const CallbackInfo& info) {
+    Args a(info, "softmaxCrossEntropyBackward", 6);
+    const int R = a.Dim(4, "R"), V = a.Dim(5, "V", 1);
+    const int64_t RV = a.Mul("R*V", R, V);
+    float* dx = a.F32(0, "dx", RV, "R*V");
+    const float* ys = a.F32(1, "ys", RV, "R*V");
+    const int32_t* ts = a.I32(2, "ts", R, "R");
+    a.Ids("ts", ts, R, V, true);
+    const float s = static_cast<float>(a.Finite(3, "scale"));
+    rnnlm::softmax_xent_backward(dx, ys, ts, s, R, V);
+    return info.Env().Undefined();
+  }
+
+  // sgdUpdate(param, grad, lr)
+  Value SgdUpdate(const CallbackInfo& info) {
+    Args a(info, "sgdUpdate", 3);
+    const int64_t n = a.F32Length(0, "param");
+    float* param = a.F32(0, "param", n, "param.length");
+    const float* grad = a.F32(1, "grad", n, "param.length");
+    const float lr = static_cast<float>(a.Finite(2, "lr"));
+    rnnlm::sgd_update(param, grad, lr, n);
+    return info.Env().Undefined();
+  }
+
+  // sumSquares(x) -> number
+  Value SumSquares(const CallbackInfo& info) {
+    Args a(info, "sumSquares", 1);
+    const int64_t n = a.F32Length(0, "x");
+    const float* x = a.F32(0, "x", n, "x.length");
+    return Napi::Number::New(info.Env(), rnnlm::sum_squares(x, n));
+  }
+
+  // scale(x, s)
+  Value Scale(const CallbackInfo& info) {
+    Args a(info, "scale", 2);
+    const int64_t n = a.F32Length(0, "x");
+    float* x = a.F32(0, "x", n, "x.length");
+    const float s = static_cast<float>(a.Finite(1, "s"));
+    rnnlm::scale(x, s, n);
+    return info.Env().Undefined();
+  }
+
+  Value GetNumThreads(const CallbackInfo& info) {
+    Args a(info, "getNumThreads", 0);
+    return Napi::Number::New(info.Env(), openblas_get_num_threads());
+  }
+
+  // setNumThreads(n): OpenBLAS's thread count for this process.
+  Value SetNumThreads(const CallbackInfo& info) {
+    Args a(info, "setNumThreads", 1);
+    const int n = a.Dim(0, "n", 1);
+    if (n > 1024) a.RangeErr("Expected integer in [1, 1024] for n but received " + std::to_string(n));
+    openblas_set_num_threads(n);
+    return info.Env().Undefined();
+  }
+
+  Value Info(const CallbackInfo& info) {
+    Args a(info, "info", 0);
+    Napi::Env env = info.Env();
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("corename", Napi::String::New(env, openblas_get_corename()));
+    o.Set("config", Napi::String::New(env, openblas_get_config()));
+    o.Set("numThreads", Napi::Number::New(env, openblas_get_num_threads()));
+    o.Set("simd", Napi::String::New(env, rnnlm::simd_level()));
+    return o;
+  }
+};
+
+}  // namespace
+
+NODE_API_ADDON(RnnlmAddon)
