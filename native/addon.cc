@@ -272,17 +272,18 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     return info.Env().Undefined();
   }
 
-  // affineBackward(dx, dW, db, dout, x, W, R, I, O)
+  // affineBackward(dx, dW, db, dout, x, W, work, R, I, O)
   Value AffineBackward(const CallbackInfo& info) {
-    Args a(info, "affineBackward", 9);
-    const int R = a.Dim(6, "R"), I = a.Dim(7, "I"), O = a.Dim(8, "O");
+    Args a(info, "affineBackward", 10);
+    const int R = a.Dim(7, "R"), I = a.Dim(8, "I"), O = a.Dim(9, "O");
     float* dx = a.F32(0, "dx", a.Mul("R*I", R, I), "R*I");
     float* dW = a.F32(1, "dW", a.Mul("I*O", I, O), "I*O");
     float* db = a.F32(2, "db", O, "O");
     const float* dout = a.F32(3, "dout", a.Mul("R*O", R, O), "R*O");
     const float* x = a.F32(4, "x", a.Mul("R*I", R, I), "R*I");
     const float* W = a.F32(5, "W", a.Mul("I*O", I, O), "I*O");
-    rnnlm::affine_backward(dx, dW, db, dout, x, W, R, I, O);
+    float* work = a.F32(6, "work", a.Mul("R*I", R, I), "R*I");
+    rnnlm::affine_backward(dx, dW, db, dout, x, W, work, R, I, O);
     return info.Env().Undefined();
   }
 

@@ -35,8 +35,8 @@ void rnn_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, con
 // out [R,O] = x [R,I] W [I,O] + b [O]
 void affine_forward(float* out, const float* x, const float* W, const float* b, int R, int I, int O);
 
-// dx [R,I] = dout W^T, dW [I,O] = x^T dout, db [O] = sum_r dout[r,:]
-void affine_backward(float* dx, float* dW, float* db, const float* dout, const float* x, const float* W,
+// dx [R,I] = dout W^T, dW [I,O] = x^T dout, db [O] = sum_r dout[r,:]; work [I*R] scratch.
+void affine_backward(float* dx, float* dW, float* db, const float* dout, const float* x, const float* W, float* work,
                      int R, int I, int O);
 
 // ys [R,V] = softmax(scores) by rows; returns sum over rows with ts[r] != -1 of -log ys[r, ts[r]] (computed as

@@ -191,7 +191,7 @@ export const jsBackend: Backend = {
     addBias(out, b, R, O);
   },
 
-  affineBackward(dx, dW, db, dout, x, W, R, I, O) {
+  affineBackward(dx, dW, db, dout, x, W, work, R, I, O) {
     v.dim('R', R); v.dim('I', I); v.dim('O', O);
     v.f32('dx', dx, v.product('R*I', R, I), 'R*I');
     v.f32('dW', dW, v.product('I*O', I, O), 'I*O');
@@ -199,6 +199,7 @@ export const jsBackend: Backend = {
     v.f32('dout', dout, v.product('R*O', R, O), 'R*O');
     v.f32('x', x, v.product('R*I', R, I), 'R*I');
     v.f32('W', W, v.product('I*O', I, O), 'I*O');
+    v.f32('work', work, v.product('R*I', R, I), 'R*I');
     sgemmJs(false, true, R, I, O, 1, dout, O, W, O, 0, dx, I);
     sgemmJs(true, false, I, O, R, 1, x, I, dout, O, 0, dW, O);
     sumRows(db, dout, R, O);

@@ -56,7 +56,7 @@ export function configureCoretype(env: NodeJS.ProcessEnv = process.env, cpuinfoF
   if (env.OPENBLAS_CORETYPE) {
     return { value: env.OPENBLAS_CORETYPE, source: 'user', reason: 'OPENBLAS_CORETYPE is set in the environment' };
   }
-  let cpuinfo = '';
+  let cpuinfo: string;
   try {
     cpuinfo = fs.readFileSync(cpuinfoFile, 'utf8');
   } catch {
@@ -120,7 +120,7 @@ function makeBackend(a: NativeAddon): Backend {
     rnnBackward: (dxs, dWx, dWh, db, dh0, dhs, xs, hs, h0, Wx, Wh, work, N, T, D, H) =>
       a.rnnBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, h0, Wx, Wh, work, N, T, D, H),
     affineForward: (out, x, W, b, R, I, O) => a.affineForward(out, x, W, b, R, I, O),
-    affineBackward: (dx, dW, db, dout, x, W, R, I, O) => a.affineBackward(dx, dW, db, dout, x, W, R, I, O),
+    affineBackward: (dx, dW, db, dout, x, W, work, R, I, O) => a.affineBackward(dx, dW, db, dout, x, W, work, R, I, O),
     softmaxCrossEntropyForward: (ys, scores, ts, R, V) => a.softmaxCrossEntropyForward(ys, scores, ts, R, V),
     softmaxCrossEntropyBackward: (dx, ys, ts, scale, R, V) => a.softmaxCrossEntropyBackward(dx, ys, ts, scale, R, V),
     sgdUpdate: (param, grad, lr) => a.sgdUpdate(param, grad, lr),

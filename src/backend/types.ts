@@ -51,10 +51,13 @@ export interface Backend {
   /** out = x W + b. out [R,O], x [R,I], W [I,O], b [O]. */
   affineForward(out: Float32Array, x: Float32Array, W: Float32Array, b: Float32Array, R: number, I: number, O: number): void;
 
-  /** dx = dout W^T, dW = x^T dout, db = sum over rows of dout. dx [R,I], dW [I,O], db [O], dout [R,O], x [R,I]. */
+  /**
+   * dx = dout W^T, dW = x^T dout, db = sum over rows of dout. dx [R,I], dW [I,O], db [O], dout [R,O], x [R,I];
+   * work [R*I] is scratch space.
+   */
   affineBackward(
     dx: Float32Array, dW: Float32Array, db: Float32Array, dout: Float32Array, x: Float32Array, W: Float32Array,
-    R: number, I: number, O: number,
+    work: Float32Array, R: number, I: number, O: number,
   ): void;
 
   /**

@@ -3,6 +3,7 @@ import { DataError } from '../data/ptb';
 import { WeightsFormatError } from '../safetensors';
 import { TrainingDivergedError } from '../trainer';
 import { UsageError } from './args';
+import { infoCommand } from './info';
 import { train, trainCommand } from './train';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -29,14 +30,15 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
       writeErr: (s) => io.err(s.replace(/\n$/, '')),
     })
     .showHelpAfterError('(run with --help for usage)');
-  const cmd = trainCommand((flags) => train(flags, io.out, io.err))
-    .exitOverride()
-    .configureOutput({
-      writeOut: (s) => io.out(s.replace(/\n$/, '')),
-      writeErr: (s) => io.err(s.replace(/\n$/, '')),
-    })
-    .showHelpAfterError('(run with --help for usage)');
-  program.addCommand(cmd);
+  for (const cmd of [trainCommand((flags) => train(flags, io.out, io.err)), infoCommand(VERSION, io.out)]) {
+    program.addCommand(cmd
+      .exitOverride()
+      .configureOutput({
+        writeOut: (s) => io.out(s.replace(/\n$/, '')),
+        writeErr: (s) => io.err(s.replace(/\n$/, '')),
+      })
+      .showHelpAfterError('(run with --help for usage)'));
+  }
   try {
     await program.parseAsync(argv, { from: 'user' });
     return 0;

@@ -15,6 +15,7 @@ export class TimeAffine {
   private x?: Float32Array;
   private out?: Float32Array;
   private dx?: Float32Array;
+  private work?: Float32Array;
   private R = 0;
 
   constructor(W: Float32Array, b: Float32Array, I: number, O: number,
@@ -47,7 +48,9 @@ export class TimeAffine {
     if (!this.x) throw new Error('TimeAffine.backward called before forward');
     expectLength('dout', dout, this.R * this.O, 'N*T*O');
     this.dx = ensureF32(this.dx, this.R * this.I);
-    this.backend.affineBackward(this.dx, this.grads[0], this.grads[1], dout, this.x, this.params[0], this.R, this.I, this.O);
+    this.work = ensureF32(this.work, this.R * this.I);
+    this.backend.affineBackward(this.dx, this.grads[0], this.grads[1], dout, this.x, this.params[0], this.work,
+      this.R, this.I, this.O);
     return this.dx;
   }
 }

@@ -1,0 +1,139 @@
+/**
+ * The native boundary trusts nothing: wrong types, shapes, lengths, negative and huge dimensions, detached buffers
+ * and out-of-range ids all end in a TypeError or RangeError that names the argument, never in a crash.
+ */
+import { loadNativeBackend } from '../src/backend/native';
+import { randomArray } from './helpers';
+
+const addon = loadNativeBackend().addon as unknown as Record<string, (...a: unknown[]) => unknown> | undefined;
+const describeNative = addon ? describe : describe.skip;
+
+/** A valid call for every exported op, on small random shapes. */
+function validCalls(rnd: () => number): [string, unknown[]][] {
+  const d = (): number => 1 + Math.floor(rnd() * 4);
+  const N = d(), T = d(), D = d(), H = d(), V = d() + 1, R = d(), I = d(), O = d(), M = d(), K = d();
+  const f = (n: number): Float32Array => new Float32Array(n);
+  const ids = (n: number, max: number): Int32Array => Int32Array.from({ length: n }, () => Math.floor(rnd() * max));
+  return [
+    ['sgemm', [false, true, M, N, K, 1, f(M * K), K, f(N * K), K, 0, f(M * N), N]],
+    ['embeddingForward', [f(R * D), f(V * D), ids(R, V), R, V, D]],
+    ['embeddingBackward', [f(V * D), f(R * D), ids(R, V), R, V, D]],
+    ['rnnForward', [f(N * T * H), f(N * T * D), f(N * H), f(D * H), f(H * H), f(H), N, T, D, H]],
+    ['rnnBackward', [f(N * T * D), f(D * H), f(H * H), f(H), f(N * H), f(N * T * H), f(N * T * D), f(N * T * H), f(N * H),
+      f(D * H), f(H * H), f(2 * N * T * H), N, T, D, H]],
+    ['affineForward', [f(R * O), f(R * I), f(I * O), f(O), R, I, O]],
+    ['affineBackward', [f(R * I), f(I * O), f(O), f(R * O), f(R * I), f(I * O), f(R * I), R, I, O]],
+    ['softmaxCrossEntropyForward', [f(R * V), f(R * V), ids(R, V), R, V]],
+    ['softmaxCrossEntropyBackward', [f(R * V), f(R * V), ids(R, V), 0.5, R, V]],
+    ['sgdUpdate', [f(5), f(5), 0.1]],
+    ['sumSquares', [f(5)]],
+    ['scale', [f(5), 2]],
+    ['setNumThreads', [1]],
+  ];
+}
+
+/** fn throws an error of that name with exactly that message. */
+function throwsExactly(fn: () => unknown, name: string, message: string): void {
+  let err: Error | undefined;
+  try {
+    fn();
+  } catch (e) {
+    err = e as Error;
+  }
+  expect(err && { name: err.name, message: err.message }).toEqual({ name, message });
+}
+
+function detached(n: number): Float32Array {
+  const a = new Float32Array(n);
+  structuredClone(a.buffer, { transfer: [a.buffer] });
+  return a;
+}
+
+/** One mutation of one argument. */
+function mutate(v: unknown, rnd: () => number): unknown {
+  const pick = <T,>(xs: T[]): T => xs[Math.floor(rnd() * xs.length)];
+  if ((v instanceof Float32Array || v instanceof Int32Array) && v.buffer.byteLength > 0) {
+    const n = v.length;
+    return pick<unknown>([
+      v instanceof Float32Array ? new Int32Array(n) : new Float32Array(n),
+      new Float64Array(n), new Uint8Array(n * 4), v.subarray(0, Math.max(0, n - 1 - Math.floor(rnd() * 3))),
+      detached(n), v.buffer, Array.from(v), null, undefined, 'x', 3, {},
+      v instanceof Int32Array ? Int32Array.from(v, () => pick([-2, -1, 2 ** 31 - 1, 1e6, -(2 ** 31)])) : new Float32Array(0),
+    ]);
+  }
+  if (typeof v === 'number') {
+    return pick<unknown>([-1, -(2 ** 31), 2 ** 31, 2 ** 31 - 1, 2 ** 40, 2 ** 53, 1e300, NaN, Infinity, -Infinity, 1.5, -0.5,
+      '3', null, undefined, true, 10n, new Float32Array(1), 65536, 46341]);
+  }
+  if (typeof v === 'boolean') return pick<unknown>([0, 1, 'true', null, undefined]);
+  return undefined;
+}
+
+function xorshift(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0;
+    return s / 4294967296;
+  };
+}
+
+describeNative('native boundary', () => {
+  it('10,000 random malformed calls all throw TypeError or RangeError', () => {
+    const rnd = xorshift(12345);
+    const counts = { TypeError: 0, RangeError: 0, ok: 0 };
+    for (let i = 0; i < 10000; i++) {
+      const calls = validCalls(rnd);
+      const [name, args] = calls[Math.floor(rnd() * calls.length)];
+      let a = [...args];
+      const roll = rnd();
+      if (roll < 0.05) a = a.slice(0, Math.floor(rnd() * a.length)); // too few arguments
+      else if (roll < 0.08) a.push(0); // too many
+      else {
+        const k = 1 + Math.floor(rnd() * 3);
+        for (let j = 0; j < k; j++) {
+          const idx = Math.floor(rnd() * a.length);
+          a[idx] = mutate(a[idx], rnd);
+        }
+      }
+      try {
+        addon![name](...a);
+        counts.ok++;
+      } catch (e) {
+        // Errors made by the addon come from Node's own realm, not jest's sandbox: compare names, not classes.
+        const kind = (e as Error).name;
+        if (kind === 'TypeError' || kind === 'RangeError') counts[kind]++;
+        else throw new Error(`${name}(${a.map((x) => typeof x).join(', ')}) threw ${String(e)}`, { cause: e });
+        expect((e as Error).message).toMatch(/Expected|expects|too large|exceeds/);
+      }
+    }
+    // Some mutations are harmless (a longer array, a zero size); most must be refused.
+    expect(counts.TypeError + counts.RangeError).toBeGreaterThan(8000);
+    expect(counts.TypeError).toBeGreaterThan(1000);
+    expect(counts.RangeError).toBeGreaterThan(1000);
+    addon!.setNumThreads(2);
+  });
+
+  it('names the argument and the numbers', () => {
+    const f = (n: number): Float32Array => new Float32Array(n);
+    const N = 2, T = 4, D = 80, H = 3;
+    throwsExactly(() => addon!.rnnForward(f(N * T * H), f(512), f(N * H), f(D * H), f(H * H), f(H), N, T, D, H), 'RangeError', 'Expected Float32Array of length >= 640 (N*T*D) for xs but received length 512');
+    throwsExactly(() => addon!.embeddingForward(f(4), f(10), Int32Array.from([0, 5]), 2, 5, 2), 'RangeError', 'Expected ids[1] in [0, 5) but received 5');
+    throwsExactly(() => addon!.softmaxCrossEntropyForward(f(4), f(4), Int32Array.from([-1, -2]), 2, 2), 'RangeError', 'Expected ts[1] in [0, 2) or -1 but received -2');
+    throwsExactly(() => addon!.sgemm(false, false, 2, 2, 2, 1, new Float64Array(4), 2, f(4), 2, 0, f(4), 2), 'TypeError', 'Expected Float32Array for A but received Float64Array of length 4');
+    throwsExactly(() => addon!.sgemm(false, false, -1, 2, 2, 1, f(4), 2, f(4), 2, 0, f(4), 2), 'RangeError', 'Expected integer in [0, 2147483647] for M but received -1');
+    throwsExactly(() => addon!.sgemm(false, false, 2, 2, 2, 1, f(4), 1, f(4), 2, 0, f(4), 2), 'RangeError', 'Expected leading dimension of A >= 2 but received 1');
+    throwsExactly(() => addon!.rnnForward(f(1), f(1), f(1), f(1), f(1), f(1), 2 ** 31 - 1, 2 ** 31 - 1, 2 ** 31 - 1, 2),
+      'RangeError', 'Size N*T is too large');
+    expect(() => addon!.scale(detached(4), 2)).not.toThrow(); // a detached array is empty: nothing to scale
+    throwsExactly(() => addon!.sgdUpdate(f(4), detached(4), 0.1), 'RangeError', 'Expected Float32Array of length >= 4 (param.length) for grad but received length 0');
+    throwsExactly(() => addon!.sumSquares(), 'TypeError', 'sumSquares expects 1 arguments but received 0');
+  });
+
+  it('works on Float32Arrays over SharedArrayBuffers', () => {
+    const a = new Float32Array(new SharedArrayBuffer(16));
+    a.set([1, 2, 3, 4]);
+    expect(addon!.sumSquares(a)).toBe(30);
+    const r = randomArray(8, 3);
+    expect(addon!.sumSquares(r.subarray(4))).toBeCloseTo(r.subarray(4).reduce((s, x) => s + x * x, 0), 5);
+  });
+});

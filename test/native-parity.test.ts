@@ -1,0 +1,99 @@
+/**
+ * Every native op against the js reference on random shapes (1x1, non-square, transposed, strided views),
+ * within 1e-4 of the output's scale.
+ */
+import { jsBackend, type Backend } from '../src';
+import { loadNativeBackend } from '../src/backend/native';
+import { expectClose, randomArray, randomIds } from './helpers';
+
+const native = loadNativeBackend().backend;
+const TOL = 1e-4;
+const describeNative = native ? describe : describe.skip;
+
+/** Runs op on both backends with identical copies of the inputs and compares every output buffer. */
+function same(label: string, outputs: Float32Array[], run: (b: Backend, outs: Float32Array[]) => number | void): void {
+  const jsOuts = outputs.map((o) => Float32Array.from(o));
+  const nOuts = outputs.map((o) => Float32Array.from(o));
+  const rj = run(jsBackend, jsOuts);
+  const rn = run(native!, nOuts);
+  if (typeof rj === 'number') expectClose(`${label} (returned)`, [rn as number], [rj], TOL);
+  jsOuts.forEach((o, i) => expectClose(`${label} output ${i}`, nOuts[i], o, TOL));
+}
+
+const SHAPES: [number, number, number][] = [[1, 1, 1], [1, 7, 3], [5, 1, 9], [17, 33, 8], [64, 31, 129], [3, 200, 2]];
+
+describeNative('native backend parity with js', () => {
+  it.each(SHAPES)('sgemm M=%i N=%i K=%i, every transpose, alpha/beta, strided leading dimensions', (M, N, K) => {
+    for (const tA of [false, true]) {
+      for (const tB of [false, true]) {
+        for (const [alpha, beta, pad] of [[1, 0, 0], [0.5, 1, 3], [-2, 0.25, 1]]) {
+          const [ar, ac] = tA ? [K, M] : [M, K];
+          const [br, bc] = tB ? [N, K] : [K, N];
+          const lda = ac + pad, ldb = bc + pad, ldc = N + pad;
+          const A = randomArray(ar * lda + 5, M * 7 + K), B = randomArray(br * ldb + 5, N * 3 + K);
+          // A strided view: start 2 elements into the buffer.
+          const Av = A.subarray(2), Bv = B.subarray(1);
+          const C = randomArray(M * ldc, M + N);
+          same(`sgemm ${tA ? 'T' : 'N'}${tB ? 'T' : 'N'} ${M}x${N}x${K} a=${alpha} b=${beta} pad=${pad}`, [C],
+            (b, [c]) => b.sgemm(tA, tB, M, N, K, alpha, Av, lda, Bv, ldb, beta, c, ldc));
+        }
+      }
+    }
+  });
+
+  it('sgemm with beta = 0 ignores NaN in C, and with K = 0 scales C', () => {
+    const C = new Float32Array(6).fill(NaN);
+    native!.sgemm(false, false, 2, 3, 2, 1, Float32Array.from([1, 2, 3, 4]), 2, Float32Array.from([1, 0, 0, 0, 1, 0]), 3, 0, C, 3);
+    expect(Array.from(C)).toEqual([1, 2, 0, 3, 4, 0]);
+    native!.sgemm(false, false, 2, 3, 0, 1, new Float32Array(0), 1, new Float32Array(0), 3, 0.5, C, 3);
+    expect(Array.from(C)).toEqual([0.5, 1, 0, 1.5, 2, 0]);
+  });
+
+  it.each([[1, 1, 1, 1], [2, 3, 4, 5], [7, 5, 16, 33], [20, 35, 10, 24]])('TimeRNN forward and backward N=%i T=%i D=%i H=%i', (N, T, D, H) => {
+    const xs = randomArray(N * T * D, 1), h0 = randomArray(N * H, 2), Wx = randomArray(D * H, 3).map((v) => v / Math.sqrt(D));
+    const Wh = randomArray(H * H, 4).map((v) => v / Math.sqrt(H)), b = randomArray(H, 5), dhs = randomArray(N * T * H, 6);
+    same('rnnForward', [new Float32Array(N * T * H)], (be, [hs]) => be.rnnForward(hs, xs, h0, Wx, Wh, b, N, T, D, H));
+    const hs = new Float32Array(N * T * H);
+    jsBackend.rnnForward(hs, xs, h0, Wx, Wh, b, N, T, D, H);
+    same('rnnBackward', [new Float32Array(N * T * D), new Float32Array(D * H), new Float32Array(H * H), new Float32Array(H), new Float32Array(N * H)],
+      (be, [dxs, dWx, dWh, db, dh0]) => be.rnnBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, h0, Wx, Wh, new Float32Array(2 * N * T * H), N, T, D, H));
+  });
+
+  it.each([[1, 1, 1], [3, 5, 7], [70, 20, 300]])('affine forward and backward R=%i I=%i O=%i', (R, I, O) => {
+    const x = randomArray(R * I, 7), W = randomArray(I * O, 8), b = randomArray(O, 9), dout = randomArray(R * O, 10);
+    same('affineForward', [new Float32Array(R * O)], (be, [out]) => be.affineForward(out, x, W, b, R, I, O));
+    same('affineBackward', [new Float32Array(R * I), new Float32Array(I * O), new Float32Array(O)],
+      (be, [dx, dW, db]) => be.affineBackward(dx, dW, db, dout, x, W, new Float32Array(R * I), R, I, O));
+  });
+
+  it.each([[1, 1], [4, 9], [35, 1000], [3, 10000]])('softmax cross-entropy R=%i V=%i, with ignored targets and extreme scores', (R, V) => {
+    const scores = randomArray(R * V, 11).map((v) => v * 20);
+    if (V > 5) scores[3] = 80; // far above the rest: probabilities underflow to 0 elsewhere in that row
+    const ts = randomIds(R, V, 12);
+    if (R > 2) ts[1] = -1;
+    same('softmaxForward', [new Float32Array(R * V)], (be, [ys]) => be.softmaxCrossEntropyForward(ys, scores, ts, R, V));
+    const ys = new Float32Array(R * V);
+    jsBackend.softmaxCrossEntropyForward(ys, scores, ts, R, V);
+    same('softmaxBackward', [new Float32Array(R * V)], (be, [dx]) => be.softmaxCrossEntropyBackward(dx, ys, ts, 1 / R, R, V));
+    same('softmaxBackward in place', [Float32Array.from(ys)], (be, [y]) => be.softmaxCrossEntropyBackward(y, y, ts, 0.5, R, V));
+  });
+
+  it('softmax cross-entropy lets a NaN score reach the loss', () => {
+    const scores = Float32Array.from([1, NaN, 2, 3]);
+    expect(native!.softmaxCrossEntropyForward(new Float32Array(4), scores, Int32Array.from([0, 1]), 2, 2)).toBeNaN();
+  });
+
+  it.each([[1, 1, 1], [6, 10, 3], [50, 418, 100]])('embedding gather and scatter-add R=%i V=%i D=%i, repeated ids', (R, V, D) => {
+    const W = randomArray(V * D, 13), ids = randomIds(R, V, 14), dout = randomArray(R * D, 15);
+    if (R > 2) ids[2] = ids[0];
+    same('embeddingForward', [new Float32Array(R * D)], (be, [out]) => be.embeddingForward(out, W, ids, R, V, D));
+    same('embeddingBackward', [randomArray(V * D, 16)], (be, [dW]) => be.embeddingBackward(dW, dout, ids, R, V, D));
+  });
+
+  it.each([1, 7, 1000, 100003])('sgd, sum of squares and scale over %i elements', (n) => {
+    const g = randomArray(n, 17);
+    same('sgdUpdate', [randomArray(n, 18)], (be, [p]) => be.sgdUpdate(p, g, 0.1));
+    same('sumSquares', [], (be) => be.sumSquares(g));
+    same('scale', [randomArray(n, 19)], (be, [x]) => be.scale(x, -0.3));
+  });
+});
