@@ -11,8 +11,12 @@ export { TimeAffine } from './layers/affine';
 export { TimeSoftmaxWithLoss, IGNORE_LABEL } from './layers/softmax';
 export { SimpleRnnlm, PARAM_NAMES, paramSpecs, type ParamName, type ParamSpec, type SimpleRnnlmOptions } from './model';
 export { SGD, clipGrads } from './optimizer';
+export { WORKER_FILE, autoWorkers, AUTO_MIN_FLOPS, ParallelEngine, WorkerError, type WorkerPool, type ParallelOptions } from './parallel/engine';
 export {
-  RnnlmTrainer, BatchCutter, evalPerplexity, TrainingDivergedError,
+  nativeInfo, getBlasThreads, setBlasThreads, chooseCoretype, type NativeInfo, type CoretypeChoice,
+} from './backend/native';
+export {
+  RnnlmTrainer, BatchCutter, evalPerplexity, TrainingDivergedError, TrainingInterruptedError,
   type FitOptions, type IterationReport, type EpochReport,
 } from './trainer';
 export {

@@ -36,8 +36,6 @@ export interface SimpleRnnlmOptions {
   /** Seed of the book's initialisation (default 0). */
   seed?: number;
   backend?: Backend | BackendName;
-  /** Keep parameters and gradients in SharedArrayBuffers, so worker threads can read them without copies. */
-  shared?: boolean;
   /** Use these flat buffers (length = parameter count) instead of allocating; they are not initialised. */
   buffers?: { params: Float32Array; grads: Float32Array };
 }
@@ -51,7 +49,8 @@ function checkSize(name: string, v: number): void {
 /**
  * SimpleRnnlm (Deep Learning from Scratch 2, ch. 5):
  * TimeEmbedding -> TimeRNN (tanh, stateful) -> TimeAffine -> TimeSoftmaxWithLoss.
- * All parameters live in one flat Float32Array (`flatParams`), all gradients in another (`flatGrads`);
+ * All parameters live in one flat Float32Array (`flatParams`), all gradients in another (`flatGrads`), both on
+ * SharedArrayBuffers;
  * `params` / `grads` are views into them in the book's order, `param(name)` / `grad(name)` by name.
  */
 export class SimpleRnnlm {
@@ -88,8 +87,8 @@ export class SimpleRnnlm {
       this.flatParams = opts.buffers.params;
       this.flatGrads = opts.buffers.grads;
     } else {
-      const alloc = (): Float32Array =>
-        new Float32Array(opts.shared ? new SharedArrayBuffer(total * 4) : new ArrayBuffer(total * 4));
+      // Shared memory, so that worker threads (src/parallel) read the parameters without copies.
+      const alloc = (): Float32Array => new Float32Array(new SharedArrayBuffer(total * 4));
       this.flatParams = alloc();
       this.flatGrads = alloc();
       this.initialize(opts.seed ?? 0);

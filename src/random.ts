@@ -2,6 +2,9 @@
  * A small seeded generator (xoshiro128**, seeded through splitmix32) so that a run is reproducible from its
  * seed on every platform. Its whole state is four 32-bit words: `state` / `fromState` save and restore it.
  */
+// Module-level bindings: a global lookup per call is slow inside vm contexts (e.g. jest).
+const { sqrt, log, cos, imul, PI } = Math;
+
 export class Random {
   private readonly s = new Uint32Array(4);
 
@@ -11,8 +14,8 @@ export class Random {
       // splitmix32
       x = (x + 0x9e3779b9) >>> 0;
       let z = x;
-      z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-      z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+      z = imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+      z = imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
       this.s[i] = (z ^ (z >>> 16)) >>> 0;
     }
     if ((this.s[0] | this.s[1] | this.s[2] | this.s[3]) === 0) this.s[0] = 1;
@@ -33,7 +36,7 @@ export class Random {
   /** The next 32 random bits. */
   nextUint32(): number {
     const s = this.s;
-    const result = Math.imul(rotl(Math.imul(s[1], 5), 7), 9) >>> 0;
+    const result = imul(rotl(imul(s[1], 5), 7), 9) >>> 0;
     const t = s[1] << 9;
     s[2] ^= s[0];
     s[3] ^= s[1];
@@ -56,7 +59,7 @@ export class Random {
     let u = 0;
     while (u === 0) u = this.uniform();
     const w = this.uniform();
-    return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * w);
+    return sqrt(-2 * log(u)) * cos(2 * PI * w);
   }
 
   /** Fill `out` with standard normals times `scale`. */

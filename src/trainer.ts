@@ -1,5 +1,6 @@
 import type { SimpleRnnlm } from './model';
 import { clipGrads, type SGD } from './optimizer';
+import { autoWorkers, ParallelEngine, type WorkerPool } from './parallel/engine';
 
 export interface FitOptions {
   maxEpoch?: number;
@@ -13,6 +14,17 @@ export interface FitOptions {
   onReport?: (r: IterationReport) => void;
   /** Called after every epoch; training waits for a returned promise. */
   onEpoch?: (r: EpochReport) => void | Promise<void>;
+  /**
+   * Worker threads that split every batch by rows (default 'auto': serial for small models, else one per core;
+   * see autoWorkers). 1 trains on the calling thread.
+   */
+  workers?: number | 'auto';
+  /** A piscina pool made with `filename: WORKER_FILE` to run the workers on (not closed by fit). */
+  pool?: WorkerPool;
+  /** OpenBLAS threads while training with workers (default: cores / workers). */
+  blasThreads?: number;
+  /** Stops training after the current iteration: fit rejects with a TrainingInterruptedError. */
+  signal?: AbortSignal;
 }
 
 export interface IterationReport {
@@ -42,6 +54,14 @@ export class TrainingDivergedError extends Error {
   constructor(readonly epoch: number, readonly iter: number, readonly loss: number, what = 'loss became') {
     super(`${what} ${loss} at epoch ${epoch}, iteration ${iter}: training diverged; lower --lr or set --max-grad`);
     this.name = 'TrainingDivergedError';
+  }
+}
+
+/** Training was stopped through FitOptions.signal; says where. */
+export class TrainingInterruptedError extends Error {
+  constructor(readonly epoch: number, readonly iter: number) {
+    super(`training interrupted at epoch ${epoch}, iteration ${iter}`);
+    this.name = 'TrainingInterruptedError';
   }
 }
 
@@ -90,6 +110,8 @@ export class RnnlmTrainer {
   pplList: number[] = [];
   /** Perplexity of every epoch. */
   epochPpl: number[] = [];
+  /** Worker threads used by the last fit (1 = serial). */
+  workers = 1;
 
   constructor(readonly model: SimpleRnnlm, readonly optimizer: SGD) {}
 
@@ -117,53 +139,80 @@ export class RnnlmTrainer {
         throw new RangeError(`Token id at position ${i} is outside the model's vocabulary of ${V}`);
       }
     }
+    const workers = opts.workers === undefined || opts.workers === 'auto'
+      ? autoWorkers(model, batchSize, timeSize) : opts.workers;
+    if (!Number.isInteger(workers) || workers < 1) {
+      throw new RangeError(`Expected positive integer or 'auto' for workers but received ${String(opts.workers)}`);
+    }
+    if (workers > batchSize) throw new RangeError(`workers (${workers}) exceeds batchSize (${batchSize})`);
+    this.workers = workers;
     const batches = new BatchCutter(xs, ts, batchSize, timeSize);
     const tokensPerIter = batchSize * timeSize;
     this.pplList = [];
     this.epochPpl = [];
     const reports: EpochReport[] = [];
     const start = performance.now();
-    let reportLoss = 0, reportCount = 0, reportStart = start;
+    let reportLoss = 0, reportCount = 0, reportStart = start, lastYield = start;
 
-    for (let epoch = 1; epoch <= maxEpoch; epoch++) {
-      let epochLoss = 0;
-      const epochStart = performance.now();
-      for (let iter = 1; iter <= maxIters; iter++) {
-        batches.next();
-        const loss = model.forward(batches.xs, batches.ts, batchSize, timeSize);
-        // A loss past MAX_LOSS makes the perplexity overflow to Infinity: the run has diverged as surely as NaN.
-        if (!(loss <= MAX_LOSS)) throw new TrainingDivergedError(epoch, iter, loss);
-        model.backward();
-        if (opts.maxGrad !== undefined) clipGrads([model.flatGrads], opts.maxGrad, model.backend);
-        optimizer.update([model.flatParams], [model.flatGrads]);
-        epochLoss += loss;
-        reportLoss += loss;
-        reportCount++;
-        if (opts.evalInterval !== undefined && (iter - 1) % opts.evalInterval === 0) {
-          const now = performance.now();
-          const ppl = Math.exp(reportLoss / reportCount);
-          this.pplList.push(ppl);
-          opts.onReport?.({
-            epoch, iter, iters: maxIters, ppl, elapsedS: (now - start) / 1000,
-            tokensPerS: (reportCount * tokensPerIter) / Math.max(1e-9, (now - reportStart) / 1000),
-          });
-          reportLoss = 0;
-          reportCount = 0;
-          reportStart = now;
+    const engine = workers > 1
+      ? new ParallelEngine(model, batchSize, timeSize, { workers, pool: opts.pool, blasThreads: opts.blasThreads })
+      : undefined;
+    try {
+      for (let epoch = 1; epoch <= maxEpoch; epoch++) {
+        let epochLoss = 0;
+        const epochStart = performance.now();
+        for (let iter = 1; iter <= maxIters; iter++) {
+          if (opts.signal) {
+            // Serial training never waits on anything: let the event loop run (signal handlers, timers) now and then.
+            if (performance.now() - lastYield > 50) {
+              await new Promise((resolve) => setImmediate(resolve));
+              lastYield = performance.now();
+            }
+            if (opts.signal.aborted) throw new TrainingInterruptedError(epoch, iter);
+          }
+          batches.next();
+          let loss: number;
+          if (engine) {
+            loss = await engine.step(batches.xs, batches.ts, ` at epoch ${epoch}, iteration ${iter}`);
+          } else {
+            loss = model.forward(batches.xs, batches.ts, batchSize, timeSize);
+          }
+          // A loss past MAX_LOSS makes the perplexity overflow to Infinity: the run has diverged as surely as NaN.
+          if (!(loss <= MAX_LOSS)) throw new TrainingDivergedError(epoch, iter, loss);
+          if (!engine) model.backward();
+          if (opts.maxGrad !== undefined) clipGrads([model.flatGrads], opts.maxGrad, model.backend);
+          optimizer.update([model.flatParams], [model.flatGrads]);
+          epochLoss += loss;
+          reportLoss += loss;
+          reportCount++;
+          if (opts.evalInterval !== undefined && (iter - 1) % opts.evalInterval === 0) {
+            const now = performance.now();
+            const ppl = Math.exp(reportLoss / reportCount);
+            this.pplList.push(ppl);
+            opts.onReport?.({
+              epoch, iter, iters: maxIters, ppl, elapsedS: (now - start) / 1000,
+              tokensPerS: (reportCount * tokensPerIter) / Math.max(1e-9, (now - reportStart) / 1000),
+            });
+            reportLoss = 0;
+            reportCount = 0;
+            reportStart = now;
+          }
         }
+        if (!Number.isFinite(model.backend.sumSquares(model.flatParams))) {
+          throw new TrainingDivergedError(epoch, maxIters, NaN, 'a parameter became');
+        }
+        const now = performance.now();
+        const ppl = Math.exp(epochLoss / maxIters);
+        this.epochPpl.push(ppl);
+        const report: EpochReport = {
+          epoch, ppl, elapsedS: (now - start) / 1000,
+          tokensPerS: (maxIters * tokensPerIter) / Math.max(1e-9, (now - epochStart) / 1000),
+        };
+        reports.push(report);
+        await opts.onEpoch?.(report);
       }
-      if (!Number.isFinite(model.backend.sumSquares(model.flatParams))) {
-        throw new TrainingDivergedError(epoch, maxIters, NaN, 'a parameter became');
-      }
-      const now = performance.now();
-      const ppl = Math.exp(epochLoss / maxIters);
-      this.epochPpl.push(ppl);
-      const report: EpochReport = {
-        epoch, ppl, elapsedS: (now - start) / 1000,
-        tokensPerS: (maxIters * tokensPerIter) / Math.max(1e-9, (now - epochStart) / 1000),
-      };
-      reports.push(report);
-      await opts.onEpoch?.(report);
+    } finally {
+      await engine?.close();
     }
     return reports;
   }

@@ -68,6 +68,9 @@ describe('rnnlm train', () => {
     ['a NaN max-grad', ['--max-grad', 'NaN'], /--max-grad.*'NaN' is invalid/],
     ['an unknown backend', ['--backend', 'gpu'], /--backend.*'gpu' is invalid. Allowed choices are js, native/],
     ['an unknown flag', ['--batchsize', '3'], /unknown option '--batchsize'/],
+    ['a bad worker count', ['--workers', 'many'], /--workers.*'many' is invalid. Expected a positive integer or 'auto'/],
+    ['more workers than rows', ['--workers', '11'], /--workers 11 exceeds --batch-size 10/],
+    ['BLAS threads without native', ['--blas-threads', '2'], /--blas-threads needs the native backend/],
     ['batch x time beyond the corpus', ['--batch-size', '100', '--time-size', '10'],
       /--batch-size 100 x --time-size 10 = 1000 exceeds the 999 training positions of --corpus-size 1000/],
     ['a corpus size beyond the split', ['--corpus-size', '2000000'], /--corpus-size 2000000 exceeds the 929589 tokens/],
@@ -97,6 +100,24 @@ describe('rnnlm train', () => {
     expect(r.code).toBe(1);
     expect(r.err).toContain(`ptb.train.txt not found in ${empty}`);
     expect(r.err.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('stops cleanly on SIGINT with workers running: exit 130, where it stopped, no hang', async () => {
+    const { spawn } = await import('node:child_process');
+    const child = spawn(process.execPath, [CLI, 'train', '--corpus-size', '0', '--batch-size', '20', '--time-size', '35',
+      '--workers', '2', '--max-epoch', '1'], { env: { ...process.env, PTB_DIR } });
+    let out = '', err = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { err += d; });
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const started = Date.now();
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(out).toMatch(/workers 2/);
+    expect(err).toMatch(/^rnnlm: training interrupted at epoch 1, iteration \d+/m);
+    expect(code).toBe(130);
   });
 
   it('stops with the epoch and iteration when the loss is not finite', () => {

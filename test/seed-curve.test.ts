@@ -4,34 +4,8 @@
  * 100 epochs end below 7. The js backend runs the first epochs only, to keep the suite fast; the native
  * backend runs all 100.
  */
-import * as path from 'node:path';
-import { loadPtb, modelFromWeights, readWeights, RnnlmTrainer, SGD, type Backend } from '../src';
-import { backends, FIXTURES, PTB_DIR, readFixture } from './helpers';
-
-interface Curve {
-  config: { corpus_size: number; batch_size: number; time_size: number; lr: number; max_epoch: number; vocab_size: number };
-  ppl: number[];
-}
-const ref = readFixture<Curve>('seed-config-ppl.json');
-
-export async function seedCurve(backend: Backend, epochs: number, fit?: Parameters<RnnlmTrainer['fit']>[2]): Promise<number[]> {
-  const { corpus } = await loadPtb('train', { dir: PTB_DIR });
-  const c = corpus.subarray(0, ref.config.corpus_size);
-  const model = modelFromWeights(readWeights(path.join(FIXTURES, 'seed-config-init.safetensors')), { backend });
-  expect(model.vocabSize).toBe(ref.config.vocab_size);
-  const trainer = new RnnlmTrainer(model, new SGD(ref.config.lr, { backend }));
-  await trainer.fit(c.subarray(0, c.length - 1), c.subarray(1), {
-    maxEpoch: epochs, batchSize: ref.config.batch_size, timeSize: ref.config.time_size, ...fit,
-  });
-  return trainer.epochPpl;
-}
-
-export function expectOnCurve(ppl: number[]): void {
-  ppl.forEach((p, i) => {
-    const r = ref.ppl[i];
-    if (!(Math.abs(p - r) <= 0.08 * r)) throw new Error(`epoch ${i + 1}: perplexity ${p} is not within 8% of ${r}`);
-  });
-}
+import { backends } from './helpers';
+import { expectOnCurve, ref, seedCurve } from './support/seed';
 
 describe.each(backends().map((b) => [b.name, b] as const))('seed configuration curve on %s', (name, backend) => {
   const epochs = name === 'js' ? 12 : ref.config.max_epoch;

@@ -6,6 +6,9 @@
 import type { Backend } from './types';
 import * as v from './validate';
 
+// Module-level bindings: a global lookup per call is slow inside vm contexts (e.g. jest).
+const { exp, tanh, log, min } = Math;
+
 /** Column block for the NN/TN products: keeps a block of C rows and a block of a B row in cache. */
 const JB = 512;
 
@@ -27,7 +30,7 @@ function sgemmJs(
   if (!transB) {
     // op(B) = B stored [K,N]: axpy rows of B into rows of C, column-blocked.
     for (let j0 = 0; j0 < N; j0 += JB) {
-      const j1 = Math.min(N, j0 + JB);
+      const j1 = min(N, j0 + JB);
       for (let i = 0; i < M; i++) {
         const c0 = i * ldc;
         for (let k = 0; k < K; k++) {
@@ -133,7 +136,7 @@ export const jsBackend: Backend = {
       else sgemmJs(false, false, N, H, H, 1, hs.subarray((t - 1) * H), TH, Wh, H, 1, ht, TH);
       for (let n = 0; n < N; n++) {
         const o = n * TH + t * H;
-        for (let j = 0; j < H; j++) hs[o + j] = Math.tanh(hs[o + j]);
+        for (let j = 0; j < H; j++) hs[o + j] = tanh(hs[o + j]);
       }
     }
   },
@@ -219,7 +222,7 @@ export const jsBackend: Backend = {
       for (let j = 0; j < V; j++) if (scores[o + j] > max) max = scores[o + j];
       let sum = 0;
       for (let j = 0; j < V; j++) {
-        const e = Math.exp(scores[o + j] - max);
+        const e = exp(scores[o + j] - max);
         ys[o + j] = e;
         sum += e;
       }
@@ -227,7 +230,7 @@ export const jsBackend: Backend = {
       for (let j = 0; j < V; j++) ys[o + j] *= inv;
       // -log softmax(x)[t] = log(sum) - (x[t] - max): exact even where ys[t] underflows to 0.
       const t = ts[r];
-      if (t !== -1) loss += Math.log(sum) - (scores[o + t] - max);
+      if (t !== -1) loss += log(sum) - (scores[o + t] - max);
     }
     return loss;
   },

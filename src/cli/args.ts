@@ -39,3 +39,12 @@ export function seedInt(value: string): number {
   }
   return n;
 }
+
+export function workersArg(value: string): number | 'auto' {
+  if (value === 'auto') return 'auto';
+  try {
+    return positiveInt(value);
+  } catch {
+    throw new InvalidArgumentError("Expected a positive integer or 'auto'.");
+  }
+}

@@ -1,7 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { DataError } from '../data/ptb';
 import { WeightsFormatError } from '../safetensors';
-import { TrainingDivergedError } from '../trainer';
+import { TrainingDivergedError, TrainingInterruptedError } from '../trainer';
 import { UsageError } from './args';
 import { infoCommand } from './info';
 import { train, trainCommand } from './train';
@@ -44,6 +44,10 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof TrainingInterruptedError) {
+      io.err(`rnnlm: ${e.message}`);
+      return 130;
+    }
     if (e instanceof UsageError) {
       io.err(`rnnlm: ${e.message}`);
       return 2;

@@ -4,9 +4,10 @@ import { BACKEND_NAMES, nativeUnavailableReason, resolveBackend, type Backend, t
 import { loadPtb } from '../data/ptb';
 import { SimpleRnnlm } from '../model';
 import { SGD } from '../optimizer';
+import { autoWorkers } from '../parallel/engine';
 import { RnnlmTrainer, type EpochReport } from '../trainer';
 import { loadWeightsInto, readWeights, saveWeights } from '../weights';
-import { positiveInt, nonNegativeInt, positiveNumber, seedInt, UsageError } from './args';
+import { positiveInt, nonNegativeInt, positiveNumber, seedInt, UsageError, workersArg } from './args';
 
 export interface TrainFlags {
   corpusSize: number;
@@ -23,6 +24,8 @@ export interface TrainFlags {
   log?: string;
   backend?: BackendName;
   dataDir?: string;
+  workers: number | 'auto';
+  blasThreads?: number;
 }
 
 /** The backend asked for, or the best available with a one-line notice when native is missing. */
@@ -83,11 +86,22 @@ export async function train(flags: TrainFlags, out: (line: string) => void, err:
   out(
     `rnnlm: corpus ${corpus.length} tokens, vocabulary ${vocabSize}, batch ${batchSize} x time ${timeSize}, ` +
     `wordvec ${model.wordvecSize}, hidden ${model.hiddenSize}, lr ${flags.lr}, ${flags.maxEpoch} epochs of ${iters} iterations, ` +
-    `backend ${backend.name}`,
+    `backend ${backend.name}, workers ${flags.workers === 'auto' ? `auto (${autoWorkers(model, batchSize, timeSize)})` : flags.workers}`,
   );
   if (flags.log !== undefined) fs.writeFileSync(flags.log, '');
+  if (flags.workers !== 'auto' && flags.workers > batchSize) {
+    throw new UsageError(`--workers ${flags.workers} exceeds --batch-size ${batchSize}: each worker needs a batch row`);
+  }
+  if (flags.blasThreads !== undefined && backend.name !== 'native') {
+    throw new UsageError('--blas-threads needs the native backend');
+  }
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   const reports: EpochReport[] = await trainer.fit(xs, ts, {
     maxEpoch: flags.maxEpoch, batchSize, timeSize, maxGrad: flags.maxGrad,
+    workers: flags.workers, blasThreads: flags.blasThreads, signal: stop.signal,
     onEpoch: (r) => {
       out(`| epoch ${r.epoch} | perplexity ${fmt(r.ppl)} |`);
       if (flags.log !== undefined) {
@@ -96,6 +110,9 @@ export async function train(flags: TrainFlags, out: (line: string) => void, err:
         }) + '\n');
       }
     },
+  }).finally(() => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   });
   const last = reports[reports.length - 1];
   const tokens = flags.maxEpoch * iters * batchSize * timeSize;
@@ -125,12 +142,15 @@ export function trainCommand(run: (flags: TrainFlags) => Promise<void>): Command
     .option('--save <file>', 'write the trained weights and vocabulary to this .safetensors file')
     .option('--log <file>', 'write one JSON object per epoch (epoch, ppl, tokens_per_s, elapsed_s) to this .jsonl file')
     .addOption(new Option('--backend <name>', 'arithmetic backend (default: native when built, else js)').choices(BACKEND_NAMES))
+    .option('--workers <n|auto>', 'worker threads that split every batch by rows; auto: serial for small models, else one per core', workersArg, 'auto')
+    .option('--blas-threads <n>', 'OpenBLAS threads while training with workers (default: cores / workers)', positiveInt)
     .option('--data-dir <dir>', 'folder with ptb.{train,valid,test}.txt (default: $PTB_DIR, else ~/.cache/rnnlm/ptb)')
     .addHelpText('after', `
 Examples:
   $ rnnlm train                                  # the seed configuration: 1000 tokens, 100 epochs
   $ rnnlm train --max-epoch 10 --log run.jsonl --save model.safetensors
   $ rnnlm train --corpus-size 0 --batch-size 20 --time-size 35 --max-epoch 4 --max-grad 0.25
-  $ rnnlm train --init weights.safetensors --backend js`)
+  $ rnnlm train --init weights.safetensors --backend js
+  $ rnnlm train --corpus-size 0 --batch-size 20 --time-size 35 --workers 2 --blas-threads 1`)
     .action(async (opts: TrainFlags) => run(opts));
 }

@@ -60,7 +60,8 @@ export class TimeRNN {
     if (h.length === 0 || h.length % this.H !== 0) {
       throw new RangeError(`Expected hidden state of length N*H (H=${this.H}) but received ${h.length}`);
     }
-    this.h = Float32Array.from(h);
+    if (this.h === null || this.h.length !== h.length) this.h = new Float32Array(h.length);
+    this.h.set(h);
   }
 
   resetState(): void {

@@ -1,0 +1,70 @@
+'use strict';
+/**
+ * One benchmark case in a fresh process: `node bench/case.js '{"workload":"B","backend":"native","blasThreads":2}'`
+ * or `'{"peak":true}'`. Prints one JSON line with the result. Timing by benchmark.js.
+ */
+const path = require('node:path');
+const os = require('node:os');
+const Benchmark = require('benchmark');
+const rnnlm = require(path.join(__dirname, '..', 'dist'));
+const native = require(path.join(__dirname, '..', 'dist', 'backend', 'native.js'));
+const { WORKLOADS, modelFlops } = require('./workloads');
+
+// Call the test function as it is (benchmark.js would otherwise recompile its source and lose the closure).
+Benchmark.support.decompilation = false;
+
+const spec = JSON.parse(process.argv[2] || '{}');
+const quick = Boolean(spec.quick);
+
+function measure(fn, slow) {
+  const b = new Benchmark('case', fn, {
+    minSamples: quick || slow ? 1 : 5, maxTime: quick ? 0.05 : slow ? 1 : 3, initCount: 1, minTime: quick ? 0.001 : 0.05,
+  });
+  b.run({ async: false });
+  if (b.error) throw b.error;
+  return { seconds: b.stats.mean, rme: b.stats.rme, samples: b.stats.sample.length, cycles: b.count };
+}
+
+async function main() {
+  const ninfo = native.nativeInfo();
+  if (spec.blasThreads && ninfo) native.setBlasThreads(spec.blasThreads);
+  const threads = ninfo ? native.getBlasThreads() : 0;
+  if (spec.peak) {
+    // The machine's sgemm peak: a large square product on all BLAS threads.
+    const n = quick ? 512 : 2048;
+    const b = rnnlm.resolveBackend('native');
+    const A = new Float32Array(n * n).fill(0.5), B = new Float32Array(n * n).fill(0.25), C = new Float32Array(n * n);
+    const m = measure(() => b.sgemm(false, false, n, n, n, 1, A, n, B, n, 0, C, n), false);
+    console.log(JSON.stringify({ peak: true, n, blasThreads: threads, ms: m.seconds * 1e3, gflops: (2 * n ** 3) / m.seconds / 1e9 }));
+    return;
+  }
+  const w = WORKLOADS[spec.workload];
+  const { corpus } = await rnnlm.loadPtb('train');
+  const data = w.corpusSize > 0 ? corpus.subarray(0, w.corpusSize) : corpus;
+  let V = 0;
+  for (const id of data) V = Math.max(V, id + 1);
+  const backend = rnnlm.resolveBackend(spec.backend);
+  const model = new rnnlm.SimpleRnnlm(V, w.D, w.H, { backend, seed: 0 });
+  const sgd = new rnnlm.SGD(0.1, { backend });
+  const batches = new rnnlm.BatchCutter(data.subarray(0, -1), data.subarray(1), w.N, w.T);
+  const step = () => {
+    batches.next();
+    model.forward(batches.xs, batches.ts, w.N, w.T);
+    model.backward();
+    sgd.update([model.flatParams], [model.flatGrads]);
+  };
+  step(); // allocate the layers' buffers outside the timing
+  const m = measure(step, spec.backend === 'js' && spec.workload !== 'A');
+  const flops = modelFlops(w.N, w.T, w.D, w.H, V);
+  console.log(JSON.stringify({
+    workload: spec.workload, backend: spec.backend, workers: 1, blasThreads: threads,
+    N: w.N, T: w.T, D: w.D, H: w.H, V,
+    msPerIter: m.seconds * 1e3, tokensPerS: (w.N * w.T) / m.seconds, gflops: flops / m.seconds / 1e9,
+    rme: m.rme, samples: m.samples, cycles: m.cycles, cpus: os.availableParallelism(),
+  }));
+}
+
+main().catch((e) => {
+  console.error(`bench case ${process.argv[2]}: ${e.stack || e}`);
+  process.exit(1);
+});

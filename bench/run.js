@@ -1,0 +1,62 @@
+'use strict';
+/**
+ * `npm run bench [-- --quick] [-- --only A,B] [-- --out file.json]`: every workload on every backend, each case
+ * in a fresh process, with the machine, thread counts and shapes printed; the sgemm peak measured in the same run.
+ * Results: a table on stdout and JSON in bench/results/latest.json (or --out).
+ */
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { WORKLOADS } = require('./workloads');
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const onlyArg = args.find((a) => a.startsWith('--only='));
+const only = onlyArg ? onlyArg.slice(7).split(',') : Object.keys(WORKLOADS);
+const outArg = args.find((a) => a.startsWith('--out='));
+const out = outArg ? outArg.slice(6) : path.join(__dirname, 'results', 'latest.json');
+
+function runCase(spec) {
+  const line = execFileSync(process.execPath, [path.join(__dirname, 'case.js'), JSON.stringify({ ...spec, quick })], {
+    encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 20,
+  });
+  return JSON.parse(line.trim().split('\n').pop());
+}
+
+const info = execFileSync(process.execPath, [path.join(__dirname, '..', 'dist', 'cli.js'), 'info'], { encoding: 'utf8' });
+const cores = os.availableParallelism();
+console.log(`# rnnlm benchmark${quick ? ' (--quick: a moment per case, numbers are not meaningful)' : ''}`);
+console.log(info.trim().split('\n').map((l) => `# ${l}`).join('\n'));
+console.log(`# ${new Date().toISOString()}; each case in a fresh process; PTB_DIR=${process.env.PTB_DIR ?? '(default)'}`);
+
+const native = !/native unavailable/.test(info);
+const peak = native ? runCase({ peak: true, blasThreads: cores }) : undefined;
+if (peak) console.log(`# sgemm peak: ${peak.gflops.toFixed(1)} GFLOP/s (${peak.n}^3, ${peak.blasThreads} BLAS threads)`);
+
+const results = [];
+const rows = [];
+for (const workload of only) {
+  const w = WORKLOADS[workload];
+  if (!w) throw new Error(`unknown workload ${workload}: expected ${Object.keys(WORKLOADS).join(', ')}`);
+  for (const backend of native ? ['js', 'native'] : ['js']) {
+    const r = runCase({ workload, backend, blasThreads: backend === 'native' ? cores : undefined });
+    results.push(r);
+    rows.push(r);
+  }
+}
+
+const pad = (s, n) => String(s).padStart(n);
+console.log('');
+console.log(`| workload | shapes (N,T,D,H,V) | backend | workers | BLAS threads | ms/iter | tokens/s | GFLOP/s | % of peak | vs js |`);
+console.log(`|---|---|---|---|---|---|---|---|---|---|`);
+for (const r of rows) {
+  const js = rows.find((x) => x.workload === r.workload && x.backend === 'js' && x.workers === 1);
+  console.log(`| ${r.workload} (${WORKLOADS[r.workload].label}) | ${r.N},${r.T},${r.D},${r.H},${r.V} | ${r.backend} | ${r.workers} | ` +
+    `${r.backend === 'native' ? r.blasThreads : '-'} | ${pad(r.msPerIter.toFixed(r.msPerIter < 1 ? 3 : 1), 8)} | ` +
+    `${pad(Math.round(r.tokensPerS), 8)} | ${pad(r.gflops.toFixed(1), 6)} | ` +
+    `${peak ? `${((100 * r.gflops) / peak.gflops).toFixed(0)}%` : '-'} | ${js ? `${(js.msPerIter / r.msPerIter).toFixed(1)}x` : '-'} |`);
+}
+fs.mkdirSync(path.dirname(out), { recursive: true });
+fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), quick, info: info.trim().split('\n'), peak, results }, null, 2) + '\n');
+console.log(`\nresults: ${out}`);

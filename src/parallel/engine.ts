@@ -1,0 +1,159 @@
+/**
+ * Data-parallel training steps on piscina worker threads. Each batch's N rows are cut into fixed slices, one per
+ * worker; a slice's forward and backward run on a worker thread against the shared parameters, its gradients land
+ * in its own shared block, and the main thread sums the blocks in slice order into `model.flatGrads`. Clipping and
+ * the optimizer then run on the main thread exactly as in serial training, so the result never depends on thread
+ * scheduling, and a failed step leaves the parameters as they were after the last completed step.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Piscina } from 'piscina';
+import { loadNativeBackend, getBlasThreads, setBlasThreads } from '../backend/native';
+import type { SimpleRnnlm } from '../model';
+import type { StepResult, StepTask } from './protocol';
+
+/** The compiled worker file (piscina loads JavaScript). */
+export const WORKER_FILE = ((): string => {
+  const here = path.join(__dirname, 'worker.js');
+  return fs.existsSync(here) ? here : path.resolve(__dirname, '..', '..', 'dist', 'parallel', 'worker.js');
+})();
+
+/** Below this many model FLOPs per iteration, `auto` trains serially: threads cost more than they save. */
+export const AUTO_MIN_FLOPS = 100e6;
+
+/**
+ * The worker count `auto` picks: serial for small models (6*N*T*H*(D+H+V) < AUTO_MIN_FLOPS, e.g. the seed
+ * configuration's 13 MFLOP), else one worker per core, at most one per batch row.
+ */
+export function autoWorkers(model: SimpleRnnlm, N: number, T: number, cores = os.availableParallelism()): number {
+  const { vocabSize: V, wordvecSize: D, hiddenSize: H } = model;
+  const flops = 6 * N * T * H * (D + H + V);
+  if (flops < AUTO_MIN_FLOPS) return 1;
+  return Math.max(1, Math.min(cores, N));
+}
+
+/** A worker failed; names the slice (worker) and its rows. */
+export class WorkerError extends Error {
+  constructor(readonly slice: number, readonly rows: [number, number], where: string, cause: unknown) {
+    super(`worker ${slice} (batch rows ${rows[0]}..${rows[1] - 1}) failed${where}: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+    this.name = 'WorkerError';
+  }
+}
+
+/** What the engine needs of a pool: piscina's `run` with named handlers (a Piscina made with WORKER_FILE). */
+export interface WorkerPool {
+  run(task: unknown, options: { name: string }): Promise<unknown>;
+}
+
+export interface ParallelOptions {
+  workers: number;
+  /** An existing pool, e.g. `new Piscina({ filename: WORKER_FILE })`; it is not closed by the engine. */
+  pool?: WorkerPool;
+  /** OpenBLAS threads while training (process-wide); default floor(cores / workers), at least 1. */
+  blasThreads?: number;
+}
+
+let runCounter = 0;
+
+export class ParallelEngine {
+  readonly workers: number;
+  readonly slices: [number, number][];
+  private readonly pool: WorkerPool;
+  private readonly ownPool?: Piscina;
+  private readonly xs: Int32Array;
+  private readonly ts: Int32Array;
+  private readonly state: Float32Array;
+  private readonly gradBlocks: Float32Array[];
+  private readonly runId: string;
+  private hasState = false;
+  private restoreBlasThreads?: number;
+
+  constructor(private readonly model: SimpleRnnlm, readonly N: number, readonly T: number, opts: ParallelOptions) {
+    if (!Number.isInteger(opts.workers) || opts.workers < 1) {
+      throw new RangeError(`Expected positive integer for workers but received ${opts.workers}`);
+    }
+    if (opts.workers > N) throw new RangeError(`workers (${opts.workers}) exceeds the batch size (${N})`);
+    if (!(model.flatParams.buffer instanceof SharedArrayBuffer) || !(model.flatGrads.buffer instanceof SharedArrayBuffer)) {
+      throw new TypeError('Parallel training needs a model whose parameters and gradients live in SharedArrayBuffers');
+    }
+    this.workers = opts.workers;
+    // Fixed row slices: the first N % workers slices get one row more.
+    const base = Math.floor(N / this.workers), extra = N % this.workers;
+    this.slices = [];
+    for (let k = 0, r = 0; k < this.workers; k++) {
+      const n = base + (k < extra ? 1 : 0);
+      this.slices.push([r, r + n]);
+      r += n;
+    }
+    // Slice 0 writes straight into the model's gradients; the others into blocks that step() adds to them.
+    const P = model.flatParams.length;
+    const extraBlocks = new SharedArrayBuffer((this.workers - 1) * P * 4);
+    this.gradBlocks = this.slices.map((_, k) => (k === 0 ? model.flatGrads : new Float32Array(extraBlocks, (k - 1) * P * 4, P)));
+    this.xs = new Int32Array(new SharedArrayBuffer(N * T * 4));
+    this.ts = new Int32Array(new SharedArrayBuffer(N * T * 4));
+    this.state = new Float32Array(new SharedArrayBuffer(N * model.hiddenSize * 4));
+    const h = model.rnn.h;
+    if (h !== null && h.length === this.state.length) {
+      this.state.set(h);
+      this.hasState = true;
+    }
+    this.runId = `${process.pid}-${++runCounter}-${Date.now()}`;
+    if (model.backend.name === 'native') {
+      const native = loadNativeBackend(); // OpenBLAS loads here, on the main thread, with its kernels chosen
+      if (native.addon) {
+        this.restoreBlasThreads = getBlasThreads();
+        setBlasThreads(opts.blasThreads ?? Math.max(1, Math.floor(os.availableParallelism() / this.workers)));
+      }
+    }
+    if (opts.pool === undefined) {
+      this.ownPool = new Piscina({ filename: WORKER_FILE, minThreads: this.workers, maxThreads: this.workers, idleTimeout: 1000 });
+    }
+    this.pool = opts.pool ?? this.ownPool!;
+  }
+
+  /**
+   * The batch's loss (mean over positions with a target) and its gradient in model.flatGrads, for xs, ts [N, T].
+   * Rejects with a WorkerError when any slice fails, after every slice has settled.
+   */
+  async step(xs: Int32Array, ts: Int32Array, where = ''): Promise<number> {
+    this.xs.set(xs);
+    this.ts.set(ts);
+    let countTotal = 0;
+    for (let i = 0; i < ts.length; i++) if (ts[i] !== -1) countTotal++;
+    const m = this.model;
+    const tasks = this.slices.map(([row0, row1], slice) => {
+      const task: StepTask = {
+        runId: this.runId, slice, row0, row1, N: this.N, T: this.T, V: m.vocabSize, D: m.wordvecSize, H: m.hiddenSize,
+        backend: m.backend.name, params: m.flatParams.buffer as SharedArrayBuffer,
+        grads: this.gradBlocks[slice].buffer as SharedArrayBuffer, gradsOffset: this.gradBlocks[slice].byteOffset,
+        xs: this.xs.buffer as SharedArrayBuffer, ts: this.ts.buffer as SharedArrayBuffer,
+        state: this.state.buffer as SharedArrayBuffer, hasState: this.hasState, countTotal,
+      };
+      return this.pool.run(task, { name: 'step' }) as Promise<StepResult>;
+    });
+    const settled = await Promise.allSettled(tasks);
+    const failed = settled.findIndex((s) => s.status === 'rejected');
+    if (failed >= 0) {
+      throw new WorkerError(failed, this.slices[failed], where, (settled[failed] as PromiseRejectedResult).reason);
+    }
+    this.hasState = true;
+    // Sum the blocks in slice order (block 0 is flatGrads): the same numbers whichever thread ran which slice.
+    for (let k = 1; k < this.workers; k++) m.backend.sgdUpdate(m.flatGrads, this.gradBlocks[k], -1); // += block k
+    let lossSum = 0;
+    for (const s of settled) lossSum += (s as PromiseFulfilledResult<StepResult>).value.lossSum;
+    return countTotal === 0 ? 0 : lossSum / countTotal;
+  }
+
+  resetState(): void {
+    this.hasState = false;
+  }
+
+  /** Copies the shared hidden state back into the model, restores the BLAS threads and closes an own pool. */
+  async close(): Promise<void> {
+    if (this.hasState) this.model.rnn.setState(this.state);
+    else this.model.resetState();
+    if (this.restoreBlasThreads !== undefined) setBlasThreads(this.restoreBlasThreads);
+    await this.ownPool?.destroy();
+  }
+}

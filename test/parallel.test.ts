@@ -1,0 +1,81 @@
+/**
+ * Data-parallel training on worker threads computes what serial training computes: the same per-iteration losses
+ * (1e-4) from the same weights, for 1, 2 and 3 workers and batch sizes not divisible by the worker count; a worker
+ * that throws makes fit reject promptly, naming the worker and iteration, with the parameters of the last
+ * completed step.
+ */
+import * as path from 'node:path';
+import { Piscina } from 'piscina';
+import { SimpleRnnlm, SGD, RnnlmTrainer, jsBackend, type Backend } from '../src';
+import { WORKER_FILE, autoWorkers } from '../src/parallel/engine';
+import { backends, expectClose, randomIds } from './helpers';
+import { expectOnCurve, seedCurve } from './support/seed';
+
+const V = 50, D = 8, H = 12;
+const corpus = randomIds(4000, V, 77);
+
+/** Losses of the first `iters` iterations (one report per iteration) and the final parameters. */
+async function run(backend: Backend, workers: number, N: number, T: number, iters: number, pool?: Piscina) {
+  const model = new SimpleRnnlm(V, D, H, { backend, seed: 5 });
+  const trainer = new RnnlmTrainer(model, new SGD(0.5, { backend }));
+  const losses: number[] = [];
+  const n = N * T * iters + 1;
+  await trainer.fit(corpus.subarray(0, n - 1), corpus.subarray(1, n), {
+    maxEpoch: 1, batchSize: N, timeSize: T, maxGrad: 5, evalInterval: 1, workers, pool,
+    onReport: (r) => losses.push(Math.log(r.ppl)),
+  });
+  expect(trainer.workers).toBe(workers);
+  return { losses, params: model.flatParams, h: model.rnn.h! };
+}
+
+describe.each(backends().map((b) => [b.name, b] as const))('parallel training on %s', (_n, backend) => {
+  it.each([[2, 6], [3, 7], [2, 5]])('%i workers match serial for 50 iterations (batch %i)', async (workers, N) => {
+    const serial = await run(backend, 1, N, 4, 50);
+    const par = await run(backend, workers, N, 4, 50);
+    expect(par.losses).toHaveLength(50);
+    expectClose('losses', par.losses, serial.losses, 1e-4);
+    expectClose('parameters', par.params, serial.params, 1e-4);
+    expectClose('hidden state', par.h, serial.h, 1e-4);
+  });
+
+  it('follows the seed curve with 2 workers', async () => {
+    const epochs = backend.name === 'js' ? 6 : 100;
+    const ppl = await seedCurve(backend, epochs, { workers: 2 });
+    expectOnCurve(ppl);
+    if (epochs === 100) expect(ppl[99]).toBeLessThan(7);
+  });
+});
+
+describe('parallel training faults', () => {
+  it('rejects promptly when a worker throws, naming worker and iteration, leaving the last completed parameters', async () => {
+    const N = 4, T = 3;
+    const data = corpus.subarray(0, 2000), targets = corpus.subarray(1, 2001);
+    // Reference: the same parallel run, stopped after 6 completed iterations.
+    const before = new SimpleRnnlm(V, D, H, { backend: jsBackend, seed: 5 });
+    const stop = new AbortController();
+    await expect(new RnnlmTrainer(before, new SGD(0.5, { backend: jsBackend })).fit(data, targets, {
+      maxEpoch: 3, batchSize: N, timeSize: T, workers: 2, evalInterval: 1, signal: stop.signal,
+      onReport: (r) => r.iter === 6 && stop.abort(),
+    })).rejects.toThrow('training interrupted at epoch 1, iteration 7');
+    // A pool of one thread whose 13th step call throws: iterations 1..6 run 12 calls on two slices, the 7th fails.
+    const pool = new Piscina({
+      filename: path.join(__dirname, 'support', 'failing-worker.js'), minThreads: 1, maxThreads: 1, workerData: { failOnCall: 13 },
+    });
+    const model = new SimpleRnnlm(V, D, H, { backend: jsBackend, seed: 5 });
+    const started = Date.now();
+    const err = await new RnnlmTrainer(model, new SGD(0.5, { backend: jsBackend }))
+      .fit(data, targets, { maxEpoch: 3, batchSize: N, timeSize: T, workers: 2, pool })
+      .catch((e: Error) => e);
+    expect(Date.now() - started).toBeLessThan(10000);
+    expect(String(err)).toMatch(/WorkerError: worker [01] \(batch rows \d\.\.\d\) failed at epoch 1, iteration 7: injected failure on call 13/);
+    await pool.destroy();
+    expect(Array.from(model.flatParams)).toEqual(Array.from(before.flatParams));
+  });
+
+  it('picks serial for the seed configuration and threads for full-PTB models', () => {
+    expect(autoWorkers(new SimpleRnnlm(418, 100, 100), 10, 5, 2)).toBe(1);
+    expect(autoWorkers(new SimpleRnnlm(10000, 100, 100), 20, 35, 2)).toBe(2);
+    expect(autoWorkers(new SimpleRnnlm(10000, 100, 100), 1, 35, 4)).toBe(1);
+    expect(WORKER_FILE).toMatch(/dist[\\/]parallel[\\/]worker\.js$/);
+  });
+});

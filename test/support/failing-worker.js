@@ -1,0 +1,12 @@
+'use strict';
+// A worker file for tests: the real handlers, except that `step` throws on the chosen call (counted per thread).
+const path = require('node:path');
+const real = require(path.join(__dirname, '..', '..', 'dist', 'parallel', 'worker.js'));
+const { workerData } = require('piscina');
+
+let calls = 0;
+module.exports.step = (task) => {
+  calls++;
+  if (calls === workerData.failOnCall) throw new Error(`injected failure on call ${calls}`);
+  return real.step(task);
+};
