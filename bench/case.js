@@ -16,25 +16,31 @@ Benchmark.support.decompilation = false;
 const spec = JSON.parse(process.argv[2] || '{}');
 const quick = Boolean(spec.quick);
 
+/** Times `fn` (returning a promise) with benchmark.js, as a deferred benchmark. */
 function measure(fn, slow) {
-  const b = new Benchmark('case', fn, {
-    minSamples: quick || slow ? 1 : 5, maxTime: quick ? 0.05 : slow ? 1 : 3, initCount: 1, minTime: quick ? 0.001 : 0.05,
+  return new Promise((resolve, reject) => {
+    const b = new Benchmark('case', (deferred) => fn().then(() => deferred.resolve(), reject), {
+      defer: true, minSamples: quick || slow ? 1 : 5, maxTime: quick ? 0.05 : slow ? 1 : 3, initCount: 1,
+      minTime: quick ? 0.001 : 0.05,
+      onComplete: () => (b.error ? reject(b.error) : resolve({
+        seconds: b.stats.mean, rme: b.stats.rme, samples: b.stats.sample.length, cycles: b.count,
+      })),
+    });
+    b.run({ async: true });
   });
-  b.run({ async: false });
-  if (b.error) throw b.error;
-  return { seconds: b.stats.mean, rme: b.stats.rme, samples: b.stats.sample.length, cycles: b.count };
 }
 
 async function main() {
   const ninfo = native.nativeInfo();
   if (spec.blasThreads && ninfo) native.setBlasThreads(spec.blasThreads);
   const threads = ninfo ? native.getBlasThreads() : 0;
+  if (spec.workers !== undefined && spec.workers !== 'auto' && !(spec.workers >= 1)) throw new Error('bad workers');
   if (spec.peak) {
     // The machine's sgemm peak: a large square product on all BLAS threads.
     const n = quick ? 512 : 2048;
     const b = rnnlm.resolveBackend('native');
     const A = new Float32Array(n * n).fill(0.5), B = new Float32Array(n * n).fill(0.25), C = new Float32Array(n * n);
-    const m = measure(() => b.sgemm(false, false, n, n, n, 1, A, n, B, n, 0, C, n), false);
+    const m = await measure(async () => b.sgemm(false, false, n, n, n, 1, A, n, B, n, 0, C, n), false);
     console.log(JSON.stringify({ peak: true, n, blasThreads: threads, ms: m.seconds * 1e3, gflops: (2 * n ** 3) / m.seconds / 1e9 }));
     return;
   }
@@ -47,17 +53,26 @@ async function main() {
   const model = new rnnlm.SimpleRnnlm(V, w.D, w.H, { backend, seed: 0 });
   const sgd = new rnnlm.SGD(0.1, { backend });
   const batches = new rnnlm.BatchCutter(data.subarray(0, -1), data.subarray(1), w.N, w.T);
-  const step = () => {
+  const workers = spec.workers === 'auto' ? rnnlm.autoWorkers(model, w.N, w.T) : spec.workers || 1;
+  // The trainer's iteration: serial, or through the parallel engine (BLAS threads = cores / workers).
+  const engine = workers > 1 ? new rnnlm.ParallelEngine(model, w.N, w.T, { workers, blasThreads: spec.blasThreads }) : undefined;
+  const step = async () => {
     batches.next();
-    model.forward(batches.xs, batches.ts, w.N, w.T);
-    model.backward();
+    if (engine) {
+      await engine.step(batches.xs, batches.ts);
+    } else {
+      model.forward(batches.xs, batches.ts, w.N, w.T);
+      model.backward();
+    }
     sgd.update([model.flatParams], [model.flatGrads]);
   };
-  step(); // allocate the layers' buffers outside the timing
-  const m = measure(step, spec.backend === 'js' && spec.workload !== 'A');
+  await step(); // allocate the layers' buffers (and start the threads) outside the timing
+  const blasInUse = ninfo && spec.backend === 'native' ? native.getBlasThreads() : 0;
+  const m = await measure(step, spec.backend === 'js' && spec.workload !== 'A');
+  await engine?.close();
   const flops = modelFlops(w.N, w.T, w.D, w.H, V);
   console.log(JSON.stringify({
-    workload: spec.workload, backend: spec.backend, workers: 1, blasThreads: threads,
+    workload: spec.workload, backend: spec.backend, workers, requested: spec.workers || 1, blasThreads: blasInUse,
     N: w.N, T: w.T, D: w.D, H: w.H, V,
     msPerIter: m.seconds * 1e3, tokensPerS: (w.N * w.T) / m.seconds, gflops: flops / m.seconds / 1e9,
     rme: m.rme, samples: m.samples, cycles: m.cycles, cpus: os.availableParallelism(),

@@ -40,19 +40,23 @@ for (const workload of only) {
   const w = WORKLOADS[workload];
   if (!w) throw new Error(`unknown workload ${workload}: expected ${Object.keys(WORKLOADS).join(', ')}`);
   for (const backend of native ? ['js', 'native'] : ['js']) {
-    const r = runCase({ workload, backend, blasThreads: backend === 'native' ? cores : undefined });
-    results.push(r);
-    rows.push(r);
+    // workers = 1 uses every core for BLAS; with workers, BLAS threads = cores / workers (the trainer's rule).
+    for (const workers of [1, 2, ...(workload === 'A' ? ['auto'] : [])]) {
+      const r = runCase({ workload, backend, workers, blasThreads: backend === 'native' && workers === 1 ? cores : undefined });
+      results.push(r);
+      rows.push(r);
+    }
   }
 }
 
 const pad = (s, n) => String(s).padStart(n);
 console.log('');
-console.log(`| workload | shapes (N,T,D,H,V) | backend | workers | BLAS threads | ms/iter | tokens/s | GFLOP/s | % of peak | vs js |`);
+console.log(`| workload | shapes (N,T,D,H,V) | backend | workers | BLAS threads | ms/iter | tokens/s | GFLOP/s | % of peak | vs js, 1 worker |`);
 console.log(`|---|---|---|---|---|---|---|---|---|---|`);
 for (const r of rows) {
-  const js = rows.find((x) => x.workload === r.workload && x.backend === 'js' && x.workers === 1);
-  console.log(`| ${r.workload} (${WORKLOADS[r.workload].label}) | ${r.N},${r.T},${r.D},${r.H},${r.V} | ${r.backend} | ${r.workers} | ` +
+  const js = rows.find((x) => x.workload === r.workload && x.backend === 'js' && x.requested === 1);
+  const workers = r.requested === 'auto' ? `auto (${r.workers})` : r.workers;
+  console.log(`| ${r.workload} (${WORKLOADS[r.workload].label}) | ${r.N},${r.T},${r.D},${r.H},${r.V} | ${r.backend} | ${workers} | ` +
     `${r.backend === 'native' ? r.blasThreads : '-'} | ${pad(r.msPerIter.toFixed(r.msPerIter < 1 ? 3 : 1), 8)} | ` +
     `${pad(Math.round(r.tokensPerS), 8)} | ${pad(r.gflops.toFixed(1), 6)} | ` +
     `${peak ? `${((100 * r.gflops) / peak.gflops).toFixed(0)}%` : '-'} | ${js ? `${(js.msPerIter / r.msPerIter).toFixed(1)}x` : '-'} |`);
