@@ -12,7 +12,13 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   let fd: number | undefined;
   try {
     fd = fs.openSync(tmp, 'wx', 0o644);
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    // writeSync may write less than asked: loop until every byte is down.
+    for (let off = 0; off < bytes.length;) {
+      const n = fs.writeSync(fd, bytes, off, bytes.length - off);
+      if (n <= 0) throw new Error(`write to ${tmp} made no progress at byte ${off} of ${bytes.length}`);
+      off += n;
+    }
     fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;

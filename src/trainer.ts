@@ -25,6 +25,30 @@ export interface FitOptions {
   blasThreads?: number;
   /** Stops training after the current iteration: fit rejects with a TrainingInterruptedError. */
   signal?: AbortSignal;
+  /** Called after every iteration with its loss (for progress displays). */
+  onStep?: (p: { epoch: number; iter: number; iters: number; loss: number }) => void;
+  /** Continue a run from this state (see RnnlmTrainer.state()); the model's hidden state must be restored too. */
+  resume?: TrainerState;
+}
+
+/**
+ * Everything besides the model (weights, hidden state) and the optimizer that decides how training continues:
+ * a run stopped in this state and resumed from it computes the same numbers as one that never stopped.
+ */
+export interface TrainerState {
+  /** The epoch in progress (1-based), or the next one when `iter` is 0. */
+  epoch: number;
+  /** Iterations of `epoch` completed. */
+  iter: number;
+  /** The batch cutter's running time index. */
+  timeIdx: number;
+  /** Sum of the losses of the completed iterations of `epoch`. */
+  epochLoss: number;
+  /** Loss sum and count since the last report. */
+  reportLoss: number;
+  reportCount: number;
+  /** Training seconds so far, over every run that led here. */
+  elapsedS: number;
 }
 
 export interface IterationReport {
@@ -59,7 +83,8 @@ export class TrainingDivergedError extends Error {
 
 /** Training was stopped through FitOptions.signal; says where. */
 export class TrainingInterruptedError extends Error {
-  constructor(readonly epoch: number, readonly iter: number) {
+  /** `state` is where to resume: iterations before `iter` are complete. */
+  constructor(readonly epoch: number, readonly iter: number, readonly state: TrainerState) {
     super(`training interrupted at epoch ${epoch}, iteration ${iter}`);
     this.name = 'TrainingInterruptedError';
   }
@@ -112,8 +137,14 @@ export class RnnlmTrainer {
   epochPpl: number[] = [];
   /** Worker threads used by the last fit (1 = serial). */
   workers = 1;
+  private current?: TrainerState;
 
   constructor(readonly model: SimpleRnnlm, readonly optimizer: SGD) {}
+
+  /** A copy of the training state between iterations (inside fit's callbacks, or after fit), for checkpoints. */
+  state(): TrainerState | undefined {
+    return this.current && { ...this.current };
+  }
 
   async fit(xs: Int32Array, ts: Int32Array, opts: FitOptions = {}): Promise<EpochReport[]> {
     const maxEpoch = opts.maxEpoch ?? 10;
@@ -146,74 +177,94 @@ export class RnnlmTrainer {
     }
     if (workers > batchSize) throw new RangeError(`workers (${workers}) exceeds batchSize (${batchSize})`);
     this.workers = workers;
+    const st: TrainerState = opts.resume
+      ? { ...opts.resume }
+      : { epoch: 1, iter: 0, timeIdx: 0, epochLoss: 0, reportLoss: 0, reportCount: 0, elapsedS: 0 };
+    if (!(Number.isInteger(st.epoch) && st.epoch >= 1 && Number.isInteger(st.iter) && st.iter >= 0 && st.iter < maxIters
+      && Number.isInteger(st.timeIdx) && st.timeIdx >= 0)) {
+      throw new RangeError(`Cannot resume at epoch ${st.epoch}, iteration ${st.iter} of ${maxIters}`);
+    }
+    this.current = st;
     const batches = new BatchCutter(xs, ts, batchSize, timeSize);
+    batches.timeIdx = st.timeIdx;
     const tokensPerIter = batchSize * timeSize;
     this.pplList = [];
     this.epochPpl = [];
     const reports: EpochReport[] = [];
-    const start = performance.now();
-    let reportLoss = 0, reportCount = 0, reportStart = start, lastYield = start;
+    const start = performance.now() - st.elapsedS * 1000;
+    let reportStart = performance.now(), lastYield = performance.now();
+    const elapsed = (): number => (performance.now() - start) / 1000;
 
     const engine = workers > 1
       ? new ParallelEngine(model, batchSize, timeSize, { workers, pool: opts.pool, blasThreads: opts.blasThreads })
       : undefined;
     try {
-      for (let epoch = 1; epoch <= maxEpoch; epoch++) {
-        let epochLoss = 0;
-        const epochStart = performance.now();
-        for (let iter = 1; iter <= maxIters; iter++) {
+      for (; st.epoch <= maxEpoch; st.epoch++, st.iter = 0, st.epochLoss = 0) {
+        const epochStart = performance.now(), firstIter = st.iter + 1;
+        for (let iter = firstIter; iter <= maxIters; iter++) {
           if (opts.signal) {
             // Serial training never waits on anything: let the event loop run (signal handlers, timers) now and then.
             if (performance.now() - lastYield > 50) {
               await new Promise((resolve) => setImmediate(resolve));
               lastYield = performance.now();
             }
-            if (opts.signal.aborted) throw new TrainingInterruptedError(epoch, iter);
+            if (opts.signal.aborted) {
+              st.elapsedS = elapsed();
+              throw new TrainingInterruptedError(st.epoch, iter, { ...st });
+            }
           }
           batches.next();
           let loss: number;
           if (engine) {
-            loss = await engine.step(batches.xs, batches.ts, ` at epoch ${epoch}, iteration ${iter}`);
+            loss = await engine.step(batches.xs, batches.ts, ` at epoch ${st.epoch}, iteration ${iter}`);
           } else {
             loss = model.forward(batches.xs, batches.ts, batchSize, timeSize);
           }
           // A loss past MAX_LOSS makes the perplexity overflow to Infinity: the run has diverged as surely as NaN.
-          if (!(loss <= MAX_LOSS)) throw new TrainingDivergedError(epoch, iter, loss);
+          if (!(loss <= MAX_LOSS)) throw new TrainingDivergedError(st.epoch, iter, loss);
           if (!engine) model.backward();
           if (opts.maxGrad !== undefined) clipGrads([model.flatGrads], opts.maxGrad, model.backend);
           optimizer.update([model.flatParams], [model.flatGrads]);
-          epochLoss += loss;
-          reportLoss += loss;
-          reportCount++;
+          st.iter = iter;
+          st.timeIdx = batches.timeIdx;
+          st.epochLoss += loss;
+          st.reportLoss += loss;
+          st.reportCount++;
+          opts.onStep?.({ epoch: st.epoch, iter, iters: maxIters, loss });
           if (opts.evalInterval !== undefined && (iter - 1) % opts.evalInterval === 0) {
             const now = performance.now();
-            const ppl = Math.exp(reportLoss / reportCount);
+            const ppl = Math.exp(st.reportLoss / st.reportCount);
             this.pplList.push(ppl);
+            st.elapsedS = elapsed();
             opts.onReport?.({
-              epoch, iter, iters: maxIters, ppl, elapsedS: (now - start) / 1000,
-              tokensPerS: (reportCount * tokensPerIter) / Math.max(1e-9, (now - reportStart) / 1000),
+              epoch: st.epoch, iter, iters: maxIters, ppl, elapsedS: st.elapsedS,
+              tokensPerS: (st.reportCount * tokensPerIter) / Math.max(1e-9, (now - reportStart) / 1000),
             });
-            reportLoss = 0;
-            reportCount = 0;
-            reportStart = now;
+            st.reportLoss = 0;
+            st.reportCount = 0;
+            reportStart = performance.now();
           }
         }
         if (!Number.isFinite(model.backend.sumSquares(model.flatParams))) {
-          throw new TrainingDivergedError(epoch, maxIters, NaN, 'a parameter became');
+          throw new TrainingDivergedError(st.epoch, maxIters, NaN, 'a parameter became');
         }
-        const now = performance.now();
-        const ppl = Math.exp(epochLoss / maxIters);
+        const ppl = Math.exp(st.epochLoss / maxIters);
         this.epochPpl.push(ppl);
+        st.elapsedS = elapsed();
         const report: EpochReport = {
-          epoch, ppl, elapsedS: (now - start) / 1000,
-          tokensPerS: (maxIters * tokensPerIter) / Math.max(1e-9, (now - epochStart) / 1000),
+          epoch: st.epoch, ppl, elapsedS: st.elapsedS,
+          tokensPerS: ((maxIters - firstIter + 1) * tokensPerIter) / Math.max(1e-9, (performance.now() - epochStart) / 1000),
         };
         reports.push(report);
+        // The state a checkpoint written here resumes from: the next epoch, nothing of it done.
+        this.current = { ...st, epoch: st.epoch + 1, iter: 0, epochLoss: 0 };
         await opts.onEpoch?.(report);
+        this.current = st;
       }
     } finally {
       await engine?.close();
     }
+    this.current = { ...st };
     return reports;
   }
 }

@@ -1,4 +1,5 @@
-import { RnnlmTrainer, SGD, SimpleRnnlm, TrainingDivergedError, clipGrads, jsBackend } from '../src';
+import { RnnlmTrainer, SGD, SimpleRnnlm, TrainingDivergedError, TrainingInterruptedError, clipGrads, jsBackend } from '../src';
+import { backends, expectClose } from './helpers';
 
 describe('RnnlmTrainer', () => {
   const corpus = Int32Array.from({ length: 300 }, (_, i) => (i * 7) % 11);
@@ -40,4 +41,29 @@ describe('RnnlmTrainer', () => {
     clipGrads([c], 1, jsBackend);
     expect(Array.from(c)).toEqual([Math.fround(0.3), Math.fround(0.4)]);
   });
+
+  it.each(backends().flatMap((b) => [[b.name, 1, b], [b.name, 2, b]] as const))(
+    'resumes mid-epoch exactly on %s with %i worker(s)', async (_n, workers, backend) => {
+      const fit = { maxEpoch: 3, batchSize: 4, timeSize: 5, evalInterval: 3, workers };
+      const ref = new SimpleRnnlm(11, 4, 5, { backend, seed: 3 });
+      const refTrainer = new RnnlmTrainer(ref, new SGD(0.5, { backend }));
+      await refTrainer.fit(xs, ts, fit);
+
+      const model = new SimpleRnnlm(11, 4, 5, { backend, seed: 3 });
+      const stop = new AbortController();
+      const first = new RnnlmTrainer(model, new SGD(0.5, { backend }));
+      const err = await first.fit(xs, ts, { ...fit, signal: stop.signal, onStep: (p) => p.epoch === 2 && p.iter === 5 && stop.abort() })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TrainingInterruptedError);
+      const state = (err as TrainingInterruptedError).state;
+      expect([state.epoch, state.iter]).toEqual([2, 5]);
+      // A new process would rebuild the model from the checkpoint: weights and hidden state.
+      const resumed = new SimpleRnnlm(11, 4, 5, { backend });
+      resumed.setParams(model.flatParams);
+      resumed.rnn.setState(model.rnn.h!);
+      const second = new RnnlmTrainer(resumed, new SGD(0.5, { backend }));
+      await second.fit(xs, ts, { ...fit, resume: state });
+      expectClose('epoch perplexities', [...first.epochPpl, ...second.epochPpl], refTrainer.epochPpl, 1e-5);
+      expectClose('parameters', resumed.flatParams, ref.flatParams, 1e-5);
+    });
 });

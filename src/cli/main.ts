@@ -3,16 +3,16 @@ import { DataError } from '../data/ptb';
 import { WeightsFormatError } from '../safetensors';
 import { TrainingDivergedError, TrainingInterruptedError } from '../trainer';
 import { UsageError } from './args';
+import { evalCommand, evaluate } from './eval';
+import { generate, generateCommand } from './generate';
 import { infoCommand } from './info';
-import { train, trainCommand } from './train';
+import { plotCommand, plotLog } from './plot-command';
+import { Interrupted, train, trainCommand } from './train';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const VERSION: string = require('../../package.json').version;
 
-export interface Io {
-  out: (line: string) => void;
-  err: (line: string) => void;
-}
+import type { Io } from './train';
 
 const stdio: Io = {
   out: (line) => process.stdout.write(line + '\n'),
@@ -30,7 +30,14 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
       writeErr: (s) => io.err(s.replace(/\n$/, '')),
     })
     .showHelpAfterError('(run with --help for usage)');
-  for (const cmd of [trainCommand((flags) => train(flags, io.out, io.err)), infoCommand(VERSION, io.out)]) {
+  const commands = [
+    trainCommand((flags, explicit) => train(flags, explicit, io)),
+    evalCommand((file, flags) => evaluate(file, flags, io)),
+    generateCommand((file, flags) => generate(file, flags, io)),
+    plotCommand((log, out) => plotLog(log, out, io)),
+    infoCommand(VERSION, io.out),
+  ];
+  for (const cmd of commands) {
     program.addCommand(cmd
       .exitOverride()
       .configureOutput({
@@ -44,7 +51,7 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
-    if (e instanceof TrainingInterruptedError) {
+    if (e instanceof Interrupted || e instanceof TrainingInterruptedError) {
       io.err(`rnnlm: ${e.message}`);
       return 130;
     }

@@ -1,13 +1,18 @@
 import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
+import { writeFileAtomic } from '../atomic';
 import { BACKEND_NAMES, nativeUnavailableReason, resolveBackend, type Backend, type BackendName } from '../backend';
-import { loadPtb } from '../data/ptb';
 import { SimpleRnnlm } from '../model';
 import { SGD } from '../optimizer';
 import { autoWorkers } from '../parallel/engine';
-import { RnnlmTrainer, type EpochReport } from '../trainer';
+import { evalPerplexity, RnnlmTrainer, TrainingInterruptedError } from '../trainer';
 import { loadWeightsInto, readWeights, saveWeights } from '../weights';
-import { positiveInt, nonNegativeInt, positiveNumber, seedInt, UsageError, workersArg } from './args';
+import { nonNegativeInt, positiveInt, positiveNumber, seedInt, UsageError, workersArg } from './args';
+import { readCheckpoint, saveCheckpoint, type Checkpoint, type RunConfig } from './checkpoint';
+import { loadRunData } from './corpus';
+import type { LogRecord } from './history';
+import { perplexitySvg } from './plot';
+import { barProgress, plainProgress, type Progress } from './progress';
 
 export interface TrainFlags {
   corpusSize: number;
@@ -19,13 +24,40 @@ export interface TrainFlags {
   maxEpoch: number;
   maxGrad?: number;
   seed: number;
+  evalInterval: number;
   init?: string;
   save?: string;
   log?: string;
+  plot?: string;
   backend?: BackendName;
   dataDir?: string;
   workers: number | 'auto';
   blasThreads?: number;
+  valid?: boolean;
+  saveBest?: string;
+  lrDecay?: number;
+  checkpoint?: string;
+  resume?: string;
+  text?: string;
+  validText?: string;
+  evalBatchSize: number;
+  evalTimeSize: number;
+}
+
+/** The flags that may accompany --resume; everything else comes from the checkpoint. */
+const RESUME_FLAGS = new Set(['resume', 'maxEpoch', 'backend', 'workers', 'blasThreads', 'dataDir', 'checkpoint']);
+
+export interface Io {
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+/** The interrupted-run message and exit code 130 (Ctrl-C or SIGTERM), after the checkpoint was written. */
+export class Interrupted extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'Interrupted';
+  }
 }
 
 /** The backend asked for, or the best available with a one-line notice when native is missing. */
@@ -36,100 +68,200 @@ export function pickBackend(name: BackendName | undefined, warn: (line: string) 
   return resolveBackend();
 }
 
-function fmt(x: number, digits = 2): string {
-  return x.toFixed(digits);
+function fileSize(file: string): number {
+  try {
+    return fs.statSync(file).size;
+  } catch {
+    return 0;
+  }
 }
 
-export async function train(flags: TrainFlags, out: (line: string) => void, err: (line: string) => void): Promise<void> {
-  const backend = pickBackend(flags.backend, err);
-  const data = await loadPtb('train', { dir: flags.dataDir });
-  let corpus = data.corpus;
-  if (flags.corpusSize > 0) {
-    if (flags.corpusSize > corpus.length) {
-      throw new UsageError(`--corpus-size ${flags.corpusSize} exceeds the ${corpus.length} tokens of ptb.train.txt`);
+/** `rnnlm train`: a new run from flags, or a run resumed from a checkpoint. */
+export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): Promise<void> {
+  let ckpt: Checkpoint | undefined;
+  let config: RunConfig;
+  if (flags.resume !== undefined) {
+    const extra = [...explicit].filter((k) => !RESUME_FLAGS.has(k));
+    if (extra.length > 0) {
+      const names = extra.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
+      throw new UsageError(`${names.join(', ')} cannot be changed when resuming: the checkpoint holds the run's settings`);
     }
-    corpus = corpus.subarray(0, flags.corpusSize);
+    ckpt = readCheckpoint(flags.resume);
+    config = { ...ckpt.config, maxEpoch: explicit.has('maxEpoch') ? flags.maxEpoch : ckpt.config.maxEpoch };
+  } else {
+    if ((flags.saveBest !== undefined || flags.lrDecay !== undefined) && !flags.valid) {
+      throw new UsageError(`${flags.saveBest !== undefined ? '--save-best' : '--lr-decay'} needs --valid`);
+    }
+    if (flags.validText !== undefined && flags.text === undefined) throw new UsageError('--valid-text needs --text');
+    if (flags.text !== undefined && explicit.has('corpusSize')) throw new UsageError('--corpus-size applies to PTB, not --text');
+    if (flags.lrDecay !== undefined && !(flags.lrDecay > 1)) throw new UsageError('--lr-decay must be greater than 1');
+    config = {
+      data: flags.text !== undefined ? { kind: 'text', file: flags.text, validFile: flags.validText } : { kind: 'ptb', corpusSize: flags.corpusSize },
+      fingerprint: '',
+      batchSize: flags.batchSize, timeSize: flags.timeSize, wordvecSize: flags.wordvecSize, hiddenSize: flags.hiddenSize,
+      maxEpoch: flags.maxEpoch, maxGrad: flags.maxGrad, seed: flags.seed, evalInterval: flags.evalInterval,
+      valid: Boolean(flags.valid || flags.validText), lrDecay: flags.lrDecay, saveBest: flags.saveBest, save: flags.save,
+      log: flags.log, plot: flags.plot,
+    };
   }
-  if (corpus.length < 2) throw new UsageError('--corpus-size must be at least 2 (an input and a target)');
-  let vocabSize = 0;
-  for (const id of corpus) vocabSize = Math.max(vocabSize, id + 1);
-  const xs = corpus.subarray(0, corpus.length - 1);
-  const ts = corpus.subarray(1);
-  const { batchSize, timeSize } = flags;
+  const backend = pickBackend(flags.backend, io.err);
+  const data = await loadRunData(config.data, { valid: config.valid, dataDir: flags.dataDir });
+  if (ckpt && data.fingerprint !== ckpt.config.fingerprint) {
+    throw new UsageError(`${flags.resume} was made on other training data than ${data.describe} now holds`);
+  }
+  config.fingerprint = data.fingerprint;
+  const xs = data.train.subarray(0, data.train.length - 1);
+  const ts = data.train.subarray(1);
+  const { batchSize, timeSize } = config;
   if (batchSize * timeSize > xs.length) {
     throw new UsageError(
-      `--batch-size ${batchSize} x --time-size ${timeSize} = ${batchSize * timeSize} exceeds the ${xs.length} training positions of --corpus-size ${corpus.length}`,
+      `--batch-size ${batchSize} x --time-size ${timeSize} = ${batchSize * timeSize} exceeds the ${xs.length} training positions of ${data.train.length} tokens`,
     );
   }
+  if (flags.workers !== 'auto' && flags.workers > batchSize) {
+    throw new UsageError(`--workers ${flags.workers} exceeds --batch-size ${batchSize}: each worker needs a batch row`);
+  }
+  if (flags.blasThreads !== undefined && backend.name !== 'native') throw new UsageError('--blas-threads needs the native backend');
 
+  // The model: from the checkpoint, from --init, or the book's initialisation.
+  let vocabSize = data.vocabSize;
   let model: SimpleRnnlm;
-  if (flags.init !== undefined) {
+  if (ckpt) {
+    model = new SimpleRnnlm(ckpt.weights.vocabSize, ckpt.weights.wordvecSize, ckpt.weights.hiddenSize, { backend });
+    loadWeightsInto(model, ckpt.weights, flags.resume);
+    if (ckpt.h) model.rnn.setState(ckpt.h);
+    vocabSize = model.vocabSize;
+  } else if (flags.init !== undefined) {
     const w = readWeights(flags.init);
-    if (w.wordvecSize !== flags.wordvecSize || w.hiddenSize !== flags.hiddenSize) {
+    if (w.wordvecSize !== config.wordvecSize || w.hiddenSize !== config.hiddenSize) {
       throw new UsageError(
-        `--init ${flags.init} has wordvec size ${w.wordvecSize} and hidden size ${w.hiddenSize}, but --wordvec-size is ${flags.wordvecSize} and --hidden-size ${flags.hiddenSize}`,
+        `--init ${flags.init} has wordvec size ${w.wordvecSize} and hidden size ${w.hiddenSize}, but --wordvec-size is ${config.wordvecSize} and --hidden-size ${config.hiddenSize}`,
       );
     }
     if (w.vocabSize < vocabSize) {
       throw new UsageError(`--init ${flags.init} has a vocabulary of ${w.vocabSize} words but the corpus needs ${vocabSize}`);
     }
     vocabSize = w.vocabSize;
-    model = new SimpleRnnlm(vocabSize, w.wordvecSize, w.hiddenSize, { backend, seed: flags.seed });
+    model = new SimpleRnnlm(vocabSize, w.wordvecSize, w.hiddenSize, { backend });
     loadWeightsInto(model, w, flags.init);
   } else {
-    model = new SimpleRnnlm(vocabSize, flags.wordvecSize, flags.hiddenSize, { backend, seed: flags.seed });
+    model = new SimpleRnnlm(vocabSize, config.wordvecSize, config.hiddenSize, { backend, seed: config.seed });
   }
-  const optimizer = new SGD(flags.lr, { backend });
+  const vocab = vocabSize === data.vocab.length ? data.vocab : undefined;
+  const optimizer = new SGD(ckpt?.lr ?? flags.lr, { backend });
   const trainer = new RnnlmTrainer(model, optimizer);
+  const history: LogRecord[] = ckpt ? [...ckpt.history] : [];
+  let bestValPpl = ckpt?.bestValPpl;
+  const checkpointFile = flags.checkpoint ?? (ckpt ? flags.resume : undefined);
 
   const iters = Math.floor(xs.length / (batchSize * timeSize));
-  out(
-    `rnnlm: corpus ${corpus.length} tokens, vocabulary ${vocabSize}, batch ${batchSize} x time ${timeSize}, ` +
-    `wordvec ${model.wordvecSize}, hidden ${model.hiddenSize}, lr ${flags.lr}, ${flags.maxEpoch} epochs of ${iters} iterations, ` +
-    `backend ${backend.name}, workers ${flags.workers === 'auto' ? `auto (${autoWorkers(model, batchSize, timeSize)})` : flags.workers}`,
+  const workersText = flags.workers === 'auto' ? `auto (${autoWorkers(model, batchSize, timeSize)})` : String(flags.workers);
+  const progress: Progress = process.stdout.isTTY ? barProgress(config.maxEpoch) : plainProgress(io.out);
+  progress.line(
+    `rnnlm: ${ckpt ? `resuming ${flags.resume} at epoch ${ckpt.trainer.epoch}, iteration ${ckpt.trainer.iter + 1}; ` : ''}` +
+    `corpus ${data.describe}, ${data.train.length} tokens, vocabulary ${vocabSize}, batch ${batchSize} x time ${timeSize}, ` +
+    `wordvec ${model.wordvecSize}, hidden ${model.hiddenSize}, lr ${optimizer.lr}, ${config.maxEpoch} epochs of ${iters} iterations, ` +
+    `backend ${backend.name}, workers ${workersText}`,
   );
-  if (flags.log !== undefined) fs.writeFileSync(flags.log, '');
-  if (flags.workers !== 'auto' && flags.workers > batchSize) {
-    throw new UsageError(`--workers ${flags.workers} exceeds --batch-size ${batchSize}: each worker needs a batch row`);
+
+  // The log mirrors `history`: a resumed run first cuts it back to what the checkpoint knew.
+  if (config.log !== undefined) {
+    if (ckpt) {
+      if (fileSize(config.log) < ckpt.logBytes) throw new UsageError(`${config.log} is shorter than when ${flags.resume} was written`);
+      fs.truncateSync(config.log, ckpt.logBytes);
+    } else {
+      fs.writeFileSync(config.log, '');
+    }
   }
-  if (flags.blasThreads !== undefined && backend.name !== 'native') {
-    throw new UsageError('--blas-threads needs the native backend');
-  }
+  const record = (r: LogRecord): void => {
+    history.push(r);
+    if (config.log !== undefined) fs.appendFileSync(config.log, JSON.stringify(r) + '\n');
+  };
+  const writePlot = (): void => {
+    if (config.plot !== undefined && history.length > 0) writeFileAtomic(config.plot, perplexitySvg(history));
+  };
+  const writeCheckpoint = (state = trainer.state()): void => {
+    if (checkpointFile === undefined || state === undefined) return;
+    saveCheckpoint(checkpointFile, model, {
+      config, trainer: state, lr: optimizer.lr, bestValPpl, vocab: vocab ?? [], history, logBytes: config.log !== undefined ? fileSize(config.log) : 0,
+    });
+  };
+
   const stop = new AbortController();
   const onSignal = (): void => stop.abort();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const reports: EpochReport[] = await trainer.fit(xs, ts, {
-    maxEpoch: flags.maxEpoch, batchSize, timeSize, maxGrad: flags.maxGrad,
-    workers: flags.workers, blasThreads: flags.blasThreads, signal: stop.signal,
-    onEpoch: (r) => {
-      out(`| epoch ${r.epoch} | perplexity ${fmt(r.ppl)} |`);
-      if (flags.log !== undefined) {
-        fs.appendFileSync(flags.log, JSON.stringify({
-          epoch: r.epoch, ppl: r.ppl, tokens_per_s: Math.round(r.tokensPerS), elapsed_s: +r.elapsedS.toFixed(3),
-        }) + '\n');
-      }
-    },
-  }).finally(() => {
+  const tokensPerIter = batchSize * timeSize;
+  try {
+    await trainer.fit(xs, ts, {
+      maxEpoch: config.maxEpoch, batchSize, timeSize, maxGrad: config.maxGrad, evalInterval: config.evalInterval,
+      workers: flags.workers, blasThreads: flags.blasThreads, signal: stop.signal, resume: ckpt?.trainer,
+      onStep: (p) => progress.step(p, tokensPerIter),
+      onReport: (r) => {
+        progress.report(r);
+        record({ type: 'iter', epoch: r.epoch, iter: r.iter, iters: r.iters, ppl: r.ppl, tokens_per_s: Math.round(r.tokensPerS), elapsed_s: +r.elapsedS.toFixed(3) });
+      },
+      onEpoch: (r) => {
+        let valPpl: number | undefined;
+        const lr = optimizer.lr;
+        let line = `| epoch ${r.epoch} | perplexity ${r.ppl.toFixed(2)} |`;
+        if (data.valid) {
+          const h = model.rnn.h && Float32Array.from(model.rnn.h);
+          valPpl = evalPerplexity(model, data.valid, flags.evalBatchSize, flags.evalTimeSize);
+          if (h) model.rnn.setState(h); // validation does not disturb the training state
+          else model.resetState();
+          line += ` valid perplexity ${valPpl.toFixed(2)} |`;
+          if (bestValPpl === undefined || valPpl < bestValPpl) {
+            bestValPpl = valPpl;
+            if (config.saveBest !== undefined) {
+              saveWeights(config.saveBest, model, vocab);
+              line += ' saved best |';
+            }
+          } else if (config.lrDecay !== undefined) {
+            optimizer.lr = lr / config.lrDecay;
+            line += ` lr ${lr} -> ${optimizer.lr} |`;
+          }
+        }
+        progress.line(line);
+        record({ type: 'epoch', epoch: r.epoch, ppl: r.ppl, ...(valPpl !== undefined && { val_ppl: valPpl }), lr, tokens_per_s: Math.round(r.tokensPerS), elapsed_s: +r.elapsedS.toFixed(3) });
+        writePlot();
+        writeCheckpoint();
+      },
+    });
+  } catch (e) {
+    progress.stop();
+    if (e instanceof TrainingInterruptedError) {
+      writeCheckpoint(e.state);
+      writePlot();
+      throw new Interrupted(
+        `${e.message}${checkpointFile ? `; checkpoint saved to ${checkpointFile} (continue with: rnnlm train --resume ${checkpointFile})` : ''}`,
+      );
+    }
+    throw e;
+  } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-  });
-  const last = reports[reports.length - 1];
-  const tokens = flags.maxEpoch * iters * batchSize * timeSize;
-  out(
-    `rnnlm: trained ${flags.maxEpoch} epochs (${tokens} tokens) in ${fmt(last.elapsedS)} s, ` +
-    `${Math.round(tokens / Math.max(1e-9, last.elapsedS))} tokens/s; final perplexity ${fmt(last.ppl)}`,
+  }
+  progress.stop();
+  const st = trainer.state()!;
+  const last = history.filter((r) => r.type === 'epoch').pop();
+  io.out(
+    `rnnlm: trained ${config.maxEpoch} epochs (${config.maxEpoch * iters * tokensPerIter} tokens) in ${st.elapsedS.toFixed(2)} s, ` +
+    `${Math.round((config.maxEpoch * iters * tokensPerIter) / Math.max(1e-9, st.elapsedS))} tokens/s; final perplexity ${last ? last.ppl.toFixed(2) : '-'}` +
+    (bestValPpl !== undefined ? `, best valid perplexity ${bestValPpl.toFixed(2)}` : ''),
   );
-  if (flags.save !== undefined) {
-    saveWeights(flags.save, model, data.idToWord.slice(0, vocabSize));
-    out(`rnnlm: saved weights to ${flags.save}`);
+  if (config.save !== undefined) {
+    saveWeights(config.save, model, vocab);
+    io.out(`rnnlm: saved weights to ${config.save}`);
   }
 }
 
-export function trainCommand(run: (flags: TrainFlags) => Promise<void>): Command {
-  return new Command('train')
-    .description('Train a SimpleRnnlm on Penn Treebank. With no flags: the seed configuration of the book (chapter 5).')
+export function trainCommand(run: (flags: TrainFlags, explicit: Set<string>) => Promise<void>): Command {
+  const cmd: Command = new Command('train')
+    .description('Train a SimpleRnnlm on Penn Treebank (or your own text). With no flags: the seed configuration of the book (chapter 5).')
     .option('--corpus-size <n>', 'use the first n tokens of ptb.train.txt (0 = the whole split)', nonNegativeInt, 1000)
+    .option('--text <file>', 'train on this whitespace-tokenised text instead of PTB (line ends become <eos>)')
+    .option('--valid-text <file>', 'validation text for --text (words outside the vocabulary become <unk> if it has one)')
     .option('--batch-size <n>', 'rows per batch (N)', positiveInt, 10)
     .option('--time-size <n>', 'time steps per batch, the truncated-BPTT window (T)', positiveInt, 5)
     .option('--wordvec-size <n>', 'word vector size (D)', positiveInt, 100)
@@ -138,9 +270,18 @@ export function trainCommand(run: (flags: TrainFlags) => Promise<void>): Command
     .option('--max-epoch <n>', 'epochs to train', positiveInt, 100)
     .option('--max-grad <x>', 'clip the global gradient norm to x (default: no clipping)', positiveNumber)
     .option('--seed <n>', 'seed of the weight initialisation', seedInt, 0)
+    .option('--eval-interval <n>', 'report the running perplexity every n iterations', positiveInt, 20)
+    .option('--valid', 'evaluate validation perplexity (ptb.valid.txt or --valid-text) after every epoch')
+    .option('--eval-batch-size <n>', 'batch size of validation', positiveInt, 10)
+    .option('--eval-time-size <n>', 'time steps of validation', positiveInt, 35)
+    .option('--save-best <file>', 'keep the weights with the best validation perplexity here (needs --valid)')
+    .option('--lr-decay <x>', 'divide the learning rate by x when validation perplexity worsens (needs --valid)', positiveNumber)
     .option('--init <file>', 'start from these weights (.safetensors) instead of a random initialisation')
     .option('--save <file>', 'write the trained weights and vocabulary to this .safetensors file')
-    .option('--log <file>', 'write one JSON object per epoch (epoch, ppl, tokens_per_s, elapsed_s) to this .jsonl file')
+    .option('--log <file>', 'append one JSON object per report and per epoch to this .jsonl file')
+    .option('--plot <file>', 'write the perplexity curve to this .svg file after every epoch')
+    .option('--checkpoint <file>', 'write a checkpoint after every epoch and on Ctrl-C / SIGTERM (atomically)')
+    .option('--resume <file>', 'continue the run saved in this checkpoint (only --max-epoch, --backend, --workers, --blas-threads, --data-dir, --checkpoint may change)')
     .addOption(new Option('--backend <name>', 'arithmetic backend (default: native when built, else js)').choices(BACKEND_NAMES))
     .option('--workers <n|auto>', 'worker threads that split every batch by rows; auto: serial for small models, else one per core', workersArg, 'auto')
     .option('--blas-threads <n>', 'OpenBLAS threads while training with workers (default: cores / workers)', positiveInt)
@@ -148,9 +289,17 @@ export function trainCommand(run: (flags: TrainFlags) => Promise<void>): Command
     .addHelpText('after', `
 Examples:
   $ rnnlm train                                  # the seed configuration: 1000 tokens, 100 epochs
-  $ rnnlm train --max-epoch 10 --log run.jsonl --save model.safetensors
-  $ rnnlm train --corpus-size 0 --batch-size 20 --time-size 35 --max-epoch 4 --max-grad 0.25
-  $ rnnlm train --init weights.safetensors --backend js
-  $ rnnlm train --corpus-size 0 --batch-size 20 --time-size 35 --workers 2 --blas-threads 1`)
-    .action(async (opts: TrainFlags) => run(opts));
+  $ rnnlm train --max-epoch 10 --log run.jsonl --plot ppl.svg --save model.safetensors
+  $ rnnlm train --corpus-size 0 --batch-size 20 --time-size 35 --lr 20 --max-grad 0.25 --max-epoch 4 \\
+      --valid --lr-decay 4 --save-best best.safetensors --checkpoint run.ckpt
+  $ rnnlm train --resume run.ckpt                # after Ctrl-C: continues exactly where it stopped
+  $ rnnlm train --text my-corpus.txt --valid-text my-valid.txt --valid --save mine.safetensors
+  $ rnnlm train --init weights.safetensors --backend js --workers 2
+
+Exit codes: 0 done, 1 error, 2 bad command line, 130 interrupted (checkpoint saved when --checkpoint is given).`)
+    .action(async (opts: TrainFlags) => {
+      const explicit = new Set(Object.keys(opts).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
+      await run(opts, explicit);
+    });
+  return cmd;
 }

@@ -138,6 +138,7 @@ export class ParallelEngine {
       throw new WorkerError(failed, this.slices[failed], where, (settled[failed] as PromiseRejectedResult).reason);
     }
     this.hasState = true;
+    m.rnn.setState(this.state); // the model's own state stays current (checkpoints, evaluation between epochs)
     // Sum the blocks in slice order (block 0 is flatGrads): the same numbers whichever thread ran which slice.
     for (let k = 1; k < this.workers; k++) m.backend.sgdUpdate(m.flatGrads, this.gradBlocks[k], -1); // += block k
     let lossSum = 0;

@@ -1,0 +1,124 @@
+/**
+ * Checkpoints: a safetensors file holding the weights, the hidden state (`state.h`), and as metadata the run's
+ * configuration, the trainer state (epoch, iteration, time index, running losses), the learning rate, the best
+ * validation perplexity, the vocabulary and the history of reports. Written atomically (temporary file, fsync,
+ * rename), so a failed write never replaces the previous good checkpoint.
+ */
+import * as fs from 'node:fs';
+import { writeFileAtomic } from '../atomic';
+import type { SimpleRnnlm } from '../model';
+import { parseSafetensors, serializeSafetensors, WeightsFormatError, type Tensor } from '../safetensors';
+import type { TrainerState } from '../trainer';
+import { parseWeights, type Weights } from '../weights';
+import type { LogRecord } from './history';
+
+export const CHECKPOINT_FORMAT = 'rnnlm.checkpoint';
+export const CHECKPOINT_VERSION = '1';
+
+/** What a run was started with: enough to rebuild its data, model and schedule. */
+export interface RunConfig {
+  data: { kind: 'ptb'; corpusSize: number } | { kind: 'text'; file: string; validFile?: string };
+  /** sha256 of the training ids, to refuse resuming on other data. */
+  fingerprint: string;
+  batchSize: number;
+  timeSize: number;
+  wordvecSize: number;
+  hiddenSize: number;
+  maxEpoch: number;
+  maxGrad?: number;
+  seed: number;
+  evalInterval: number;
+  valid: boolean;
+  lrDecay?: number;
+  saveBest?: string;
+  save?: string;
+  log?: string;
+  plot?: string;
+}
+
+export interface Checkpoint {
+  config: RunConfig;
+  trainer: TrainerState;
+  lr: number;
+  bestValPpl?: number;
+  /** id -> word; empty when the run had none (weights from --init with a larger vocabulary). */
+  vocab: string[];
+  history: LogRecord[];
+  /** Bytes of the --log file that belong to the run up to this checkpoint. */
+  logBytes: number;
+  weights: Weights;
+  /** The hidden state [N,H], when there is one. */
+  h?: Float32Array;
+}
+
+export function checkpointBytes(model: SimpleRnnlm, c: Omit<Checkpoint, 'weights' | 'h'>): Uint8Array {
+  const tensors: [string, Tensor][] = model.specs.map((s, i) => [s.name, { shape: s.shape, data: model.params[i] }]);
+  const h = model.rnn.h;
+  if (h) tensors.push(['state.h', { shape: [h.length / model.hiddenSize, model.hiddenSize], data: h }]);
+  return serializeSafetensors(tensors, {
+    format: CHECKPOINT_FORMAT,
+    version: CHECKPOINT_VERSION,
+    config: JSON.stringify(c.config),
+    trainer: JSON.stringify(c.trainer),
+    lr: JSON.stringify(c.lr),
+    best_val_ppl: JSON.stringify(c.bestValPpl ?? null),
+    vocab: JSON.stringify(c.vocab),
+    history: JSON.stringify(c.history),
+    log_bytes: String(c.logBytes),
+  });
+}
+
+export function saveCheckpoint(file: string, model: SimpleRnnlm, c: Omit<Checkpoint, 'weights' | 'h'>): void {
+  writeFileAtomic(file, checkpointBytes(model, c));
+}
+
+export function readCheckpoint(file: string): Checkpoint {
+  let buf: Buffer;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (e) {
+    throw new WeightsFormatError(`cannot read checkpoint ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const fail = (msg: string): never => {
+    throw new WeightsFormatError(`${file}: ${msg}`);
+  };
+  const raw = parseSafetensors(buf, file);
+  if (raw.metadata.format !== CHECKPOINT_FORMAT) {
+    fail(`not an rnnlm checkpoint (format ${JSON.stringify(raw.metadata.format ?? null)})`);
+  }
+  if (raw.metadata.version !== CHECKPOINT_VERSION) fail(`checkpoint version ${raw.metadata.version} is not supported`);
+  const json = (key: string): unknown => {
+    try {
+      return JSON.parse(raw.metadata[key] ?? '');
+    } catch {
+      return fail(`checkpoint field '${key}' is missing or not JSON`);
+    }
+  };
+  const config = json('config') as RunConfig;
+  const trainer = json('trainer') as TrainerState;
+  const lr = json('lr');
+  const best = json('best_val_ppl');
+  const vocab = json('vocab');
+  const history = json('history');
+  const logBytes = Number(raw.metadata.log_bytes);
+  if (typeof config !== 'object' || config === null || typeof config.batchSize !== 'number' || typeof config.fingerprint !== 'string') {
+    fail("checkpoint field 'config' is malformed");
+  }
+  for (const k of ['epoch', 'iter', 'timeIdx', 'epochLoss', 'reportLoss', 'reportCount', 'elapsedS'] as const) {
+    if (typeof trainer?.[k] !== 'number' || !Number.isFinite(trainer[k])) fail(`checkpoint trainer state lacks '${k}'`);
+  }
+  if (typeof lr !== 'number' || !(lr > 0)) fail("checkpoint field 'lr' is malformed");
+  if (!Array.isArray(vocab) || !vocab.every((w) => typeof w === 'string')) fail("checkpoint field 'vocab' is malformed");
+  if (!Array.isArray(history)) fail("checkpoint field 'history' is malformed");
+  if (!Number.isSafeInteger(logBytes) || logBytes < 0) fail("checkpoint field 'log_bytes' is malformed");
+  const weights = parseWeights(buf, file);
+  if ((vocab as string[]).length !== 0 && (vocab as string[]).length !== weights.vocabSize) fail(`vocabulary has ${(vocab as string[]).length} words but the weights ${weights.vocabSize}`);
+  const h = raw.tensors.get('state.h');
+  if (h && (h.shape.length !== 2 || h.shape[0] !== config.batchSize || h.shape[1] !== weights.hiddenSize)) {
+    fail(`hidden state has shape [${h.shape.join(', ')}] but the run needs [${config.batchSize}, ${weights.hiddenSize}]`);
+  }
+  return {
+    config, trainer, lr: lr as number, bestValPpl: typeof best === 'number' ? best : undefined, vocab: vocab as string[],
+    history: history as LogRecord[], logBytes, weights, h: h?.data,
+  };
+}

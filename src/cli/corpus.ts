@@ -1,0 +1,75 @@
+/** The training (and validation) data of a run: a prefix of Penn Treebank, or the user's own text files. */
+import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import { buildVocab, DataError, loadPtb, tokenize, toIds } from '../data/ptb';
+import { UsageError } from './args';
+import type { RunConfig } from './checkpoint';
+
+export interface RunData {
+  train: Int32Array;
+  valid?: Int32Array;
+  /** id -> word for ids < vocabSize. */
+  vocab: string[];
+  vocabSize: number;
+  fingerprint: string;
+  describe: string;
+}
+
+export function fingerprint(ids: Int32Array): string {
+  return createHash('sha256').update(new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength)).digest('hex');
+}
+
+function readText(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new DataError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+/** Word ids of a validation text in the training vocabulary; unknown words become <unk> when it has one. */
+function validIds(words: string[], wordToId: Map<string, number>, file: string): Int32Array {
+  const unk = wordToId.get('<unk>');
+  if (unk === undefined) return toIds(words, wordToId, file);
+  return Int32Array.from(words, (w) => wordToId.get(w) ?? unk);
+}
+
+export async function loadRunData(data: RunConfig['data'], opts: { valid: boolean; dataDir?: string }): Promise<RunData> {
+  if (data.kind === 'text') {
+    const words = tokenize(readText(data.file));
+    if (words.length < 2) throw new DataError(`${data.file} has ${words.length} words; training needs at least 2`);
+    const { wordToId, idToWord } = buildVocab(words);
+    const train = toIds(words, wordToId, data.file);
+    let valid: Int32Array | undefined;
+    if (data.validFile) valid = validIds(tokenize(readText(data.validFile)), wordToId, data.validFile);
+    else if (opts.valid) throw new UsageError('--valid with --text needs --valid-text <file>');
+    return { train, valid, vocab: idToWord, vocabSize: idToWord.length, fingerprint: fingerprint(train), describe: data.file };
+  }
+  const ptb = await loadPtb('train', { dir: opts.dataDir });
+  let train = ptb.corpus;
+  if (data.corpusSize > 0) {
+    if (data.corpusSize > train.length) {
+      throw new UsageError(`--corpus-size ${data.corpusSize} exceeds the ${train.length} tokens of ptb.train.txt`);
+    }
+    train = train.subarray(0, data.corpusSize);
+  }
+  if (train.length < 2) throw new UsageError('--corpus-size must be at least 2 (an input and a target)');
+  let vocabSize = 0;
+  for (const id of train) vocabSize = Math.max(vocabSize, id + 1);
+  let valid: Int32Array | undefined;
+  if (opts.valid) {
+    valid = (await loadPtb('valid', { dir: opts.dataDir })).corpus;
+    let max = 0;
+    for (const id of valid) max = Math.max(max, id);
+    if (max >= vocabSize) {
+      throw new UsageError(
+        `--valid: the first ${train.length} training tokens hold ${vocabSize} of the ${ptb.idToWord.length} words that ptb.valid.txt uses; ` +
+        'train on the whole split (--corpus-size 0) to validate',
+      );
+    }
+  }
+  return {
+    train, valid, vocab: ptb.idToWord.slice(0, vocabSize), vocabSize, fingerprint: fingerprint(train),
+    describe: `ptb.train.txt${data.corpusSize > 0 ? ` (first ${train.length} tokens)` : ''}`,
+  };
+}

@@ -1,0 +1,168 @@
+/**
+ * The real CLI end to end: train -> save -> eval -> generate on a small corpus of the user's own text; a run
+ * interrupted with SIGINT mid-epoch and resumed reports what an uninterrupted run reports; corrupt checkpoints and
+ * weights are refused and leave earlier files intact; the plot is valid SVG with one point per report.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { XMLValidator } from 'fast-xml-parser';
+import { readWeights } from '../src';
+import { PTB_DIR, ROOT, expectClose } from './helpers';
+
+const CLI = path.join(ROOT, 'dist', 'cli.js');
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnlm-e2e-'));
+const env = { ...process.env, PTB_DIR };
+
+function rnnlm(...args: string[]) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env, timeout: 120000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+function records(file: string): { type: string; epoch: number; iter?: number; ppl: number; val_ppl?: number }[] {
+  return fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+}
+
+// A small corpus of the user's own: 3000 tokens of PTB, one sentence a line.
+const lines = fs.readFileSync(path.join(PTB_DIR, 'ptb.train.txt'), 'utf8').split('\n');
+const TEXT = path.join(tmp, 'corpus.txt'), VALID = path.join(tmp, 'valid.txt');
+fs.writeFileSync(TEXT, lines.slice(0, 140).join('\n') + '\n');
+fs.writeFileSync(VALID, lines.slice(140, 170).join('\n') + '\n');
+
+describe('rnnlm end to end', () => {
+  const W = path.join(tmp, 'model.safetensors'), LOG = path.join(tmp, 'run.jsonl'), SVG = path.join(tmp, 'ppl.svg');
+
+  it('trains on a text file with validation, then evaluates, plots and generates from the saved model', () => {
+    const best = path.join(tmp, 'best.safetensors');
+    const r = rnnlm('train', '--text', TEXT, '--valid-text', VALID, '--valid', '--max-epoch', '4', '--batch-size', '10',
+      '--time-size', '10', '--lr', '1', '--eval-interval', '10', '--save', W, '--save-best', best, '--log', LOG, '--plot', SVG);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^\| epoch 1 \| iter 1 \/ \d+ \| time \d+s \| perplexity [\d.]+ \|$/m);
+    expect(r.out).toMatch(/^\| epoch 4 \| perplexity [\d.]+ \| valid perplexity [\d.]+ \|/m);
+    const w = readWeights(W);
+    const words = new Set(fs.readFileSync(TEXT, 'utf8').split(/\s+/).filter(Boolean));
+    expect(w.vocab!.length).toBe(words.size + 1); // + <eos>
+    expect(readWeights(best).vocab).toEqual(w.vocab);
+
+    const recs = records(LOG);
+    const epochs = recs.filter((x) => x.type === 'epoch');
+    expect(epochs.map((x) => x.epoch)).toEqual([1, 2, 3, 4]);
+    expect(epochs.every((x) => typeof x.val_ppl === 'number' && x.val_ppl > 1)).toBe(true);
+
+    // The plot: valid SVG, one point per report (training) and per validation.
+    const svg = fs.readFileSync(SVG, 'utf8');
+    expect(XMLValidator.validate(svg)).toBe(true);
+    expect((svg.match(/<circle class="train"/g) ?? []).length).toBe(recs.filter((x) => x.type === 'iter').length);
+    expect((svg.match(/<circle class="valid"/g) ?? []).length).toBe(4);
+    expect(svg).toMatch(/>epoch<\/text>/);
+    expect(svg).toMatch(/>validation<\/text>/);
+    const again = path.join(tmp, 'again.svg');
+    expect(rnnlm('plot', LOG, '-o', again).code).toBe(0);
+    expect(fs.readFileSync(again, 'utf8')).toBe(svg);
+
+    // eval over the validation text reports the last epoch's validation perplexity (same windows as --valid).
+    const e = rnnlm('eval', W, '--text', VALID);
+    expect(e.code).toBe(0);
+    const evalPpl = Number(/perplexity ([\d.]+)/.exec(e.out)![1]);
+    expect(Math.abs(evalPpl - epochs[3].val_ppl!)).toBeLessThan(0.01);
+
+    // generate: reproducible from its seed, never a skipped word, <eos> as line breaks.
+    const g1 = rnnlm('generate', W, '--start', 'the company', '--length', '200', '--seed', '3', '--skip', '<unk>,N');
+    const g2 = rnnlm('generate', W, '--start', 'the company', '--length', '200', '--seed', '3', '--skip', '<unk>,N');
+    const g3 = rnnlm('generate', W, '--start', 'the company', '--length', '200', '--seed', '4', '--skip', '<unk>,N');
+    expect(g1.code).toBe(0);
+    expect(g1.out).toBe(g2.out);
+    expect(g1.out).not.toBe(g3.out);
+    expect(g1.out.startsWith('the company ')).toBe(true);
+    const generated = g1.out.split(/\s+/).filter(Boolean);
+    expect(generated.length).toBeGreaterThan(150);
+    expect(generated).not.toContain('<unk>');
+    expect(generated).not.toContain('N');
+    expect(generated).not.toContain('<eos>');
+    const top1 = rnnlm('generate', W, '--start', 'the', '--length', '30', '--top-k', '1', '--seed', '1');
+    const top1b = rnnlm('generate', W, '--start', 'the', '--length', '30', '--top-k', '1', '--seed', '2');
+    expect(top1.out).toBe(top1b.out); // top-k 1 is greedy: the seed does not matter
+    expect(rnnlm('generate', W, '--start', 'zzzz').err).toMatch(/--start: 'zzzz' is not in the model's vocabulary/);
+  });
+
+  it('refuses to evaluate a split its vocabulary does not cover', () => {
+    const small = path.join(tmp, 'small.safetensors');
+    expect(rnnlm('train', '--max-epoch', '1', '--save', small).code).toBe(0);
+    const r = rnnlm('eval', small, '--split', 'valid');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/the model's vocabulary \(418 words\) does not cover ptb.valid.txt/);
+  });
+
+  it('resumes a run interrupted mid-epoch with the same perplexities as an uninterrupted run', async () => {
+    const args = ['train', '--backend', 'js', '--corpus-size', '6000', '--batch-size', '10', '--time-size', '5',
+      '--max-epoch', '3', '--eval-interval', '7', '--workers', '1'];
+    const full = path.join(tmp, 'full.jsonl');
+    expect(rnnlm(...args, '--log', full).code).toBe(0);
+
+    const log = path.join(tmp, 'stopped.jsonl'), ckpt = path.join(tmp, 'run.ckpt');
+    const child = spawn(process.execPath, [CLI, ...args, '--log', log, '--checkpoint', ckpt], { env });
+    let out = '', err = '';
+    child.stderr.on('data', (d) => { err += d; });
+    await new Promise<void>((resolve) => {
+      child.stdout.on('data', (d) => {
+        out += d;
+        if (/\| epoch 2 \| iter 50 \//.test(out)) resolve();
+      });
+    });
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(code).toBe(130);
+    const m = /training interrupted at epoch 2, iteration (\d+); checkpoint saved to .*run\.ckpt \(continue with: rnnlm train --resume/.exec(err);
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBeGreaterThan(50); // mid-epoch: some of epoch 2 was done
+    expect(Number(m![1])).toBeLessThan(119);
+
+    const r = rnnlm('train', '--resume', ckpt);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/resuming .*run\.ckpt at epoch 2, iteration \d+/);
+    const a = records(full), b = records(log);
+    expect(b.map((x) => [x.type, x.epoch, x.iter])).toEqual(a.map((x) => [x.type, x.epoch, x.iter]));
+    expectClose('perplexities', b.map((x) => x.ppl), a.map((x) => x.ppl), 1e-5);
+  });
+
+  it('refuses truncated and foreign checkpoints and corrupt weights, leaving earlier files intact', () => {
+    const ckpt = path.join(tmp, 'good.ckpt'), log = path.join(tmp, 'good.jsonl');
+    expect(rnnlm('train', '--max-epoch', '2', '--checkpoint', ckpt, '--log', log).code).toBe(0);
+    const goodCkpt = fs.readFileSync(ckpt), goodLog = fs.readFileSync(log);
+    const truncated = path.join(tmp, 'truncated.ckpt');
+    fs.writeFileSync(truncated, goodCkpt.subarray(0, goodCkpt.length - 100));
+    let r = rnnlm('train', '--resume', truncated);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/truncated\.ckpt: .*(outside the data|bytes)/);
+    r = rnnlm('train', '--resume', W); // a weights file is not a checkpoint
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/not an rnnlm checkpoint/);
+    r = rnnlm('train', '--resume', ckpt, '--lr', '5');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(/--lr cannot be changed when resuming/);
+    expect(fs.readFileSync(ckpt)).toEqual(goodCkpt);
+    expect(fs.readFileSync(log)).toEqual(goodLog);
+
+    const bad = path.join(tmp, 'bad.safetensors');
+    const weights = fs.readFileSync(W);
+    fs.writeFileSync(bad, weights.subarray(0, 4000));
+    r = rnnlm('eval', bad, '--text', VALID);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/bad\.safetensors: /);
+    expect(rnnlm('generate', bad).code).toBe(1);
+  });
+
+  it('has --help with examples for every command, --version, and exit code 2 for usage errors', () => {
+    for (const cmd of ['train', 'eval', 'generate', 'plot', 'info']) {
+      const r = rnnlm(cmd, '--help');
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/Examples?:\n\s+\$ rnnlm /);
+    }
+    expect(rnnlm('--version').out.trim()).toBe(JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version);
+    expect(rnnlm('frobnicate').code).toBe(2);
+    expect(rnnlm('generate').code).toBe(2); // missing <weights>
+    expect(rnnlm('train', '--save-best', 'x.safetensors').err).toMatch(/--save-best needs --valid/);
+  });
+});
