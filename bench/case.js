@@ -32,10 +32,10 @@ function measure(fn, slow) {
 
 async function main() {
   const ninfo = native.nativeInfo();
-  if (spec.blasThreads && ninfo) native.setBlasThreads(spec.blasThreads);
   const threads = ninfo ? native.getBlasThreads() : 0;
   if (spec.workers !== undefined && spec.workers !== 'auto' && !(spec.workers >= 1)) throw new Error('bad workers');
   if (spec.peak) {
+    if (spec.blasThreads && ninfo) native.setBlasThreads(spec.blasThreads);
     // The machine's sgemm peak: a large square product on all BLAS threads.
     const n = quick ? 512 : 2048;
     const b = rnnlm.resolveBackend('native');
@@ -55,6 +55,10 @@ async function main() {
   const batches = new rnnlm.BatchCutter(data.subarray(0, -1), data.subarray(1), w.N, w.T);
   const workers = spec.workers === 'auto' ? rnnlm.autoWorkers(model, w.N, w.T) : spec.workers || 1;
   // The trainer's iteration: serial, or through the parallel engine (BLAS threads = cores / workers).
+  // BLAS threads as the trainer sets them: given, else autoBlasThreads (1 for small models, else cores / workers).
+  if (ninfo && spec.backend === 'native') {
+    native.setBlasThreads(spec.blasThreads ?? rnnlm.autoBlasThreads(model, w.N, w.T, workers));
+  }
   const engine = workers > 1 ? new rnnlm.ParallelEngine(model, w.N, w.T, { workers, blasThreads: spec.blasThreads }) : undefined;
   const step = async () => {
     batches.next();

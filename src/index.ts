@@ -11,7 +11,7 @@ export { TimeAffine } from './layers/affine';
 export { TimeSoftmaxWithLoss, IGNORE_LABEL } from './layers/softmax';
 export { SimpleRnnlm, PARAM_NAMES, paramSpecs, type ParamName, type ParamSpec, type SimpleRnnlmOptions } from './model';
 export { SGD, clipGrads } from './optimizer';
-export { WORKER_FILE, autoWorkers, AUTO_MIN_FLOPS, ParallelEngine, WorkerError, type WorkerPool, type ParallelOptions } from './parallel/engine';
+export { WORKER_FILE, autoWorkers, autoBlasThreads, AUTO_MIN_FLOPS, ParallelEngine, WorkerError, type WorkerPool, type ParallelOptions } from './parallel/engine';
 export {
   nativeInfo, getBlasThreads, setBlasThreads, chooseCoretype, type NativeInfo, type CoretypeChoice,
 } from './backend/native';

@@ -1,6 +1,7 @@
 import type { SimpleRnnlm } from './model';
 import { clipGrads, type SGD } from './optimizer';
-import { autoWorkers, ParallelEngine, type WorkerPool } from './parallel/engine';
+import { getBlasThreads, loadNativeBackend, setBlasThreads } from './backend/native';
+import { autoBlasThreads, autoWorkers, ParallelEngine, type WorkerPool } from './parallel/engine';
 
 export interface FitOptions {
   maxEpoch?: number;
@@ -21,7 +22,7 @@ export interface FitOptions {
   workers?: number | 'auto';
   /** A piscina pool made with `filename: WORKER_FILE` to run the workers on (not closed by fit). */
   pool?: WorkerPool;
-  /** OpenBLAS threads while training with workers (default: cores / workers). */
+  /** OpenBLAS threads while training (native backend; default autoBlasThreads: 1 for small models, else cores / workers). */
   blasThreads?: number;
   /** Stops training after the current iteration: fit rejects with a TrainingInterruptedError. */
   signal?: AbortSignal;
@@ -198,6 +199,12 @@ export class RnnlmTrainer {
     const engine = workers > 1
       ? new ParallelEngine(model, batchSize, timeSize, { workers, pool: opts.pool, blasThreads: opts.blasThreads })
       : undefined;
+    // Serial training on native: OpenBLAS threads by the same rule (the engine sets them when it runs).
+    let restoreBlas: number | undefined;
+    if (!engine && model.backend.name === 'native' && loadNativeBackend().addon) {
+      restoreBlas = getBlasThreads();
+      setBlasThreads(opts.blasThreads ?? autoBlasThreads(model, batchSize, timeSize, 1));
+    }
     try {
       for (; st.epoch <= maxEpoch; st.epoch++, st.iter = 0, st.epochLoss = 0) {
         const epochStart = performance.now(), firstIter = st.iter + 1;
@@ -263,6 +270,7 @@ export class RnnlmTrainer {
       }
     } finally {
       await engine?.close();
+      if (restoreBlas !== undefined) setBlasThreads(restoreBlas);
     }
     this.current = { ...st };
     return reports;

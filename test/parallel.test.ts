@@ -7,7 +7,8 @@
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import { SimpleRnnlm, SGD, RnnlmTrainer, jsBackend, type Backend } from '../src';
-import { WORKER_FILE, autoWorkers } from '../src/parallel/engine';
+import { WORKER_FILE, autoBlasThreads, autoWorkers } from '../src/parallel/engine';
+import { getBlasThreads, loadNativeBackend } from '../src/backend/native';
 import { backends, expectClose, randomIds } from './helpers';
 import { expectOnCurve, seedCurve } from './support/seed';
 
@@ -77,5 +78,18 @@ describe('parallel training faults', () => {
     expect(autoWorkers(new SimpleRnnlm(10000, 100, 100), 20, 35, 2)).toBe(2);
     expect(autoWorkers(new SimpleRnnlm(10000, 100, 100), 1, 35, 4)).toBe(1);
     expect(WORKER_FILE).toMatch(/dist[\\/]parallel[\\/]worker\.js$/);
+    expect(autoBlasThreads(new SimpleRnnlm(418, 100, 100), 10, 5, 1, 2)).toBe(1);
+    expect(autoBlasThreads(new SimpleRnnlm(10000, 100, 100), 20, 35, 1, 2)).toBe(2);
+    expect(autoBlasThreads(new SimpleRnnlm(10000, 100, 100), 20, 35, 2, 2)).toBe(1);
+  });
+
+  (loadNativeBackend().addon ? it : it.skip)('restores the OpenBLAS thread count after training', async () => {
+    const before = getBlasThreads();
+    const model = new SimpleRnnlm(V, D, H, { backend: 'native' });
+    await new RnnlmTrainer(model, new SGD(0.1, { backend: 'native' })).fit(corpus.subarray(0, 200), corpus.subarray(1, 201), {
+      maxEpoch: 1, batchSize: 4, timeSize: 5, blasThreads: before === 1 ? 2 : 1,
+      onEpoch: () => expect(getBlasThreads()).toBe(before === 1 ? 2 : 1),
+    });
+    expect(getBlasThreads()).toBe(before);
   });
 });

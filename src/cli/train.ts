@@ -133,10 +133,12 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     vocabSize = model.vocabSize;
   } else if (flags.init !== undefined) {
     const w = readWeights(flags.init);
-    if (w.wordvecSize !== config.wordvecSize || w.hiddenSize !== config.hiddenSize) {
-      throw new UsageError(
-        `--init ${flags.init} has wordvec size ${w.wordvecSize} and hidden size ${w.hiddenSize}, but --wordvec-size is ${config.wordvecSize} and --hidden-size ${config.hiddenSize}`,
-      );
+    // The sizes come from the file; flags given explicitly must agree with it.
+    for (const [flag, key, size] of [['--wordvec-size', 'wordvecSize', w.wordvecSize], ['--hidden-size', 'hiddenSize', w.hiddenSize]] as const) {
+      if (explicit.has(key) && config[key] !== size) {
+        throw new UsageError(`--init ${flags.init} has ${key === 'wordvecSize' ? 'wordvec' : 'hidden'} size ${size}, but ${flag} is ${config[key]}`);
+      }
+      config[key] = size;
     }
     if (w.vocabSize < vocabSize) {
       throw new UsageError(`--init ${flags.init} has a vocabulary of ${w.vocabSize} words but the corpus needs ${vocabSize}`);
