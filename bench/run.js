@@ -40,9 +40,9 @@ for (const workload of only) {
   const w = WORKLOADS[workload];
   if (!w) throw new Error(`unknown workload ${workload}: expected ${Object.keys(WORKLOADS).join(', ')}`);
   for (const backend of native ? ['js', 'native'] : ['js']) {
-    // workers = 1 uses every core for BLAS; with workers, BLAS threads = cores / workers (the trainer's rule).
+    // BLAS threads by the trainer's rule (autoBlasThreads): 1 for small models, else cores / workers.
     for (const workers of [1, 2, ...(workload === 'A' ? ['auto'] : [])]) {
-      const r = runCase({ workload, backend, workers, blasThreads: backend === 'native' && workers === 1 ? cores : undefined });
+      const r = runCase({ workload, backend, workers });
       results.push(r);
       rows.push(r);
     }
