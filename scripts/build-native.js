@@ -8,7 +8,7 @@ const fs = require('node:fs');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-const FIX = 'Install them (Debian/Ubuntu: apt-get install -y libopenblas-dev pkg-config g++ make python3) and run `npm rebuild rnnlm` (or `npm run build:native` in this folder).';
+const FIX = 'Install what is missing (Debian/Ubuntu: apt-get install -y libopenblas-dev pkg-config g++ make python3) and run `npm rebuild rnnlm` (or `npm run build:native` in this folder).';
 
 function has(cmd, args) {
   const r = spawnSync(cmd, args, { stdio: 'ignore' });
