@@ -73,6 +73,18 @@ describe('parallel training faults', () => {
     expect(Array.from(model.flatParams)).toEqual(Array.from(before.flatParams));
   });
 
+  it('rejects when a worker thread dies, and does not hang', async () => {
+    const pool = new Piscina({
+      filename: path.join(__dirname, 'support', 'failing-worker.js'), minThreads: 1, maxThreads: 1, workerData: { exitOnCall: 5 },
+    });
+    const model = new SimpleRnnlm(V, D, H, { backend: jsBackend, seed: 5 });
+    const err = await new RnnlmTrainer(model, new SGD(0.5, { backend: jsBackend }))
+      .fit(corpus.subarray(0, 2000), corpus.subarray(1, 2001), { maxEpoch: 1, batchSize: 4, timeSize: 3, workers: 2, pool })
+      .catch((e: Error) => e);
+    expect(String(err)).toMatch(/WorkerError: worker [01] \(batch rows \d\.\.\d\) failed at epoch 1, iteration 3: .*exit/i);
+    await pool.destroy();
+  });
+
   it('picks serial for the seed configuration and threads for full-PTB models', () => {
     expect(autoWorkers(new SimpleRnnlm(418, 100, 100), 10, 5, 2)).toBe(1);
     expect(autoWorkers(new SimpleRnnlm(10000, 100, 100), 20, 35, 2)).toBe(2);

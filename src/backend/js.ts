@@ -76,9 +76,14 @@ function addBias(out: Float32Array, b: Float32Array, R: number, O: number): void
   }
 }
 
+/** Double-precision scratch for sumRows, grown when needed (no allocation per training step). */
+let rowAcc = new Float64Array(0);
+
 /** db = the sum over rows of dout [R,O]. */
 function sumRows(db: Float32Array, dout: Float32Array, R: number, O: number): void {
-  const acc = new Float64Array(O);
+  if (rowAcc.length < O) rowAcc = new Float64Array(O);
+  const acc = rowAcc;
+  acc.fill(0, 0, O);
   for (let r = 0; r < R; r++) {
     const o0 = r * O;
     for (let j = 0; j < O; j++) acc[j] += dout[o0 + j];

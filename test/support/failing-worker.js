@@ -8,5 +8,6 @@ let calls = 0;
 module.exports.step = (task) => {
   calls++;
   if (calls === workerData.failOnCall) throw new Error(`injected failure on call ${calls}`);
+  if (calls === workerData.exitOnCall) process.exit(3); // the thread dies
   return real.step(task);
 };
