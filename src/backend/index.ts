@@ -1,5 +1,5 @@
 /**
- * Backend selection. `native` is the C++/OpenBLAS addon (see ../native.ts), `js` the pure-TypeScript reference.
+ * Backend selection. `native` is the C++/OpenBLAS addon (see ./native.ts), `js` the pure-TypeScript reference.
  */
 import type { Backend } from './types';
 import { jsBackend } from './js';

@@ -1,8 +1,7 @@
 /**
- * Argument checks shared by every backend, run before any memory is touched. Messages name the argument,
- * what was expected and what came, e.g.
- *   "Expected Float32Array of length >= 640 (N*T*D = 10*5*... ) for xs but received length 512".
- * The native addon checks everything again in C++; these give the same errors on the js backend.
+ * Argument checks of the js backend, run before any memory is touched. Messages name the argument, what was
+ * expected and what came, e.g. "Expected Float32Array of length >= 640 (N*T*D) for xs but received length 512".
+ * The native addon makes the same checks in C++ (native/addon.cc) with the same messages.
  */
 
 function describe(v: unknown): string {
