@@ -8,7 +8,7 @@ const os = require('node:os');
 const Benchmark = require('benchmark');
 const rnnlm = require(path.join(__dirname, '..', 'dist'));
 const native = require(path.join(__dirname, '..', 'dist', 'backend', 'native.js'));
-const { WORKLOADS, modelFlops } = require('./workloads');
+const { WORKLOADS } = require('./workloads');
 
 // Call the test function as it is (benchmark.js would otherwise recompile its source and lose the closure).
 Benchmark.support.decompilation = false;
@@ -32,7 +32,6 @@ function measure(fn, slow) {
 
 async function main() {
   const ninfo = native.nativeInfo();
-  const threads = ninfo ? native.getBlasThreads() : 0;
   if (spec.workers !== undefined && spec.workers !== 'auto' && !(spec.workers >= 1)) throw new Error('bad workers');
   if (spec.peak) {
     if (spec.blasThreads && ninfo) native.setBlasThreads(spec.blasThreads);
@@ -41,7 +40,7 @@ async function main() {
     const b = rnnlm.resolveBackend('native');
     const A = new Float32Array(n * n).fill(0.5), B = new Float32Array(n * n).fill(0.25), C = new Float32Array(n * n);
     const m = await measure(async () => b.sgemm(false, false, n, n, n, 1, A, n, B, n, 0, C, n), false);
-    console.log(JSON.stringify({ peak: true, n, blasThreads: threads, ms: m.seconds * 1e3, gflops: (2 * n ** 3) / m.seconds / 1e9 }));
+    console.log(JSON.stringify({ peak: true, n, blasThreads: native.getBlasThreads(), ms: m.seconds * 1e3, gflops: (2 * n ** 3) / m.seconds / 1e9 }));
     return;
   }
   const w = WORKLOADS[spec.workload];
@@ -54,12 +53,12 @@ async function main() {
   const sgd = new rnnlm.SGD(0.1, { backend });
   const batches = new rnnlm.BatchCutter(data.subarray(0, -1), data.subarray(1), w.N, w.T);
   const workers = spec.workers === 'auto' ? rnnlm.autoWorkers(model, w.N, w.T) : spec.workers || 1;
-  // The trainer's iteration: serial, or through the parallel engine (BLAS threads = cores / workers).
-  // BLAS threads as the trainer sets them: given, else autoBlasThreads (1 for small models, else cores / workers).
+  // The trainer's iteration: serial, or through the parallel engine, with BLAS threads as the trainer sets them:
+  // given, else autoBlasThreads (1 for small models, else cores / workers).
   if (ninfo && spec.backend === 'native') {
     native.setBlasThreads(spec.blasThreads ?? rnnlm.autoBlasThreads(model, w.N, w.T, workers));
   }
-  const engine = workers > 1 ? new rnnlm.ParallelEngine(model, w.N, w.T, { workers, blasThreads: spec.blasThreads }) : undefined;
+  const engine = workers > 1 ? new rnnlm.ParallelEngine(model, w.N, w.T, { workers }) : undefined;
   const step = async () => {
     batches.next();
     if (engine) {
@@ -74,7 +73,7 @@ async function main() {
   const blasInUse = ninfo && spec.backend === 'native' ? native.getBlasThreads() : 0;
   const m = await measure(step, spec.backend === 'js' && spec.workload !== 'A');
   await engine?.close();
-  const flops = modelFlops(w.N, w.T, w.D, w.H, V);
+  const flops = rnnlm.iterationFlops(model, w.N, w.T);
   console.log(JSON.stringify({
     workload: spec.workload, backend: spec.backend, workers, requested: spec.workers || 1, blasThreads: blasInUse,
     N: w.N, T: w.T, D: w.D, H: w.H, V,

@@ -1,8 +1,7 @@
 'use strict';
 /**
  * The benchmark workloads (issue #3): the same training iteration (batch -> forward -> backward -> SGD) on every
- * backend. Model FLOPs count the matrix products only, 2 per multiply-add:
- *   6*N*T*H*(D + H + V) = RNN (xs Wx, h Wh and their backward) + affine (forward, dx, dW).
+ * backend. GFLOP/s counts the matrix products (rnnlm's iterationFlops: 6*N*T*H*(D + H + V)).
  */
 const WORKLOADS = {
   A: { label: 'seed config', corpusSize: 1000, N: 10, T: 5, D: 100, H: 100 },
@@ -10,8 +9,4 @@ const WORKLOADS = {
   C: { label: 'full PTB, H=650', corpusSize: 0, N: 20, T: 35, D: 650, H: 650 },
 };
 
-function modelFlops(N, T, D, H, V) {
-  return 6 * N * T * H * (D + H + V);
-}
-
-module.exports = { WORKLOADS, modelFlops };
+module.exports = { WORKLOADS };

@@ -11,7 +11,7 @@ export { TimeAffine } from './layers/affine';
 export { TimeSoftmaxWithLoss, IGNORE_LABEL } from './layers/softmax';
 export { SimpleRnnlm, PARAM_NAMES, paramSpecs, type ParamName, type ParamSpec, type SimpleRnnlmOptions } from './model';
 export { SGD, clipGrads } from './optimizer';
-export { WORKER_FILE, autoWorkers, autoBlasThreads, AUTO_MIN_FLOPS, ParallelEngine, WorkerError, type WorkerPool, type ParallelOptions } from './parallel/engine';
+export { WORKER_FILE, autoWorkers, autoBlasThreads, iterationFlops, AUTO_MIN_FLOPS, ParallelEngine, WorkerError, type WorkerPool, type ParallelOptions } from './parallel/engine';
 export {
   nativeInfo, getBlasThreads, setBlasThreads, chooseCoretype, type NativeInfo, type CoretypeChoice,
 } from './backend/native';
@@ -25,7 +25,7 @@ export {
 } from './data/ptb';
 export { parseSafetensors, serializeSafetensors, WeightsFormatError, type Tensor, type SafetensorsFile } from './safetensors';
 export {
-  saveWeights, readWeights, parseWeights, weightsToBytes, loadWeightsInto, modelFromWeights, type Weights,
+  saveWeights, readWeights, parseWeights, weightsFromSafetensors, modelTensors, weightsToBytes, loadWeightsInto, modelFromWeights, type Weights,
 } from './weights';
 export { writeFileAtomic } from './atomic';
 export { Random } from './random';

@@ -196,14 +196,12 @@ export class RnnlmTrainer {
     let reportStart = performance.now(), lastYield = performance.now();
     const elapsed = (): number => (performance.now() - start) / 1000;
 
-    const engine = workers > 1
-      ? new ParallelEngine(model, batchSize, timeSize, { workers, pool: opts.pool, blasThreads: opts.blasThreads })
-      : undefined;
-    // Serial training on native: OpenBLAS threads by the same rule (the engine sets them when it runs).
+    const engine = workers > 1 ? new ParallelEngine(model, batchSize, timeSize, { workers, pool: opts.pool }) : undefined;
+    // OpenBLAS threads (process-wide) for this run, restored afterwards.
     let restoreBlas: number | undefined;
-    if (!engine && model.backend.name === 'native' && loadNativeBackend().addon) {
+    if (model.backend.name === 'native' && loadNativeBackend().addon) {
       restoreBlas = getBlasThreads();
-      setBlasThreads(opts.blasThreads ?? autoBlasThreads(model, batchSize, timeSize, 1));
+      setBlasThreads(opts.blasThreads ?? autoBlasThreads(model, batchSize, timeSize, workers));
     }
     try {
       for (; st.epoch <= maxEpoch; st.epoch++, st.iter = 0, st.epochLoss = 0) {

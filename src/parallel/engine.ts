@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
-import { loadNativeBackend, getBlasThreads, setBlasThreads } from '../backend/native';
+import { loadNativeBackend } from '../backend/native';
 import type { SimpleRnnlm } from '../model';
 import type { StepResult, StepTask } from './protocol';
 
@@ -22,14 +22,18 @@ export const WORKER_FILE = ((): string => {
 /** Below this many model FLOPs per iteration, `auto` trains serially: threads cost more than they save. */
 export const AUTO_MIN_FLOPS = 100e6;
 
+/** The matrix-product FLOPs of one training iteration: 6*N*T*H*(D+H+V) (RNN and affine, forward and backward). */
+export function iterationFlops(model: SimpleRnnlm, N: number, T: number): number {
+  const { vocabSize: V, wordvecSize: D, hiddenSize: H } = model;
+  return 6 * N * T * H * (D + H + V);
+}
+
 /**
- * The worker count `auto` picks: serial for small models (6*N*T*H*(D+H+V) < AUTO_MIN_FLOPS, e.g. the seed
+ * The worker count `auto` picks: serial for small models (iterationFlops < AUTO_MIN_FLOPS, e.g. the seed
  * configuration's 13 MFLOP), else one worker per core, at most one per batch row.
  */
 export function autoWorkers(model: SimpleRnnlm, N: number, T: number, cores = os.availableParallelism()): number {
-  const { vocabSize: V, wordvecSize: D, hiddenSize: H } = model;
-  const flops = 6 * N * T * H * (D + H + V);
-  if (flops < AUTO_MIN_FLOPS) return 1;
+  if (iterationFlops(model, N, T) < AUTO_MIN_FLOPS) return 1;
   return Math.max(1, Math.min(cores, N));
 }
 
@@ -39,8 +43,7 @@ export function autoWorkers(model: SimpleRnnlm, N: number, T: number, cores = os
  * cores divided among the workers.
  */
 export function autoBlasThreads(model: SimpleRnnlm, N: number, T: number, workers: number, cores = os.availableParallelism()): number {
-  const { vocabSize: V, wordvecSize: D, hiddenSize: H } = model;
-  if (6 * N * T * H * (D + H + V) < AUTO_MIN_FLOPS) return 1;
+  if (iterationFlops(model, N, T) < AUTO_MIN_FLOPS) return 1;
   return Math.max(1, Math.floor(cores / workers));
 }
 
@@ -61,8 +64,6 @@ export interface ParallelOptions {
   workers: number;
   /** An existing pool, e.g. `new Piscina({ filename: WORKER_FILE })`; it is not closed by the engine. */
   pool?: WorkerPool;
-  /** OpenBLAS threads while training (process-wide); default floor(cores / workers), at least 1. */
-  blasThreads?: number;
 }
 
 let runCounter = 0;
@@ -78,7 +79,6 @@ export class ParallelEngine {
   private readonly gradBlocks: Float32Array[];
   private readonly runId: string;
   private hasState = false;
-  private restoreBlasThreads?: number;
 
   constructor(private readonly model: SimpleRnnlm, readonly N: number, readonly T: number, opts: ParallelOptions) {
     if (!Number.isInteger(opts.workers) || opts.workers < 1) {
@@ -110,13 +110,8 @@ export class ParallelEngine {
       this.hasState = true;
     }
     this.runId = `${process.pid}-${++runCounter}-${Date.now()}`;
-    if (model.backend.name === 'native') {
-      const native = loadNativeBackend(); // OpenBLAS loads here, on the main thread, with its kernels chosen
-      if (native.addon) {
-        this.restoreBlasThreads = getBlasThreads();
-        setBlasThreads(opts.blasThreads ?? autoBlasThreads(model, N, T, this.workers));
-      }
-    }
+    // OpenBLAS loads here, on the main thread, with its kernels chosen (a worker's env changes stay in the worker).
+    if (model.backend.name === 'native') loadNativeBackend();
     if (opts.pool === undefined) {
       this.ownPool = new Piscina({ filename: WORKER_FILE, minThreads: this.workers, maxThreads: this.workers, idleTimeout: 1000 });
     }
@@ -159,13 +154,11 @@ export class ParallelEngine {
 
   resetState(): void {
     this.hasState = false;
+    this.model.resetState();
   }
 
-  /** Copies the shared hidden state back into the model, restores the BLAS threads and closes an own pool. */
+  /** Closes the pool the engine made (the model's hidden state is already current: step() copies it back). */
   async close(): Promise<void> {
-    if (this.hasState) this.model.rnn.setState(this.state);
-    else this.model.resetState();
-    if (this.restoreBlasThreads !== undefined) setBlasThreads(this.restoreBlasThreads);
     await this.ownPool?.destroy();
   }
 }
