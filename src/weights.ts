@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import { writeFileAtomic } from './atomic';
 import { PARAM_NAMES, SimpleRnnlm, type SimpleRnnlmOptions } from './model';
-import { parseSafetensors, serializeSafetensors, WeightsFormatError, type SafetensorsFile } from './safetensors';
+import { parseSafetensors, serializeSafetensors, WeightsFormatError, type SafetensorsFile, type Tensor } from './safetensors';
 
 export const WEIGHTS_FORMAT = 'rnnlm.SimpleRnnlm';
 
@@ -11,6 +11,11 @@ export interface Weights extends SafetensorsFile {
   hiddenSize: number;
   /** id -> word, when the file carries a vocabulary. */
   vocab?: string[];
+}
+
+/** The model's six tensors by name, in the book's order (views, not copies). */
+export function modelTensors(model: SimpleRnnlm): [string, Tensor][] {
+  return model.specs.map((s, i) => [s.name, { shape: s.shape, data: model.params[i] }]);
 }
 
 /** The bytes of a weights file for `model`, with its sizes and (optionally) its vocabulary as metadata. */
@@ -26,7 +31,7 @@ export function weightsToBytes(model: SimpleRnnlm, vocab?: readonly string[], me
     ...metadata,
   };
   if (vocab) meta.vocab = JSON.stringify(vocab);
-  return serializeSafetensors(model.specs.map((s, i) => [s.name, { shape: s.shape, data: model.params[i] }]), meta);
+  return serializeSafetensors(modelTensors(model), meta);
 }
 
 /** Writes the model's weights to `file` atomically (the old file survives any failure). */
@@ -36,7 +41,11 @@ export function saveWeights(file: string, model: SimpleRnnlm, vocab?: readonly s
 
 /** Parses and checks weights: all six tensors present, with shapes that agree with each other. */
 export function parseWeights(buf: Uint8Array, source = 'weights file'): Weights {
-  const file = parseSafetensors(buf, source);
+  return weightsFromSafetensors(parseSafetensors(buf, source), source);
+}
+
+/** The checks of parseWeights on an already parsed safetensors file (which may hold more tensors). */
+export function weightsFromSafetensors(file: SafetensorsFile, source = 'weights file'): Weights {
   const fail = (msg: string): never => {
     throw new WeightsFormatError(`${source}: ${msg}`);
   };
@@ -73,14 +82,17 @@ export function parseWeights(buf: Uint8Array, source = 'weights file'): Weights 
   return { ...file, vocabSize: V, wordvecSize: D, hiddenSize: H, vocab };
 }
 
-export function readWeights(file: string): Weights {
-  let buf: Buffer;
+/** A file's bytes; an unreadable file is a WeightsFormatError naming `what`, the file and the reason. */
+export function readBytes(file: string, what: string): Buffer {
   try {
-    buf = fs.readFileSync(file);
+    return fs.readFileSync(file);
   } catch (e) {
-    throw new WeightsFormatError(`cannot read weights file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new WeightsFormatError(`cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  return parseWeights(buf, file);
+}
+
+export function readWeights(file: string): Weights {
+  return parseWeights(readBytes(file, 'weights file'), file);
 }
 
 /** Copies the weights into a model of the same sizes; a size mismatch names the tensor and both shapes. */

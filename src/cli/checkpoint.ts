@@ -4,12 +4,11 @@
  * validation perplexity, the vocabulary and the history of reports. Written atomically (temporary file, fsync,
  * rename), so a failed write never replaces the previous good checkpoint.
  */
-import * as fs from 'node:fs';
 import { writeFileAtomic } from '../atomic';
 import type { SimpleRnnlm } from '../model';
-import { parseSafetensors, serializeSafetensors, WeightsFormatError, type Tensor } from '../safetensors';
+import { parseSafetensors, serializeSafetensors, WeightsFormatError } from '../safetensors';
 import type { TrainerState } from '../trainer';
-import { parseWeights, type Weights } from '../weights';
+import { modelTensors, readBytes, weightsFromSafetensors, type Weights } from '../weights';
 import type { LogRecord } from './history';
 
 export const CHECKPOINT_FORMAT = 'rnnlm.checkpoint';
@@ -52,7 +51,7 @@ export interface Checkpoint {
 }
 
 export function checkpointBytes(model: SimpleRnnlm, c: Omit<Checkpoint, 'weights' | 'h'>): Uint8Array {
-  const tensors: [string, Tensor][] = model.specs.map((s, i) => [s.name, { shape: s.shape, data: model.params[i] }]);
+  const tensors = modelTensors(model);
   const h = model.rnn.h;
   if (h) tensors.push(['state.h', { shape: [h.length / model.hiddenSize, model.hiddenSize], data: h }]);
   return serializeSafetensors(tensors, {
@@ -73,12 +72,7 @@ export function saveCheckpoint(file: string, model: SimpleRnnlm, c: Omit<Checkpo
 }
 
 export function readCheckpoint(file: string): Checkpoint {
-  let buf: Buffer;
-  try {
-    buf = fs.readFileSync(file);
-  } catch (e) {
-    throw new WeightsFormatError(`cannot read checkpoint ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const buf = readBytes(file, 'checkpoint');
   const fail = (msg: string): never => {
     throw new WeightsFormatError(`${file}: ${msg}`);
   };
@@ -111,7 +105,7 @@ export function readCheckpoint(file: string): Checkpoint {
   if (!Array.isArray(vocab) || !vocab.every((w) => typeof w === 'string')) fail("checkpoint field 'vocab' is malformed");
   if (!Array.isArray(history)) fail("checkpoint field 'history' is malformed");
   if (!Number.isSafeInteger(logBytes) || logBytes < 0) fail("checkpoint field 'log_bytes' is malformed");
-  const weights = parseWeights(buf, file);
+  const weights = weightsFromSafetensors(raw, file); // the same parse: checks the six tensors, no second copy
   if ((vocab as string[]).length !== 0 && (vocab as string[]).length !== weights.vocabSize) fail(`vocabulary has ${(vocab as string[]).length} words but the weights ${weights.vocabSize}`);
   const h = raw.tensors.get('state.h');
   if (h && (h.shape.length !== 2 || h.shape[0] !== config.batchSize || h.shape[1] !== weights.hiddenSize)) {

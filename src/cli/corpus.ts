@@ -19,7 +19,8 @@ export function fingerprint(ids: Int32Array): string {
   return createHash('sha256').update(new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength)).digest('hex');
 }
 
-function readText(file: string): string {
+/** A text file's contents; unreadable files are a DataError naming the file and the reason. */
+export function readText(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (e) {

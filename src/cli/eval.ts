@@ -1,10 +1,10 @@
-import * as fs from 'node:fs';
 import { SingleBar } from 'cli-progress';
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, type BackendName } from '../backend';
 import { DataError, PTB_FILES, readPtbFile, tokenize } from '../data/ptb';
 import { evalPerplexity } from '../trainer';
 import { positiveInt } from './args';
+import { readText } from './corpus';
 import { loadModelFile } from './model-file';
 import type { Io } from './train';
 import { pickBackend } from './train';
@@ -23,16 +23,7 @@ export async function evaluate(file: string, flags: EvalFlags, io: Io): Promise<
   const backend = pickBackend(flags.backend, io.err);
   const { model, vocab } = await loadModelFile(file, backend, flags.dataDir);
   const source = flags.text ?? PTB_FILES[flags.split].file;
-  let text: string;
-  if (flags.text !== undefined) {
-    try {
-      text = fs.readFileSync(flags.text, 'utf8');
-    } catch (e) {
-      throw new DataError(`cannot read ${flags.text}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-  } else {
-    text = await readPtbFile(flags.split, { dir: flags.dataDir });
-  }
+  const text = flags.text !== undefined ? readText(flags.text) : await readPtbFile(flags.split, { dir: flags.dataDir });
   const wordToId = new Map(vocab.map((w, i) => [w, i]));
   // A PTB split is covered word for word or refused; a user's text may fall back to <unk>.
   const unk = flags.text !== undefined ? wordToId.get('<unk>') : undefined;

@@ -1,20 +1,13 @@
-import * as fs from 'node:fs';
 import { Command } from 'commander';
 import { writeFileAtomic } from '../atomic';
-import { DataError } from '../data/ptb';
+import { readText } from './corpus';
 import { parseLog } from './history';
 import { perplexitySvg } from './plot';
 import type { Io } from './train';
 
 /** `rnnlm plot run.jsonl -o ppl.svg`: the perplexity curve of a --log file. */
 export function plotLog(logFile: string, out: string, io: Io): void {
-  let text: string;
-  try {
-    text = fs.readFileSync(logFile, 'utf8');
-  } catch (e) {
-    throw new DataError(`cannot read ${logFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-  const records = parseLog(text, logFile);
+  const records = parseLog(readText(logFile), logFile);
   writeFileAtomic(out, perplexitySvg(records));
   io.out(`rnnlm: wrote ${out} (${records.length} records)`);
 }
