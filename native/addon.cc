@@ -75,6 +75,29 @@ class Args {
     return d;
   }
 
+  // An integer in [0, 2^32): seeds and counters of the dropout hash.
+  uint32_t Uint32(size_t i, const char* name) const {
+    const Napi::Value v = info_[i];
+    if (!v.IsNumber()) TypeErr("Expected integer for " + std::string(name) + " but received " + Describe(v));
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (!std::isfinite(d) || std::trunc(d) != d) {
+      TypeErr("Expected integer for " + std::string(name) + " but received " + Describe(v));
+    }
+    if (d < 0 || d > 4294967295.0) {
+      RangeErr("Expected integer in [0, 4294967295] for " + std::string(name) + " but received " + v.ToString().Utf8Value());
+    }
+    return static_cast<uint32_t>(d);
+  }
+
+  // A dropout ratio in [0, 1).
+  double Probability(size_t i, const char* name) const {
+    const Napi::Value v = info_[i];
+    if (!v.IsNumber()) TypeErr("Expected number for " + std::string(name) + " but received " + Describe(v));
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (!(d >= 0 && d < 1)) RangeErr("Expected number in [0, 1) for " + std::string(name) + " but received " + v.ToString().Utf8Value());
+    return d;
+  }
+
   bool Bool(size_t i, const char* name) const {
     const Napi::Value v = info_[i];
     if (!v.IsBoolean()) TypeErr("Expected boolean for " + std::string(name) + " but received " + Describe(v));
@@ -167,6 +190,12 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
                              InstanceMethod("embeddingBackward", &RnnlmAddon::EmbeddingBackward),
                              InstanceMethod("rnnForward", &RnnlmAddon::RnnForward),
                              InstanceMethod("rnnBackward", &RnnlmAddon::RnnBackward),
+                             InstanceMethod("lstmForward", &RnnlmAddon::LstmForward),
+                             InstanceMethod("lstmBackward", &RnnlmAddon::LstmBackward),
+                             InstanceMethod("gruForward", &RnnlmAddon::GruForward),
+                             InstanceMethod("gruBackward", &RnnlmAddon::GruBackward),
+                             InstanceMethod("dropoutForward", &RnnlmAddon::DropoutForward),
+                             InstanceMethod("dropoutBackward", &RnnlmAddon::DropoutBackward),
                              InstanceMethod("affineForward", &RnnlmAddon::AffineForward),
                              InstanceMethod("affineBackward", &RnnlmAddon::AffineBackward),
                              InstanceMethod("softmaxCrossEntropyForward", &RnnlmAddon::SoftmaxForward),
@@ -217,7 +246,7 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     const float* dout = a.F32(1, "dout", a.Mul("R*D", R, D), "R*D");
     const int32_t* ids = a.I32(2, "ids", R, "R");
     a.Ids("ids", ids, R, V, false);
-    rnnlm::embedding_backward(dW, dout, ids, R, V, D);
+    rnnlm::embedding_backward(dW, dout, ids, R, D);
     return info.Env().Undefined();
   }
 
@@ -260,22 +289,156 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     return info.Env().Undefined();
   }
 
-  // affineForward(out, x, W, b, R, I, O)
+  // The sizes of a recurrent op with G = gates*H columns, checked for range and overflow (every index the kernels
+  // compute, e.g. n*T*G, fits int64, and the strides passed to BLAS fit int).
+  struct RecurrentShapes {
+    int N, T, D, H;
+    int64_t NT, G, NH, NTH, NTD, NTG, DG, HG;
+  };
+
+  static RecurrentShapes Shapes(const Args& a, size_t first, int gates) {
+    RecurrentShapes s{};
+    s.N = a.Dim(first, "N");
+    s.T = a.Dim(first + 1, "T");
+    s.D = a.Dim(first + 2, "D");
+    s.H = a.Dim(first + 3, "H");
+    s.NT = a.Mul("N*T", s.N, s.T);
+    a.CheckInt("N*T", s.NT);
+    s.G = a.Mul("gates*H", gates, s.H);
+    a.CheckInt("gates*H", s.G);
+    a.CheckInt("T*gates*H", a.Mul("T*gates*H", s.T, s.G));
+    s.NH = a.Mul("N*H", s.N, s.H);
+    s.NTH = a.Mul("N*T*H", s.N, s.T, s.H);
+    s.NTD = a.Mul("N*T*D", s.N, s.T, s.D);
+    s.NTG = a.Mul("N*T*gates*H", s.N, s.T, s.G);
+    s.DG = a.Mul("D*gates*H", s.D, s.G);
+    s.HG = a.Mul("H*gates*H", s.H, s.G);
+    return s;
+  }
+
+  // lstmForward(hs, cs, gates, xs, h0, c0, Wx, Wh, b, N, T, D, H)
+  Value LstmForward(const CallbackInfo& info) {
+    Args a(info, "lstmForward", 13);
+    const RecurrentShapes s = Shapes(a, 9, 4);
+    float* hs = a.F32(0, "hs", s.NTH, "N*T*H");
+    float* cs = a.F32(1, "cs", s.NTH, "N*T*H");
+    float* gates = a.F32(2, "gates", s.NTG, "N*T*4H");
+    const float* xs = a.F32(3, "xs", s.NTD, "N*T*D");
+    const float* h0 = a.F32(4, "h0", s.NH, "N*H");
+    const float* c0 = a.F32(5, "c0", s.NH, "N*H");
+    const float* Wx = a.F32(6, "Wx", s.DG, "D*4H");
+    const float* Wh = a.F32(7, "Wh", s.HG, "H*4H");
+    const float* b = a.F32(8, "b", s.G, "4H");
+    rnnlm::lstm_forward(hs, cs, gates, xs, h0, c0, Wx, Wh, b, s.N, s.T, s.D, s.H);
+    return info.Env().Undefined();
+  }
+
+  // lstmBackward(dxs, dWx, dWh, db, dh0, dc0, dhs, xs, hs, cs, gates, h0, c0, Wx, Wh, work, N, T, D, H)
+  Value LstmBackward(const CallbackInfo& info) {
+    Args a(info, "lstmBackward", 20);
+    const RecurrentShapes s = Shapes(a, 16, 4);
+    float* dxs = a.F32(0, "dxs", s.NTD, "N*T*D");
+    float* dWx = a.F32(1, "dWx", s.DG, "D*4H");
+    float* dWh = a.F32(2, "dWh", s.HG, "H*4H");
+    float* db = a.F32(3, "db", s.G, "4H");
+    float* dh0 = a.F32(4, "dh0", s.NH, "N*H");
+    float* dc0 = a.F32(5, "dc0", s.NH, "N*H");
+    const float* dhs = a.F32(6, "dhs", s.NTH, "N*T*H");
+    const float* xs = a.F32(7, "xs", s.NTD, "N*T*D");
+    const float* hs = a.F32(8, "hs", s.NTH, "N*T*H");
+    const float* cs = a.F32(9, "cs", s.NTH, "N*T*H");
+    const float* gates = a.F32(10, "gates", s.NTG, "N*T*4H");
+    const float* h0 = a.F32(11, "h0", s.NH, "N*H");
+    const float* c0 = a.F32(12, "c0", s.NH, "N*H");
+    const float* Wx = a.F32(13, "Wx", s.DG, "D*4H");
+    const float* Wh = a.F32(14, "Wh", s.HG, "H*4H");
+    float* work = a.F32(15, "work", a.Mul("5*N*T*H", 5, s.NTH), "5*N*T*H");
+    rnnlm::lstm_backward(dxs, dWx, dWh, db, dh0, dc0, dhs, xs, hs, cs, gates, h0, c0, Wx, Wh, work, s.N, s.T, s.D, s.H);
+    return info.Env().Undefined();
+  }
+
+  // gruForward(hs, gates, rh, xs, h0, Wx, Wh, b, N, T, D, H)
+  Value GruForward(const CallbackInfo& info) {
+    Args a(info, "gruForward", 12);
+    const RecurrentShapes s = Shapes(a, 8, 3);
+    float* hs = a.F32(0, "hs", s.NTH, "N*T*H");
+    float* gates = a.F32(1, "gates", s.NTG, "N*T*3H");
+    float* rh = a.F32(2, "rh", s.NTH, "N*T*H");
+    const float* xs = a.F32(3, "xs", s.NTD, "N*T*D");
+    const float* h0 = a.F32(4, "h0", s.NH, "N*H");
+    const float* Wx = a.F32(5, "Wx", s.DG, "D*3H");
+    const float* Wh = a.F32(6, "Wh", s.HG, "H*3H");
+    const float* b = a.F32(7, "b", s.G, "3H");
+    rnnlm::gru_forward(hs, gates, rh, xs, h0, Wx, Wh, b, s.N, s.T, s.D, s.H);
+    return info.Env().Undefined();
+  }
+
+  // gruBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, gates, rh, h0, Wx, Wh, work, N, T, D, H)
+  Value GruBackward(const CallbackInfo& info) {
+    Args a(info, "gruBackward", 18);
+    const RecurrentShapes s = Shapes(a, 14, 3);
+    float* dxs = a.F32(0, "dxs", s.NTD, "N*T*D");
+    float* dWx = a.F32(1, "dWx", s.DG, "D*3H");
+    float* dWh = a.F32(2, "dWh", s.HG, "H*3H");
+    float* db = a.F32(3, "db", s.G, "3H");
+    float* dh0 = a.F32(4, "dh0", s.NH, "N*H");
+    const float* dhs = a.F32(5, "dhs", s.NTH, "N*T*H");
+    const float* xs = a.F32(6, "xs", s.NTD, "N*T*D");
+    const float* hs = a.F32(7, "hs", s.NTH, "N*T*H");
+    const float* gates = a.F32(8, "gates", s.NTG, "N*T*3H");
+    const float* rh = a.F32(9, "rh", s.NTH, "N*T*H");
+    const float* h0 = a.F32(10, "h0", s.NH, "N*H");
+    const float* Wx = a.F32(11, "Wx", s.DG, "D*3H");
+    const float* Wh = a.F32(12, "Wh", s.HG, "H*3H");
+    float* work = a.F32(13, "work", a.Mul("4*N*T*H", 4, s.NTH) + s.NH, "4*N*T*H+N*H");
+    rnnlm::gru_backward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, gates, rh, h0, Wx, Wh, work, s.N, s.T, s.D, s.H);
+    return info.Env().Undefined();
+  }
+
+  // dropoutForward(out, mask, x, p, seed, iteration, site, row0, N, T, U)
+  Value DropoutForward(const CallbackInfo& info) {
+    Args a(info, "dropoutForward", 11);
+    const int N = a.Dim(8, "N"), T = a.Dim(9, "T"), U = a.Dim(10, "U");
+    const int64_t n = a.Mul("N*T*U", N, T, U);
+    float* out = a.F32(0, "out", n, "N*T*U");
+    float* mask = a.F32(1, "mask", n, "N*T*U");
+    const float* x = a.F32(2, "x", n, "N*T*U");
+    const double p = a.Probability(3, "p");
+    const uint32_t seed = a.Uint32(4, "seed"), iteration = a.Uint32(5, "iteration"), site = a.Uint32(6, "site"),
+                   row0 = a.Uint32(7, "row0");
+    rnnlm::dropout_forward(out, mask, x, p, seed, iteration, site, row0, N, T, U);
+    return info.Env().Undefined();
+  }
+
+  // dropoutBackward(dx, dout, mask, R)
+  Value DropoutBackward(const CallbackInfo& info) {
+    Args a(info, "dropoutBackward", 4);
+    const int R = a.Dim(3, "R");
+    float* dx = a.F32(0, "dx", R, "R");
+    const float* dout = a.F32(1, "dout", R, "R");
+    const float* mask = a.F32(2, "mask", R, "R");
+    rnnlm::dropout_backward(dx, dout, mask, R);
+    return info.Env().Undefined();
+  }
+
+  // affineForward(out, x, W, b, transW, R, I, O)
   Value AffineForward(const CallbackInfo& info) {
-    Args a(info, "affineForward", 7);
-    const int R = a.Dim(4, "R"), I = a.Dim(5, "I"), O = a.Dim(6, "O");
+    Args a(info, "affineForward", 8);
+    const bool transW = a.Bool(4, "transW");
+    const int R = a.Dim(5, "R"), I = a.Dim(6, "I"), O = a.Dim(7, "O");
     float* out = a.F32(0, "out", a.Mul("R*O", R, O), "R*O");
     const float* x = a.F32(1, "x", a.Mul("R*I", R, I), "R*I");
     const float* W = a.F32(2, "W", a.Mul("I*O", I, O), "I*O");
     const float* b = a.F32(3, "b", O, "O");
-    rnnlm::affine_forward(out, x, W, b, R, I, O);
+    rnnlm::affine_forward(out, x, W, b, transW, R, I, O);
     return info.Env().Undefined();
   }
 
-  // affineBackward(dx, dW, db, dout, x, W, work, R, I, O)
+  // affineBackward(dx, dW, db, dout, x, W, work, transW, R, I, O)
   Value AffineBackward(const CallbackInfo& info) {
-    Args a(info, "affineBackward", 10);
-    const int R = a.Dim(7, "R"), I = a.Dim(8, "I"), O = a.Dim(9, "O");
+    Args a(info, "affineBackward", 11);
+    const bool transW = a.Bool(7, "transW");
+    const int R = a.Dim(8, "R"), I = a.Dim(9, "I"), O = a.Dim(10, "O");
     float* dx = a.F32(0, "dx", a.Mul("R*I", R, I), "R*I");
     float* dW = a.F32(1, "dW", a.Mul("I*O", I, O), "I*O");
     float* db = a.F32(2, "db", O, "O");
@@ -283,7 +446,7 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     const float* x = a.F32(4, "x", a.Mul("R*I", R, I), "R*I");
     const float* W = a.F32(5, "W", a.Mul("I*O", I, O), "I*O");
     float* work = a.F32(6, "work", a.Mul("R*I", R, I), "R*I");
-    rnnlm::affine_backward(dx, dW, db, dout, x, W, work, R, I, O);
+    rnnlm::affine_backward(dx, dW, db, dout, x, W, work, transW, R, I, O);
     return info.Env().Undefined();
   }
 

@@ -55,6 +55,90 @@ ALWAYS_INLINE float tanh_f32(float x) {
   return std::copysign(r, x);
 }
 
+ALWAYS_INLINE float sigmoid_f32(float x) { return 1.0f / (1.0f + exp_f32(-x)); }
+
+// LSTM step, one row: a [4H] pre-activations (f, g, i, o) become activations in place; c = f*cp + g*i, h = o*tanh(c).
+ALWAYS_INLINE void lstm_step_body(float* a, float* h, float* c, const float* cp, int64_t H) {
+  float* af = a;
+  float* ag = a + H;
+  float* ai = a + 2 * H;
+  float* ao = a + 3 * H;
+  for (int64_t j = 0; j < H; j++) {
+    const float f = sigmoid_f32(af[j]), g = tanh_f32(ag[j]), i = sigmoid_f32(ai[j]), o = sigmoid_f32(ao[j]);
+    af[j] = f;
+    ag[j] = g;
+    ai[j] = i;
+    ao[j] = o;
+    const float cn = f * cp[j] + g * i;
+    c[j] = cn;
+    h[j] = o * tanh_f32(cn);
+  }
+}
+
+// LSTM backward step, one row: from the activations a [4H], c, cp and the carried dh, dc (in: from step t+1, out:
+// dc for step t-1), writes dA [4H]. dh_in = dhs + dh carry.
+ALWAYS_INLINE void lstm_back_body(float* dA, float* dc, const float* dhs, const float* dhc, const float* a,
+                                  const float* c, const float* cp, int64_t H) {
+  const float* af = a;
+  const float* ag = a + H;
+  const float* ai = a + 2 * H;
+  const float* ao = a + 3 * H;
+  for (int64_t j = 0; j < H; j++) {
+    const float f = af[j], g = ag[j], i = ai[j], o = ao[j];
+    const float tc = tanh_f32(c[j]);
+    const float dh = dhs[j] + dhc[j];
+    const float ds = dc[j] + dh * o * (1.0f - tc * tc);
+    dA[j] = ds * cp[j] * f * (1.0f - f);
+    dA[H + j] = ds * i * (1.0f - g * g);
+    dA[2 * H + j] = ds * g * i * (1.0f - i);
+    dA[3 * H + j] = dh * tc * o * (1.0f - o);
+    dc[j] = ds * f;
+  }
+}
+
+// GRU step part 1, one row: a[0:2H] (z, r pre-activations) become activations; rh = r * hp.
+ALWAYS_INLINE void gru_zr_body(float* a, float* rh, const float* hp, int64_t H) {
+  for (int64_t j = 0; j < H; j++) {
+    const float z = sigmoid_f32(a[j]), r = sigmoid_f32(a[H + j]);
+    a[j] = z;
+    a[H + j] = r;
+    rh[j] = r * hp[j];
+  }
+}
+
+// GRU step part 2: n = tanh(a[2H:3H]) in place, h = hp + z (n - hp).
+ALWAYS_INLINE void gru_n_body(float* a, float* h, const float* hp, int64_t H) {
+  for (int64_t j = 0; j < H; j++) {
+    const float n = tanh_f32(a[2 * H + j]);
+    a[2 * H + j] = n;
+    h[j] = hp[j] + a[j] * (n - hp[j]);
+  }
+}
+
+// GRU backward part 1: dh = dhs + carry; dA_z, dA_n; carry = dh (1 - z).
+ALWAYS_INLINE void gru_back1_body(float* dA, float* carry, const float* dhs, const float* a, const float* hp, int64_t H) {
+  for (int64_t j = 0; j < H; j++) {
+    const float z = a[j], n = a[2 * H + j];
+    const float dh = dhs[j] + carry[j];
+    dA[j] = dh * (n - hp[j]) * z * (1.0f - z);
+    dA[2 * H + j] = dh * z * (1.0f - n * n);
+    carry[j] = dh * (1.0f - z);
+  }
+}
+
+// GRU backward part 2: dA_r = drh hp r (1 - r); carry += drh r.
+ALWAYS_INLINE void gru_back2_body(float* dA, float* carry, const float* drh, const float* a, const float* hp, int64_t H) {
+  for (int64_t j = 0; j < H; j++) {
+    const float r = a[H + j];
+    dA[H + j] = drh[j] * hp[j] * r * (1.0f - r);
+    carry[j] += drh[j] * r;
+  }
+}
+
+ALWAYS_INLINE void mul_body(float* y, const float* a, const float* b, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i];
+}
+
 ALWAYS_INLINE float max_body(const float* x, int64_t n) {
   float m[kLanes];
   for (int j = 0; j < kLanes; j++) m[j] = -INFINITY;
@@ -120,6 +204,13 @@ struct Simd {
   void (*tanh)(float*, int64_t);
   void (*dtanh)(float*, const float*, const float*, const float*, int64_t);
   double (*sumsq)(const float*, int64_t);
+  void (*lstm_step)(float*, float*, float*, const float*, int64_t);
+  void (*lstm_back)(float*, float*, const float*, const float*, const float*, const float*, const float*, int64_t);
+  void (*gru_zr)(float*, float*, const float*, int64_t);
+  void (*gru_n)(float*, float*, const float*, int64_t);
+  void (*gru_back1)(float*, float*, const float*, const float*, const float*, int64_t);
+  void (*gru_back2)(float*, float*, const float*, const float*, const float*, int64_t);
+  void (*mul)(float*, const float*, const float*, int64_t);
 };
 
 #define DEFINE_SIMD(NS, TARGET, NAME)                                                                        \
@@ -133,7 +224,24 @@ struct Simd {
     dtanh_body(dt, dh, c, h, n);                                                                             \
   }                                                                                                          \
   TARGET double sumsq(const float* x, int64_t n) { return sumsq_body(x, n); }                               \
-  const Simd table = {NAME, max, exp_sum, scale, axpy, tanh, dtanh, sumsq};                                  \
+  TARGET void lstm_step(float* a, float* h, float* c, const float* cp, int64_t H) {                          \
+    lstm_step_body(a, h, c, cp, H);                                                                          \
+  }                                                                                                          \
+  TARGET void lstm_back(float* dA, float* dc, const float* dhs, const float* dhc, const float* a,           \
+                        const float* c, const float* cp, int64_t H) {                                        \
+    lstm_back_body(dA, dc, dhs, dhc, a, c, cp, H);                                                           \
+  }                                                                                                          \
+  TARGET void gru_zr(float* a, float* rh, const float* hp, int64_t H) { gru_zr_body(a, rh, hp, H); }        \
+  TARGET void gru_n(float* a, float* h, const float* hp, int64_t H) { gru_n_body(a, h, hp, H); }            \
+  TARGET void gru_back1(float* dA, float* c, const float* dhs, const float* a, const float* hp, int64_t H) { \
+    gru_back1_body(dA, c, dhs, a, hp, H);                                                                    \
+  }                                                                                                          \
+  TARGET void gru_back2(float* dA, float* c, const float* drh, const float* a, const float* hp, int64_t H) { \
+    gru_back2_body(dA, c, drh, a, hp, H);                                                                    \
+  }                                                                                                          \
+  TARGET void mul(float* y, const float* a, const float* b, int64_t n) { mul_body(y, a, b, n); }            \
+  const Simd table = {NAME, max, exp_sum, scale, axpy, tanh, dtanh, sumsq,                                   \
+                      lstm_step, lstm_back, gru_zr, gru_n, gru_back1, gru_back2, mul};                       \
   }
 
 #if defined(__x86_64__)
@@ -187,8 +295,7 @@ void embedding_forward(float* out, const float* W, const int32_t* ids, int64_t R
   for (int64_t r = 0; r < R; r++) std::memcpy(out + r * D, W + ids[r] * D, sizeof(float) * D);
 }
 
-void embedding_backward(float* dW, const float* dout, const int32_t* ids, int64_t R, int64_t V, int64_t D) {
-  if (V * D > 0) std::memset(dW, 0, sizeof(float) * V * D);
+void embedding_backward(float* dW, const float* dout, const int32_t* ids, int64_t R, int64_t D) {
   for (int64_t r = 0; r < R; r++) simd().axpy(dW + ids[r] * D, dout + r * D, 1.0f, D);
 }
 
@@ -221,6 +328,8 @@ void rnn_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, con
   float* hprev = work + NTH;  // h_{t-1} for every (n,t) [N,T,H]
   // dh0 carries dh_t back from step t+1; zero at the window's end (truncated BPTT).
   if (static_cast<int64_t>(N) * H > 0) std::memset(dh0, 0, sizeof(float) * N * H);
+  if (NT * D > 0) std::memset(dxs, 0, sizeof(float) * NT * D);
+  if (NT == 0 || H == 0) return;  // an empty window: no gradient
   for (int t = T - 1; t >= 0; t--) {
     for (int n = 0; n < N; n++) {
       const int64_t o = static_cast<int64_t>(n) * TH + static_cast<int64_t>(t) * H;
@@ -234,39 +343,208 @@ void rnn_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, con
     if (T > 1) std::memcpy(hp + H, hs + static_cast<int64_t>(n) * TH, sizeof(float) * (T - 1) * H);
   }
   const int nt = static_cast<int>(NT);
-  sgemm(true, false, D, H, nt, 1.0f, xs, D, dt, H, 0.0f, dWx, H);
-  sgemm(true, false, H, H, nt, 1.0f, hprev, H, dt, H, 0.0f, dWh, H);
-  if (H > 0) std::memset(db, 0, sizeof(float) * H);
+  sgemm(true, false, D, H, nt, 1.0f, xs, D, dt, H, 1.0f, dWx, H);
+  sgemm(true, false, H, H, nt, 1.0f, hprev, H, dt, H, 1.0f, dWh, H);
   for (int64_t r = 0; r < NT; r++) s.axpy(db, dt + r * H, 1.0f, H);
   sgemm(false, true, nt, D, H, 1.0f, dt, H, Wx, H, 0.0f, dxs, D);
 }
 
-void affine_forward(float* out, const float* x, const float* W, const float* b, int R, int I, int O) {
+void affine_forward(float* out, const float* x, const float* W, const float* b, bool transW, int R, int I, int O) {
   for (int64_t r = 0; r < R; r++) std::memcpy(out + r * O, b, sizeof(float) * O);
-  sgemm(false, false, R, O, I, 1.0f, x, I, W, O, 1.0f, out, O);
+  if (transW) sgemm(false, true, R, O, I, 1.0f, x, I, W, I, 1.0f, out, O);
+  else sgemm(false, false, R, O, I, 1.0f, x, I, W, O, 1.0f, out, O);
 }
 
 void affine_backward(float* dx, float* dW, float* db, const float* dout, const float* x, const float* W, float* work,
-                     int R, int I, int O) {
-  // dx^T [I,R] = W dout^T, then transposed into dx: OpenBLAS runs this shape ~15% faster than dout W^T when
-  // O >> I (the vocabulary against the hidden size), and the transpose is only R*I elements.
+                     bool transW, int R, int I, int O) {
   if (O > 0) {
-    // db = dout^T 1 as a matrix-vector product (OpenBLAS threads it), with work holding the ones.
+    // db += dout^T 1 as a matrix-vector product (OpenBLAS threads it), with work holding the ones.
     if (R > 0 && I > 0) {
       for (int64_t r = 0; r < R; r++) work[r] = 1.0f;
-      cblas_sgemv(CblasRowMajor, CblasTrans, R, O, 1.0f, dout, O, work, 1, 0.0f, db, 1);
+      cblas_sgemv(CblasRowMajor, CblasTrans, R, O, 1.0f, dout, O, work, 1, 1.0f, db, 1);
     } else {
-      std::memset(db, 0, sizeof(float) * O);
       const Simd& s = simd();
       for (int64_t r = 0; r < R; r++) s.axpy(db, dout + r * O, 1.0f, O);
     }
   }
+  if (transW) {
+    // W is E [O,I]: dx = dout E, dE += dout^T x.
+    sgemm(false, false, R, I, O, 1.0f, dout, O, W, I, 0.0f, dx, I);
+    sgemm(true, false, O, I, R, 1.0f, dout, O, x, I, 1.0f, dW, I);
+    return;
+  }
+  // dx^T [I,R] = W dout^T, then transposed into dx: OpenBLAS runs this shape ~15% faster than dout W^T when
+  // O >> I (the vocabulary against the hidden size), and the transpose is only R*I elements.
   sgemm(false, true, I, R, O, 1.0f, W, O, dout, O, 0.0f, work, R);
   for (int64_t r = 0; r < R; r++) {
     for (int64_t i = 0; i < I; i++) dx[r * I + i] = work[i * R + r];
   }
-  sgemm(true, false, I, O, R, 1.0f, x, I, dout, O, 0.0f, dW, O);
+  sgemm(true, false, I, O, R, 1.0f, x, I, dout, O, 1.0f, dW, O);
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// LSTM and GRU. The input products run once over all N*T rows; each step adds h_{t-1} Wh with one sgemm whose
+// rows are T*G apart in the gate buffer, then one fused element-wise pass per row.
+
+void lstm_forward(float* hs, float* cs, float* gates, const float* xs, const float* h0, const float* c0,
+                  const float* Wx, const float* Wh, const float* b, int N, int T, int D, int H) {
+  const int64_t NT = static_cast<int64_t>(N) * T;
+  if (NT == 0 || H == 0) return;
+  const int G = 4 * H;
+  const int64_t TG = static_cast<int64_t>(T) * G, TH = static_cast<int64_t>(T) * H;
+  for (int64_t r = 0; r < NT; r++) std::memcpy(gates + r * G, b, sizeof(float) * G);
+  sgemm(false, false, static_cast<int>(NT), G, D, 1.0f, xs, D, Wx, G, 1.0f, gates, G);
+  const Simd& s = simd();
+  for (int t = 0; t < T; t++) {
+    float* At = gates + static_cast<int64_t>(t) * G;
+    if (t == 0) sgemm(false, false, N, G, H, 1.0f, h0, H, Wh, G, 1.0f, At, static_cast<int>(TG));
+    else sgemm(false, false, N, G, H, 1.0f, hs + static_cast<int64_t>(t - 1) * H, static_cast<int>(TH), Wh, G, 1.0f, At,
+               static_cast<int>(TG));
+    for (int n = 0; n < N; n++) {
+      const int64_t o = n * TH + static_cast<int64_t>(t) * H;
+      const float* cp = t == 0 ? c0 + static_cast<int64_t>(n) * H : cs + o - H;
+      s.lstm_step(At + n * TG, hs + o, cs + o, cp, H);
+    }
+  }
+}
+
+// Assembles h_{t-1} for every (n,t) into hprev [N,T,H].
+static void shift_states(float* hprev, const float* h0, const float* hs, int N, int T, int H) {
+  const int64_t TH = static_cast<int64_t>(T) * H;
+  for (int n = 0; n < N; n++) {
+    float* hp = hprev + n * TH;
+    std::memcpy(hp, h0 + static_cast<int64_t>(n) * H, sizeof(float) * H);
+    if (T > 1) std::memcpy(hp + H, hs + n * TH, sizeof(float) * (T - 1) * H);
+  }
+}
+
+void lstm_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, float* dc0, const float* dhs,
+                   const float* xs, const float* hs, const float* cs, const float* gates, const float* h0,
+                   const float* c0, const float* Wx, const float* Wh, float* work, int N, int T, int D, int H) {
+  const int64_t NT = static_cast<int64_t>(N) * T;
+  const int64_t NH = static_cast<int64_t>(N) * H;
+  if (NH > 0) {
+    std::memset(dh0, 0, sizeof(float) * NH);
+    std::memset(dc0, 0, sizeof(float) * NH);
+  }
+  if (NT * D > 0) std::memset(dxs, 0, sizeof(float) * NT * D);
+  if (NT == 0 || H == 0) return;
+  const int G = 4 * H;
+  const int64_t TG = static_cast<int64_t>(T) * G, TH = static_cast<int64_t>(T) * H;
+  float* dA = work;                 // [N,T,4H]
+  float* hprev = work + NT * G;     // [N,T,H]
+  const Simd& s = simd();
+  for (int t = T - 1; t >= 0; t--) {
+    for (int n = 0; n < N; n++) {
+      const int64_t o = n * TH + static_cast<int64_t>(t) * H, a = n * TG + static_cast<int64_t>(t) * G;
+      const float* cp = t == 0 ? c0 + static_cast<int64_t>(n) * H : cs + o - H;
+      s.lstm_back(dA + a, dc0 + static_cast<int64_t>(n) * H, dhs + o, dh0 + static_cast<int64_t>(n) * H, gates + a,
+                  cs + o, cp, H);
+    }
+    sgemm(false, true, N, H, G, 1.0f, dA + static_cast<int64_t>(t) * G, static_cast<int>(TG), Wh, G, 0.0f, dh0, H);
+  }
+  shift_states(hprev, h0, hs, N, T, H);
+  const int nt = static_cast<int>(NT);
+  sgemm(true, false, D, G, nt, 1.0f, xs, D, dA, G, 1.0f, dWx, G);
+  sgemm(true, false, H, G, nt, 1.0f, hprev, H, dA, G, 1.0f, dWh, G);
+  for (int64_t r = 0; r < NT; r++) s.axpy(db, dA + r * G, 1.0f, G);
+  sgemm(false, true, nt, D, G, 1.0f, dA, G, Wx, G, 0.0f, dxs, D);
+}
+
+void gru_forward(float* hs, float* gates, float* rh, const float* xs, const float* h0, const float* Wx,
+                 const float* Wh, const float* b, int N, int T, int D, int H) {
+  const int64_t NT = static_cast<int64_t>(N) * T;
+  if (NT == 0 || H == 0) return;
+  const int G = 3 * H;
+  const int64_t TG = static_cast<int64_t>(T) * G, TH = static_cast<int64_t>(T) * H;
+  for (int64_t r = 0; r < NT; r++) std::memcpy(gates + r * G, b, sizeof(float) * G);
+  sgemm(false, false, static_cast<int>(NT), G, D, 1.0f, xs, D, Wx, G, 1.0f, gates, G);
+  const Simd& s = simd();
+  for (int t = 0; t < T; t++) {
+    float* At = gates + static_cast<int64_t>(t) * G;
+    const float* hp = t == 0 ? h0 : hs + static_cast<int64_t>(t - 1) * H;
+    const int64_t ldh = t == 0 ? H : TH;
+    sgemm(false, false, N, 2 * H, H, 1.0f, hp, static_cast<int>(ldh), Wh, G, 1.0f, At, static_cast<int>(TG));
+    for (int n = 0; n < N; n++) {
+      s.gru_zr(At + n * TG, rh + n * TH + static_cast<int64_t>(t) * H, hp + n * ldh, H);
+    }
+    sgemm(false, false, N, H, H, 1.0f, rh + static_cast<int64_t>(t) * H, static_cast<int>(TH), Wh + 2 * H, G, 1.0f,
+          At + 2 * H, static_cast<int>(TG));
+    for (int n = 0; n < N; n++) {
+      s.gru_n(At + n * TG, hs + n * TH + static_cast<int64_t>(t) * H, hp + n * ldh, H);
+    }
+  }
+}
+
+void gru_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, const float* dhs, const float* xs,
+                  const float* hs, const float* gates, const float* rh, const float* h0, const float* Wx,
+                  const float* Wh, float* work, int N, int T, int D, int H) {
+  const int64_t NT = static_cast<int64_t>(N) * T;
+  const int64_t NH = static_cast<int64_t>(N) * H;
+  if (NH > 0) std::memset(dh0, 0, sizeof(float) * NH);
+  if (NT * D > 0) std::memset(dxs, 0, sizeof(float) * NT * D);
+  if (NT == 0 || H == 0) return;
+  const int G = 3 * H;
+  const int64_t TG = static_cast<int64_t>(T) * G, TH = static_cast<int64_t>(T) * H;
+  float* dA = work;                // [N,T,3H]
+  float* hprev = work + NT * G;    // [N,T,H]
+  float* drh = hprev + NT * H;     // [N,H]
+  const Simd& s = simd();
+  for (int t = T - 1; t >= 0; t--) {
+    const float* hp = t == 0 ? h0 : hs + static_cast<int64_t>(t - 1) * H;
+    const int64_t ldh = t == 0 ? H : TH;
+    for (int n = 0; n < N; n++) {
+      const int64_t a = n * TG + static_cast<int64_t>(t) * G;
+      s.gru_back1(dA + a, dh0 + static_cast<int64_t>(n) * H, dhs + n * TH + static_cast<int64_t>(t) * H, gates + a,
+                  hp + n * ldh, H);
+    }
+    sgemm(false, true, N, H, H, 1.0f, dA + static_cast<int64_t>(t) * G + 2 * H, static_cast<int>(TG), Wh + 2 * H, G,
+          0.0f, drh, H);
+    for (int n = 0; n < N; n++) {
+      const int64_t a = n * TG + static_cast<int64_t>(t) * G;
+      s.gru_back2(dA + a, dh0 + static_cast<int64_t>(n) * H, drh + static_cast<int64_t>(n) * H, gates + a, hp + n * ldh,
+                  H);
+    }
+    sgemm(false, true, N, H, 2 * H, 1.0f, dA + static_cast<int64_t>(t) * G, static_cast<int>(TG), Wh, G, 1.0f, dh0, H);
+  }
+  shift_states(hprev, h0, hs, N, T, H);
+  const int nt = static_cast<int>(NT);
+  sgemm(true, false, D, G, nt, 1.0f, xs, D, dA, G, 1.0f, dWx, G);
+  sgemm(true, false, H, 2 * H, nt, 1.0f, hprev, H, dA, G, 1.0f, dWh, G);
+  sgemm(true, false, H, H, nt, 1.0f, rh, H, dA + 2 * H, G, 1.0f, dWh + 2 * H, G);
+  for (int64_t r = 0; r < NT; r++) s.axpy(db, dA + r * G, 1.0f, G);
+  sgemm(false, true, nt, D, G, 1.0f, dA, G, Wx, G, 0.0f, dxs, D);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Dropout: the same counter-based hash as src/backend/js.ts (murmur3's finaliser, chained over the key).
+
+static inline uint32_t mix(uint32_t h, uint32_t k) {
+  h ^= k * 0x9e3779b9u;
+  h = (h ^ (h >> 16)) * 0x85ebca6bu;
+  h = (h ^ (h >> 13)) * 0xc2b2ae35u;
+  return h ^ (h >> 16);
+}
+
+void dropout_forward(float* out, float* mask, const float* x, double p, uint32_t seed, uint32_t iteration,
+                     uint32_t site, uint32_t row0, int64_t N, int64_t T, int64_t U) {
+  const double threshold = p * 4294967296.0;
+  const float scale = static_cast<float>(1.0 / (1.0 - p));
+  for (int64_t r = 0; r < N; r++) {
+    for (int64_t t = 0; t < T; t++) {
+      const uint32_t base = mix(mix(mix(mix(mix(0x243f6a88u, seed), iteration), site),
+                                    row0 + static_cast<uint32_t>(r)), static_cast<uint32_t>(t));
+      const int64_t o = (r * T + t) * U;
+      for (int64_t u = 0; u < U; u++) {
+        const float m = static_cast<double>(mix(base, static_cast<uint32_t>(u))) >= threshold ? scale : 0.0f;
+        mask[o + u] = m;
+        out[o + u] = x[o + u] * m;
+      }
+    }
+  }
+}
+
+void dropout_backward(float* dx, const float* dout, const float* mask, int64_t R) { simd().mul(dx, dout, mask, R); }
 
 double softmax_xent_forward(float* ys, const float* scores, const int32_t* ts, int64_t R, int64_t V) {
   const Simd& s = simd();

@@ -17,27 +17,58 @@ void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const flo
 // out [R,D] = W[ids[r], :]            W [V,D], ids [R] in [0, V)
 void embedding_forward(float* out, const float* W, const int32_t* ids, int64_t R, int64_t D);
 
-// dW [V,D] = 0, then dW[ids[r], :] += dout[r, :]
-void embedding_backward(float* dW, const float* dout, const int32_t* ids, int64_t R, int64_t V, int64_t D);
+// dW[ids[r], :] += dout[r, :]   (accumulates)
+void embedding_backward(float* dW, const float* dout, const int32_t* ids, int64_t R, int64_t D);
 
 // hs [N,T,H] = tanh(h_{t-1} Wh + xs[:,t] Wx + b) for t = 0..T-1, h_{-1} = h0 [N,H].
 // xs [N,T,D], Wx [D,H], Wh [H,H], b [H]. Two sgemm kinds: xs*Wx over all N*T rows at once, h*Wh per step.
 void rnn_forward(float* hs, const float* xs, const float* h0, const float* Wx, const float* Wh, const float* b,
                  int N, int T, int D, int H);
 
-// Truncated BPTT over the window. Writes dxs [N,T,D], dWx [D,H], dWh [H,H], db [H], dh0 [N,H]; reads
+// Truncated BPTT over the window. Writes dxs [N,T,D], dh0 [N,H]; accumulates dWx [D,H], dWh [H,H], db [H]; reads
 // dhs [N,T,H], xs [N,T,D], hs [N,T,H], h0 [N,H], Wx [D,H], Wh [H,H]; work [2*N*T*H] scratch.
 // Only dt*Wh^T runs step by step; dWx, dWh, db and dxs are single products over all N*T rows.
 void rnn_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, const float* dhs, const float* xs,
                   const float* hs, const float* h0, const float* Wx, const float* Wh, float* work,
                   int N, int T, int D, int H);
 
-// out [R,O] = x [R,I] W [I,O] + b [O]
-void affine_forward(float* out, const float* x, const float* W, const float* b, int R, int I, int O);
+// out [R,O] = x [R,I] W [I,O] + b [O]; with transW, W is stored [O,I] and out = x W^T + b (tied weights).
+void affine_forward(float* out, const float* x, const float* W, const float* b, bool transW, int R, int I, int O);
 
-// dx [R,I] = dout W^T, dW [I,O] = x^T dout, db [O] = sum_r dout[r,:]; work [I*R] scratch.
+// dx [R,I] = dout W^T (or dout W when transW) is written; dW [I,O] += x^T dout (or dW [O,I] += dout^T x) and
+// db [O] += sum_r dout[r,:] accumulate; work [R*I] scratch.
 void affine_backward(float* dx, float* dW, float* db, const float* dout, const float* x, const float* W, float* work,
-                     int R, int I, int O);
+                     bool transW, int R, int I, int O);
+
+// LSTM, gates f, g, i, o: A = x Wx + h Wh + b; c = sig(f) c' + tanh(g) sig(i); h = sig(o) tanh(c).
+// Writes hs [N,T,H], cs [N,T,H], gates [N,T,4H] (activations); reads xs [N,T,D], h0, c0 [N,H], Wx [D,4H],
+// Wh [H,4H], b [4H].
+void lstm_forward(float* hs, float* cs, float* gates, const float* xs, const float* h0, const float* c0,
+                  const float* Wx, const float* Wh, const float* b, int N, int T, int D, int H);
+
+// Writes dxs [N,T,D], dh0, dc0 [N,H]; accumulates dWx, dWh, db; work [5*N*T*H] scratch.
+void lstm_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, float* dc0, const float* dhs,
+                   const float* xs, const float* hs, const float* cs, const float* gates, const float* h0,
+                   const float* c0, const float* Wx, const float* Wh, float* work, int N, int T, int D, int H);
+
+// GRU, gates z, r, n: z = sig(x Wx_z + h Wh_z + b_z), r likewise, n = tanh(x Wx_n + (r h) Wh_n + b_n),
+// h' = (1 - z) h + z n. Writes hs [N,T,H], gates [N,T,3H] (activations), rh [N,T,H]; reads xs, h0, Wx [D,3H],
+// Wh [H,3H], b [3H].
+void gru_forward(float* hs, float* gates, float* rh, const float* xs, const float* h0, const float* Wx,
+                 const float* Wh, const float* b, int N, int T, int D, int H);
+
+// Writes dxs [N,T,D], dh0 [N,H]; accumulates dWx, dWh, db; work [4*N*T*H + N*H] scratch.
+void gru_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, const float* dhs, const float* xs,
+                  const float* hs, const float* gates, const float* rh, const float* h0, const float* Wx,
+                  const float* Wh, float* work, int N, int T, int D, int H);
+
+// Inverted dropout: mask [N,T,U] = (hash(seed, iteration, site, row0 + n, t, u) >= p 2^32) / (1 - p),
+// out = x * mask (out may alias x).
+void dropout_forward(float* out, float* mask, const float* x, double p, uint32_t seed, uint32_t iteration,
+                     uint32_t site, uint32_t row0, int64_t N, int64_t T, int64_t U);
+
+// dx [R] = dout [R] * mask [R]
+void dropout_backward(float* dx, const float* dout, const float* mask, int64_t R);
 
 // ys [R,V] = softmax(scores) by rows; returns sum over rows with ts[r] != -1 of -log ys[r, ts[r]] (computed as
 // log(sum) - (x_t - max), exact where ys underflows).

@@ -1,17 +1,22 @@
 /**
- * rnnlm: the SimpleRnnlm of Deep Learning from Scratch 2 (chapter 5) on Node.js.
- * Data flows: token ids -> BatchCutter -> SimpleRnnlm.forward (TimeEmbedding -> TimeRNN -> TimeAffine ->
- * TimeSoftmaxWithLoss) -> backward -> clipGrads -> SGD.update.
+ * rnnlm: the recurrent language models of Deep Learning from Scratch 2 (chapters 5 and 6) on Node.js.
+ * Data flows: token ids -> BatchCutter -> LanguageModel.forward (TimeEmbedding -> [TimeDropout ->
+ * TimeRNN | TimeLSTM | TimeGRU] x layers -> TimeDropout -> TimeAffine -> TimeSoftmaxWithLoss) -> backward ->
+ * clipGrads -> SGD.update.
  */
 export type { Backend } from './backend/types';
 export { jsBackend, resolveBackend, nativeUnavailableReason, BACKEND_NAMES, type BackendName } from './backend';
 export { TimeEmbedding, type LayerOptions } from './layers/embedding';
-export { TimeRNN, RNN, type RnnWeights } from './layers/rnn';
+export { TimeRecurrent, TimeRNN, TimeLSTM, TimeGRU, RNN, type RecurrentWeights, type RecurrentOptions } from './layers/recurrent';
+export { TimeDropout, type DropoutKey } from './layers/dropout';
 export { TimeAffine } from './layers/affine';
 export { TimeSoftmaxWithLoss, IGNORE_LABEL } from './layers/softmax';
-export { SimpleRnnlm, PARAM_NAMES, paramSpecs, type ParamName, type ParamSpec, type SimpleRnnlmOptions } from './model';
+export {
+  LanguageModel, SimpleRnnlm, Rnnlm, BetterRnnlm, modelConfig, paramTable, stateTable, iterationFlops, CELL_TYPES,
+  type ModelConfig, type CellType, type ParamSpec, type ModelOptions, type StepKey,
+} from './model';
 export { SGD, clipGrads } from './optimizer';
-export { WORKER_FILE, autoWorkers, autoBlasThreads, iterationFlops, AUTO_MIN_FLOPS, ParallelEngine, WorkerError, type WorkerPool, type ParallelOptions } from './parallel/engine';
+export { WORKER_FILE, autoWorkers, autoBlasThreads, AUTO_MIN_FLOPS, ParallelEngine, WorkerError, type WorkerPool, type ParallelOptions } from './parallel/engine';
 export {
   nativeInfo, getBlasThreads, setBlasThreads, chooseCoretype, type NativeInfo, type CoretypeChoice,
 } from './backend/native';
@@ -25,7 +30,8 @@ export {
 } from './data/ptb';
 export { parseSafetensors, serializeSafetensors, WeightsFormatError, type Tensor, type SafetensorsFile } from './safetensors';
 export {
-  saveWeights, readWeights, parseWeights, weightsFromSafetensors, modelTensors, weightsToBytes, loadWeightsInto, modelFromWeights, type Weights,
+  saveWeights, readWeights, parseWeights, weightsFromSafetensors, modelTensors, weightsToBytes, loadWeightsInto, modelFromWeights,
+  architectureMetadata, WEIGHTS_FORMAT, type Weights,
 } from './weights';
 export { writeFileAtomic } from './atomic';
 export { Random } from './random';

@@ -1,84 +1,178 @@
+/**
+ * The language models: one class, `LanguageModel`, built from a configuration (cell, layers, sizes, dropout, tied
+ * weights), and the book's models as ready-made configurations: `SimpleRnnlm` (ch. 5), `Rnnlm` and `BetterRnnlm`
+ * (ch. 6). `paramTable` is the one place that lists tensor names and shapes; `stateTable` the one that lists the
+ * recurrent state. Nothing outside this file names a cell's tensors.
+ *
+ * Layers: TimeEmbedding -> [TimeDropout -> TimeRNN|TimeLSTM|TimeGRU] x layers -> TimeDropout -> TimeAffine
+ * (or, tied, the embedding matrix transposed) -> TimeSoftmaxWithLoss.
+ */
 import { resolveBackend, type Backend, type BackendName } from './backend';
 import { TimeAffine } from './layers/affine';
+import { TimeDropout } from './layers/dropout';
 import { TimeEmbedding } from './layers/embedding';
-import { TimeRNN } from './layers/rnn';
+import { TimeGRU, TimeLSTM, TimeRNN, type RecurrentOptions, type RecurrentWeights, type TimeRecurrent } from './layers/recurrent';
 import { TimeSoftmaxWithLoss } from './layers/softmax';
 import { Random } from './random';
 
-/** The tensors of a SimpleRnnlm, in the book's order, with the names used in weights files. */
-export const PARAM_NAMES = ['embed.W', 'rnn.Wx', 'rnn.Wh', 'rnn.b', 'affine.W', 'affine.b'] as const;
-export type ParamName = (typeof PARAM_NAMES)[number];
+export type CellType = 'rnn' | 'lstm' | 'gru';
+export const CELL_TYPES: readonly CellType[] = ['rnn', 'lstm', 'gru'];
+
+/** Per cell: gates (column blocks of Wx, Wh, b), the state tensors it carries, and its layer class. */
+const CELLS: Record<CellType, {
+  gates: number;
+  state: readonly string[];
+  make: (w: RecurrentWeights, D: number, H: number, o: RecurrentOptions) => TimeRecurrent;
+}> = {
+  rnn: { gates: 1, state: ['h'], make: (w, D, H, o) => new TimeRNN(w, D, H, o) },
+  lstm: { gates: 4, state: ['h', 'c'], make: (w, D, H, o) => new TimeLSTM(w, D, H, o) },
+  gru: { gates: 3, state: ['h'], make: (w, D, H, o) => new TimeGRU(w, D, H, o) },
+};
+
+/** What a model is. */
+export interface ModelConfig {
+  cell: CellType;
+  /** Stacked recurrent layers (>= 1). */
+  layers: number;
+  vocabSize: number;
+  wordvecSize: number;
+  hiddenSize: number;
+  /** Dropout ratio in [0, 1) after the embedding, between layers and before the output layer (training only). */
+  dropout: number;
+  /** Output weights tied to the embedding: scores = h embed.W^T + affine.b (needs wordvecSize = hiddenSize). */
+  tied: boolean;
+}
+
+/** A config with defaults filled in (1 layer, no dropout, untied; wordvec and hidden 100) and every field checked. */
+export function modelConfig(c: Partial<ModelConfig> & { vocabSize: number }): ModelConfig {
+  const config: ModelConfig = {
+    cell: c.cell ?? 'rnn', layers: c.layers ?? 1, vocabSize: c.vocabSize, wordvecSize: c.wordvecSize ?? 100,
+    hiddenSize: c.hiddenSize ?? 100, dropout: c.dropout ?? 0, tied: c.tied ?? false,
+  };
+  if (!CELL_TYPES.includes(config.cell)) {
+    throw new RangeError(`Unknown cell '${String(config.cell)}': expected one of ${CELL_TYPES.join(', ')}`);
+  }
+  for (const k of ['layers', 'vocabSize', 'wordvecSize', 'hiddenSize'] as const) {
+    const v = config[k];
+    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`Expected positive integer for ${k} but received ${v}`);
+  }
+  if (!(config.dropout >= 0 && config.dropout < 1)) {
+    throw new RangeError(`Expected dropout in [0, 1) but received ${config.dropout}`);
+  }
+  if (typeof config.tied !== 'boolean') throw new TypeError(`Expected boolean for tied but received ${String(config.tied)}`);
+  if (config.tied && config.wordvecSize !== config.hiddenSize) {
+    throw new RangeError(
+      `Tied weights need wordvecSize = hiddenSize (the output layer reuses the embedding), but they are ${config.wordvecSize} and ${config.hiddenSize}`,
+    );
+  }
+  return config;
+}
 
 export interface ParamSpec {
-  name: ParamName;
+  name: string;
   shape: number[];
   /** Offset in elements inside the flat parameter (and gradient) buffer. */
   offset: number;
   size: number;
+  /** The book's initialisation: standard normals times this scale (0: zeros). */
+  initScale: number;
 }
 
-/** The size table of SimpleRnnlm(V, D, H): every tensor's shape and place in the flat buffers. */
-export function paramSpecs(V: number, D: number, H: number): ParamSpec[] {
-  const shapes: Record<ParamName, number[]> = {
-    'embed.W': [V, D], 'rnn.Wx': [D, H], 'rnn.Wh': [H, H], 'rnn.b': [H], 'affine.W': [H, V], 'affine.b': [V],
-  };
+/**
+ * The size table: every tensor's name, shape, place in the flat buffers and initial scale, in the book's order:
+ * `embed.W` [V,D]; per layer l: `{cell}.{l}.Wx` [in,G*H], `{cell}.{l}.Wh` [H,G*H], `{cell}.{l}.b` [G*H];
+ * `affine.W` [H,V] (absent when tied); `affine.b` [V].
+ */
+export function paramTable(config: ModelConfig): ParamSpec[] {
+  const { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H } = config;
+  const G = CELLS[cell].gates * H;
+  const list: [string, number[], number][] = [['embed.W', [V, D], 1 / 100]];
+  for (let l = 0; l < layers; l++) {
+    const inSize = l === 0 ? D : H;
+    list.push([`${cell}.${l}.Wx`, [inSize, G], 1 / Math.sqrt(inSize)], [`${cell}.${l}.Wh`, [H, G], 1 / Math.sqrt(H)], [`${cell}.${l}.b`, [G], 0]);
+  }
+  if (!config.tied) list.push(['affine.W', [H, V], 1 / Math.sqrt(H)]);
+  list.push(['affine.b', [V], 0]);
   let offset = 0;
-  return PARAM_NAMES.map((name) => {
-    const shape = shapes[name];
+  return list.map(([name, shape, initScale]) => {
     const size = shape.reduce((a, b) => a * b, 1);
-    const spec = { name, shape, offset, size };
+    const spec = { name, shape, offset, size, initScale };
     offset += size;
     return spec;
   });
 }
 
-export interface SimpleRnnlmOptions {
-  /** Seed of the book's initialisation (default 0). */
+/** The recurrent state: one [N,H] tensor per layer and state name, e.g. `lstm.0.h`, `lstm.0.c`, `lstm.1.h`, ... */
+export function stateTable(config: ModelConfig): { name: string; layer: number; index: number }[] {
+  const out: { name: string; layer: number; index: number }[] = [];
+  for (let l = 0; l < config.layers; l++) {
+    CELLS[config.cell].state.forEach((s, index) => out.push({ name: `${config.cell}.${l}.${s}`, layer: l, index }));
+  }
+  return out;
+}
+
+/**
+ * The matrix-product FLOPs of one training iteration (forward and backward: 3 products of 2 FLOPs per
+ * multiply-add): per recurrent layer 6*N*T*(in + H)*G*H with G gates, plus the output layer 6*N*T*H*V.
+ */
+export function iterationFlops(config: ModelConfig, N: number, T: number): number {
+  const { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H } = config;
+  const G = CELLS[cell].gates;
+  let f = 6 * N * T * H * V;
+  for (let l = 0; l < layers; l++) f += 6 * N * T * ((l === 0 ? D : H) + H) * G * H;
+  return f;
+}
+
+export interface ModelOptions {
+  /** Seed of the book's initialisation and of the dropout masks (default 0). */
   seed?: number;
   backend?: Backend | BackendName;
   /** Use these flat buffers (length = parameter count) instead of allocating; they are not initialised. */
   buffers?: { params: Float32Array; grads: Float32Array };
 }
 
-function checkSize(name: string, v: number): void {
-  if (!Number.isInteger(v) || v < 1) {
-    throw new RangeError(`Expected positive integer for ${name} but received ${v}`);
-  }
+/** Where a training forward is: dropout masks depend on it (see TimeDropout). */
+export interface StepKey {
+  /** The training iteration over the whole run (default: this model's count of training forwards). */
+  iteration?: number;
+  /** The batch row this call's first row stands for (a worker's slice), default 0. */
+  row0?: number;
 }
 
 /**
- * SimpleRnnlm (Deep Learning from Scratch 2, ch. 5):
- * TimeEmbedding -> TimeRNN (tanh, stateful) -> TimeAffine -> TimeSoftmaxWithLoss.
- * All parameters live in one flat Float32Array (`flatParams`), all gradients in another (`flatGrads`), both on
- * SharedArrayBuffers;
- * `params` / `grads` are views into them in the book's order, `param(name)` / `grad(name)` by name.
+ * A recurrent language model. All parameters live in one flat Float32Array (`flatParams`), all gradients in
+ * another (`flatGrads`), both on SharedArrayBuffers so that worker threads read them without copies; `params` /
+ * `grads` are views in paramTable order, `param(name)` / `grad(name)` by name. backward accumulates into the
+ * gradients: call zeroGrads() once per iteration.
  */
-export class SimpleRnnlm {
-  readonly vocabSize: number;
-  readonly wordvecSize: number;
-  readonly hiddenSize: number;
+export class LanguageModel {
+  readonly config: ModelConfig;
   readonly backend: Backend;
+  readonly seed: number;
   readonly specs: ParamSpec[];
   readonly flatParams: Float32Array;
   readonly flatGrads: Float32Array;
   readonly params: Float32Array[];
   readonly grads: Float32Array[];
   readonly embed: TimeEmbedding;
-  readonly rnn: TimeRNN;
+  /** The recurrent layers, bottom to top. */
+  readonly layers: TimeRecurrent[];
+  /** dropouts[l] feeds layers[l]; the last one feeds the output layer. Empty when config.dropout is 0. */
+  readonly dropouts: TimeDropout[];
   readonly affine: TimeAffine;
   readonly lossLayer: TimeSoftmaxWithLoss;
+  /** Training forwards so far: the default dropout iteration. */
+  forwardCount = 0;
+  private training = true;
   private forwarded = false;
+  private evalReplica?: LanguageModel;
 
-  constructor(vocabSize: number, wordvecSize: number, hiddenSize: number, opts: SimpleRnnlmOptions = {}) {
-    checkSize('vocabSize', vocabSize);
-    checkSize('wordvecSize', wordvecSize);
-    checkSize('hiddenSize', hiddenSize);
-    const V = vocabSize, D = wordvecSize, H = hiddenSize;
-    this.vocabSize = V;
-    this.wordvecSize = D;
-    this.hiddenSize = H;
+  constructor(config: Partial<ModelConfig> & { vocabSize: number }, opts: ModelOptions = {}) {
+    this.config = modelConfig(config);
+    const { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H, dropout, tied } = this.config;
     this.backend = resolveBackend(opts.backend);
-    this.specs = paramSpecs(V, D, H);
+    this.seed = (opts.seed ?? 0) >>> 0;
+    this.specs = paramTable(this.config);
     const total = this.specs.reduce((a, s) => a + s.size, 0);
     if (opts.buffers) {
       if (opts.buffers.params.length !== total || opts.buffers.grads.length !== total) {
@@ -87,77 +181,181 @@ export class SimpleRnnlm {
       this.flatParams = opts.buffers.params;
       this.flatGrads = opts.buffers.grads;
     } else {
-      // Shared memory, so that worker threads (src/parallel) read the parameters without copies.
       const alloc = (): Float32Array => new Float32Array(new SharedArrayBuffer(total * 4));
       this.flatParams = alloc();
       this.flatGrads = alloc();
-      this.initialize(opts.seed ?? 0);
+      this.initialize(this.seed);
     }
     this.params = this.specs.map((s) => this.flatParams.subarray(s.offset, s.offset + s.size));
     this.grads = this.specs.map((s) => this.flatGrads.subarray(s.offset, s.offset + s.size));
-    const [embedW, Wx, Wh, b, affineW, affineB] = this.params;
-    const [dEmbedW, dWx, dWh, db, dAffineW, dAffineB] = this.grads;
     const backend = this.backend;
-    this.embed = new TimeEmbedding(embedW, V, D, { backend, dW: dEmbedW });
-    this.rnn = new TimeRNN({ Wx, Wh, b }, D, H, { backend, stateful: true, grads: { Wx: dWx, Wh: dWh, b: db } });
-    this.affine = new TimeAffine(affineW, affineB, H, V, { backend, dW: dAffineW, db: dAffineB });
+    this.embed = new TimeEmbedding(this.param('embed.W'), V, D, { backend, dW: this.grad('embed.W') });
+    this.layers = [];
+    for (let l = 0; l < layers; l++) {
+      const w = (p: string): Float32Array => this.param(`${cell}.${l}.${p}`);
+      const g = (p: string): Float32Array => this.grad(`${cell}.${l}.${p}`);
+      this.layers.push(CELLS[cell].make({ Wx: w('Wx'), Wh: w('Wh'), b: w('b') }, l === 0 ? D : H, H, {
+        backend, stateful: true, grads: { Wx: g('Wx'), Wh: g('Wh'), b: g('b') },
+      }));
+    }
+    this.dropouts = dropout > 0 ? Array.from({ length: layers + 1 }, (_, site) => new TimeDropout(dropout, site, { backend })) : [];
+    // Tied: one tensor, two uses; both layers add their gradients to embed.W's.
+    this.affine = tied
+      ? new TimeAffine(this.param('embed.W'), this.param('affine.b'), H, V, { backend, dW: this.grad('embed.W'), db: this.grad('affine.b'), transposed: true })
+      : new TimeAffine(this.param('affine.W'), this.param('affine.b'), H, V, { backend, dW: this.grad('affine.W'), db: this.grad('affine.b') });
     this.lossLayer = new TimeSoftmaxWithLoss({ backend });
   }
 
-  /** The book's initialisation: embedding randn/100, Wx randn/sqrt(D), Wh and affine randn/sqrt(H), biases 0. */
+  get vocabSize(): number {
+    return this.config.vocabSize;
+  }
+
+  get wordvecSize(): number {
+    return this.config.wordvecSize;
+  }
+
+  get hiddenSize(): number {
+    return this.config.hiddenSize;
+  }
+
+  /** The book's initialisation: embedding randn/100, Wx randn/sqrt(in), Wh and affine randn/sqrt(H), biases 0. */
   private initialize(seed: number): void {
     const rng = new Random(seed);
-    const D = this.wordvecSize, H = this.hiddenSize;
-    const scales: Record<ParamName, number> = {
-      'embed.W': 1 / 100, 'rnn.Wx': 1 / Math.sqrt(D), 'rnn.Wh': 1 / Math.sqrt(H), 'rnn.b': 0,
-      'affine.W': 1 / Math.sqrt(H), 'affine.b': 0,
-    };
     for (const s of this.specs) {
       const view = this.flatParams.subarray(s.offset, s.offset + s.size);
-      if (scales[s.name] === 0) view.fill(0);
-      else rng.fillRandn(view, scales[s.name]);
+      if (s.initScale === 0) view.fill(0);
+      else rng.fillRandn(view, s.initScale);
     }
   }
 
-  private spec(name: string): ParamSpec {
-    const s = this.specs.find((p) => p.name === name);
-    if (!s) throw new RangeError(`Unknown parameter '${name}': expected one of ${PARAM_NAMES.join(', ')}`);
-    return s;
+  private index(name: string): number {
+    const i = this.specs.findIndex((p) => p.name === name);
+    if (i < 0) throw new RangeError(`Unknown parameter '${name}': expected one of ${this.specs.map((s) => s.name).join(', ')}`);
+    return i;
   }
 
-  param(name: ParamName): Float32Array {
-    return this.params[this.specs.indexOf(this.spec(name))];
+  param(name: string): Float32Array {
+    return this.params[this.index(name)];
   }
 
-  grad(name: ParamName): Float32Array {
-    return this.grads[this.specs.indexOf(this.spec(name))];
+  grad(name: string): Float32Array {
+    return this.grads[this.index(name)];
   }
 
-  /** Scores [N,T,V] for word ids xs [N,T] (no loss), advancing the hidden state. */
+  /** Training mode (dropout on) or evaluation mode (off): PyTorch's model.train() / model.eval(), the book's train_flg. */
+  train(on = true): this {
+    this.training = on;
+    for (const d of this.dropouts) d.train = on;
+    return this;
+  }
+
+  eval(): this {
+    return this.train(false);
+  }
+
+  get isTraining(): boolean {
+    return this.training;
+  }
+
+  /** Scores [N,T,V] for word ids xs [N,T], advancing the state; dropout as the mode says. */
+  private scores(xs: Int32Array, N: number, T: number, key: StepKey): Float32Array {
+    const H = this.hiddenSize;
+    const dkey = { seed: this.seed, iteration: key.iteration ?? this.forwardCount, row0: key.row0 ?? 0 };
+    let x = this.embed.forward(xs, N, T);
+    let size = this.wordvecSize;
+    this.layers.forEach((layer, l) => {
+      if (this.dropouts.length > 0) x = this.dropouts[l].forward(x, N, T, size, dkey);
+      x = layer.forward(x, N, T);
+      size = H;
+    });
+    if (this.dropouts.length > 0) x = this.dropouts[this.layers.length].forward(x, N, T, H, dkey);
+    return this.affine.forward(x, N, T);
+  }
+
+  /** Scores [N,T,V] for word ids xs [N,T] (no loss, no dropout), advancing the state: for generation. */
   predict(xs: Int32Array, N: number, T: number): Float32Array {
-    const x = this.embed.forward(xs, N, T);
-    const h = this.rnn.forward(x, N, T);
-    return this.affine.forward(h, N, T);
+    const mode = this.training;
+    this.train(false);
+    try {
+      return this.scores(xs, N, T, {});
+    } finally {
+      this.train(mode);
+    }
   }
 
-  /** The mean cross-entropy of predicting ts [N,T] from xs [N,T]. */
-  forward(xs: Int32Array, ts: Int32Array, N: number, T: number): number {
-    const scores = this.predict(xs, N, T);
+  /** The mean cross-entropy of predicting ts [N,T] from xs [N,T] (-1 targets are skipped). */
+  forward(xs: Int32Array, ts: Int32Array, N: number, T: number, key: StepKey = {}): number {
+    const scores = this.scores(xs, N, T, key);
+    if (this.training) this.forwardCount++;
     this.forwarded = true;
     return this.lossLayer.forward(scores, ts, N, T, this.vocabSize);
   }
 
-  /** Writes every gradient of the last forward's loss (times dout) into `grads`. */
+  /** Adds the gradients of the last forward's loss (times dout) to `grads`. */
   backward(dout = 1): void {
-    if (!this.forwarded) throw new Error('SimpleRnnlm.backward called before forward');
+    if (!this.forwarded) throw new Error('LanguageModel.backward called before forward');
     let d = this.lossLayer.backward(dout);
     d = this.affine.backward(d);
-    d = this.rnn.backward(d);
+    const L = this.layers.length;
+    if (this.dropouts.length > 0) d = this.dropouts[L].backward(d);
+    for (let l = L - 1; l >= 0; l--) {
+      d = this.layers[l].backward(d);
+      if (this.dropouts.length > 0) d = this.dropouts[l].backward(d);
+    }
     this.embed.backward(d);
   }
 
+  /** Sets every gradient to zero (backward accumulates). */
+  zeroGrads(): void {
+    this.flatGrads.fill(0);
+  }
+
   resetState(): void {
-    this.rnn.resetState();
+    for (const l of this.layers) l.resetState();
+  }
+
+  /** The names of the state tensors, in the order getState returns them. */
+  get stateNames(): string[] {
+    return stateTable(this.config).map((s) => s.name);
+  }
+
+  /** The carried state, one [N,H] tensor per stateNames entry (views), or null before the first forward. */
+  getState(): Float32Array[] | null {
+    const out: Float32Array[] = [];
+    for (const layer of this.layers) {
+      const s = layer.getState();
+      if (s === null) return null;
+      out.push(...s);
+    }
+    return out;
+  }
+
+  /** Sets the state (copied), one [N,H] tensor per stateNames entry. */
+  setState(state: readonly Float32Array[]): void {
+    const table = stateTable(this.config);
+    if (state.length !== table.length) {
+      throw new RangeError(`Expected ${table.length} state tensors (${table.map((s) => s.name).join(', ')}) but received ${state.length}`);
+    }
+    const perLayer = table.length / this.layers.length;
+    this.layers.forEach((layer, l) => layer.setState(...state.slice(l * perLayer, (l + 1) * perLayer)));
+  }
+
+  /** Matrix-product FLOPs of one training iteration on [N,T] batches. */
+  flops(N: number, T: number): number {
+    return iterationFlops(this.config, N, T);
+  }
+
+  /**
+   * A model for evaluation: the same parameters (shared, not copied), its own state and activations, dropout off.
+   * Evaluating with it leaves this model's training state untouched.
+   */
+  evaluator(): LanguageModel {
+    if (!this.evalReplica) {
+      this.evalReplica = new LanguageModel(this.config, {
+        backend: this.backend, seed: this.seed, buffers: { params: this.flatParams, grads: new Float32Array(this.flatParams.length) },
+      }).eval();
+    }
+    return this.evalReplica;
   }
 
   /** Copies `values` (same length as flatParams) into the parameters. */
@@ -166,5 +364,26 @@ export class SimpleRnnlm {
       throw new RangeError(`Expected ${this.flatParams.length} parameter values but received ${values.length}`);
     }
     this.flatParams.set(values);
+  }
+}
+
+/** SimpleRnnlm (Deep Learning from Scratch 2, ch. 5): embedding -> TimeRNN (tanh) -> affine. */
+export class SimpleRnnlm extends LanguageModel {
+  constructor(vocabSize: number, wordvecSize = 100, hiddenSize = 100, opts: ModelOptions = {}) {
+    super({ cell: 'rnn', layers: 1, vocabSize, wordvecSize, hiddenSize, dropout: 0, tied: false }, opts);
+  }
+}
+
+/** Rnnlm (ch. 6): embedding -> TimeLSTM -> affine. */
+export class Rnnlm extends LanguageModel {
+  constructor(vocabSize: number, wordvecSize = 100, hiddenSize = 100, opts: ModelOptions = {}) {
+    super({ cell: 'lstm', layers: 1, vocabSize, wordvecSize, hiddenSize, dropout: 0, tied: false }, opts);
+  }
+}
+
+/** BetterRnnlm (ch. 6): two TimeLSTM layers, dropout 0.5 around them, output weights tied to the embedding. */
+export class BetterRnnlm extends LanguageModel {
+  constructor(vocabSize: number, wordvecSize = 650, hiddenSize = 650, dropoutRatio = 0.5, opts: ModelOptions = {}) {
+    super({ cell: 'lstm', layers: 2, vocabSize, wordvecSize, hiddenSize, dropout: dropoutRatio, tied: true }, opts);
   }
 }

@@ -1,4 +1,4 @@
-import type { SimpleRnnlm } from './model';
+import type { LanguageModel } from './model';
 import { clipGrads, type SGD } from './optimizer';
 import { getBlasThreads, loadNativeBackend, setBlasThreads } from './backend/native';
 import { autoBlasThreads, autoWorkers, ParallelEngine, type WorkerPool } from './parallel/engine';
@@ -140,7 +140,7 @@ export class RnnlmTrainer {
   workers = 1;
   private current?: TrainerState;
 
-  constructor(readonly model: SimpleRnnlm, readonly optimizer: SGD) {}
+  constructor(readonly model: LanguageModel, readonly optimizer: SGD) {}
 
   /** A copy of the training state between iterations (inside fit's callbacks, or after fit), for checkpoints. */
   state(): TrainerState | undefined {
@@ -165,6 +165,7 @@ export class RnnlmTrainer {
       );
     }
     const { model, optimizer } = this;
+    model.train();
     const V = model.vocabSize;
     for (let i = 0; i < xs.length; i++) {
       if (xs[i] < 0 || xs[i] >= V || ts[i] < -1 || ts[i] >= V) {
@@ -219,11 +220,14 @@ export class RnnlmTrainer {
             }
           }
           batches.next();
+          // The iteration over the whole run keys the dropout masks: a resumed run draws the same ones.
+          const iteration = (st.epoch - 1) * maxIters + iter - 1;
           let loss: number;
           if (engine) {
-            loss = await engine.step(batches.xs, batches.ts, ` at epoch ${st.epoch}, iteration ${iter}`);
+            loss = await engine.step(batches.xs, batches.ts, iteration, ` at epoch ${st.epoch}, iteration ${iter}`);
           } else {
-            loss = model.forward(batches.xs, batches.ts, batchSize, timeSize);
+            model.zeroGrads();
+            loss = model.forward(batches.xs, batches.ts, batchSize, timeSize, { iteration });
           }
           // A loss past MAX_LOSS makes the perplexity overflow to Infinity: the run has diverged as surely as NaN.
           if (!(loss <= MAX_LOSS)) throw new TrainingDivergedError(st.epoch, iter, loss);
@@ -276,10 +280,11 @@ export class RnnlmTrainer {
 }
 
 /**
- * Perplexity of a model over a whole corpus, as the book's eval_perplexity: the hidden state is reset first,
- * then [batchSize, timeSize] windows walk the corpus in order, and ppl = exp(mean window loss).
+ * Perplexity of a model over a whole corpus, as the book's eval_perplexity: from a fresh state, [batchSize, timeSize]
+ * windows walk the corpus in order, and ppl = exp(mean window loss). Runs on the model's evaluator (shared
+ * weights, its own state, no dropout), so the model's training state is not touched.
  */
-export function evalPerplexity(model: SimpleRnnlm, corpus: Int32Array, batchSize = 10, timeSize = 35,
+export function evalPerplexity(model: LanguageModel, corpus: Int32Array, batchSize = 10, timeSize = 35,
   onProgress?: (iter: number, iters: number) => void): number {
   checkPositiveInt('batchSize', batchSize);
   checkPositiveInt('timeSize', timeSize);
@@ -296,7 +301,8 @@ export function evalPerplexity(model: SimpleRnnlm, corpus: Int32Array, batchSize
   const jump = Math.floor((size - 1) / batchSize);
   const xs = new Int32Array(batchSize * timeSize);
   const ts = new Int32Array(batchSize * timeSize);
-  model.resetState();
+  const evaluator = model.evaluator();
+  evaluator.resetState();
   let total = 0;
   for (let iter = 0; iter < maxIters; iter++) {
     const timeOffset = iter * timeSize;
@@ -307,8 +313,9 @@ export function evalPerplexity(model: SimpleRnnlm, corpus: Int32Array, batchSize
         ts[i * timeSize + t] = corpus[(offset + t + 1) % size];
       }
     }
-    total += model.forward(xs, ts, batchSize, timeSize);
+    total += evaluator.forward(xs, ts, batchSize, timeSize);
     onProgress?.(iter + 1, maxIters);
   }
+  evaluator.resetState();
   return Math.exp(total / maxIters);
 }

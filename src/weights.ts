@@ -1,11 +1,21 @@
+/**
+ * Weights files: safetensors with F32 row-major tensors named as in paramTable (`embed.W`, `{cell}.{l}.Wx`,
+ * `{cell}.{l}.Wh`, `{cell}.{l}.b`, `affine.W` unless tied, `affine.b`) and `__metadata__` recording the
+ * architecture and the vocabulary. A file without architecture metadata (e.g. written by NumPy) is read from its
+ * tensor names and shapes; files of the first format (`rnn.Wx`, `rnn.Wh`, `rnn.b`) still load.
+ */
 import * as fs from 'node:fs';
 import { writeFileAtomic } from './atomic';
-import { PARAM_NAMES, SimpleRnnlm, type SimpleRnnlmOptions } from './model';
+import { CELL_TYPES, LanguageModel, modelConfig, paramTable, type CellType, type ModelConfig, type ModelOptions } from './model';
 import { parseSafetensors, serializeSafetensors, WeightsFormatError, type SafetensorsFile, type Tensor } from './safetensors';
 
-export const WEIGHTS_FORMAT = 'rnnlm.SimpleRnnlm';
+export const WEIGHTS_FORMAT = 'rnnlm.LanguageModel';
+/** The first format: a SimpleRnnlm with tensors rnn.Wx, rnn.Wh, rnn.b. */
+export const LEGACY_WEIGHTS_FORMAT = 'rnnlm.SimpleRnnlm';
 
 export interface Weights extends SafetensorsFile {
+  /** The architecture: from the metadata when present, else from the tensors (dropout 0). */
+  config: ModelConfig;
   vocabSize: number;
   wordvecSize: number;
   hiddenSize: number;
@@ -13,35 +23,72 @@ export interface Weights extends SafetensorsFile {
   vocab?: string[];
 }
 
-/** The model's six tensors by name, in the book's order (views, not copies). */
-export function modelTensors(model: SimpleRnnlm): [string, Tensor][] {
+/** The model's tensors by name, in paramTable order (views, not copies). */
+export function modelTensors(model: LanguageModel): [string, Tensor][] {
   return model.specs.map((s, i) => [s.name, { shape: s.shape, data: model.params[i] }]);
 }
 
-/** The bytes of a weights file for `model`, with its sizes and (optionally) its vocabulary as metadata. */
-export function weightsToBytes(model: SimpleRnnlm, vocab?: readonly string[], metadata: Record<string, string> = {}): Uint8Array {
+/** The metadata that records a model's architecture. */
+export function architectureMetadata(config: ModelConfig): Record<string, string> {
+  return {
+    format: WEIGHTS_FORMAT,
+    architecture: JSON.stringify(config),
+    vocab_size: String(config.vocabSize),
+    wordvec_size: String(config.wordvecSize),
+    hidden_size: String(config.hiddenSize),
+  };
+}
+
+/** The bytes of a weights file for `model`, with its architecture and (optionally) its vocabulary as metadata. */
+export function weightsToBytes(model: LanguageModel, vocab?: readonly string[], metadata: Record<string, string> = {}): Uint8Array {
   if (vocab !== undefined && vocab.length !== model.vocabSize) {
     throw new RangeError(`vocabulary has ${vocab.length} words but the model ${model.vocabSize}`);
   }
-  const meta: Record<string, string> = {
-    format: WEIGHTS_FORMAT,
-    vocab_size: String(model.vocabSize),
-    wordvec_size: String(model.wordvecSize),
-    hidden_size: String(model.hiddenSize),
-    ...metadata,
-  };
+  const meta: Record<string, string> = { ...architectureMetadata(model.config), ...metadata };
   if (vocab) meta.vocab = JSON.stringify(vocab);
   return serializeSafetensors(modelTensors(model), meta);
 }
 
 /** Writes the model's weights to `file` atomically (the old file survives any failure). */
-export function saveWeights(file: string, model: SimpleRnnlm, vocab?: readonly string[], metadata?: Record<string, string>): void {
+export function saveWeights(file: string, model: LanguageModel, vocab?: readonly string[], metadata?: Record<string, string>): void {
   writeFileAtomic(file, weightsToBytes(model, vocab, metadata));
 }
 
-/** Parses and checks weights: all six tensors present, with shapes that agree with each other. */
+/** Parses and checks weights: every tensor of the architecture present, with the shapes it needs. */
 export function parseWeights(buf: Uint8Array, source = 'weights file'): Weights {
   return weightsFromSafetensors(parseSafetensors(buf, source), source);
+}
+
+const LAYER_TENSOR = /^(rnn|lstm|gru)\.(\d+)\.(Wx|Wh|b)$/;
+
+/** The architecture that a file's tensor names and shapes describe. */
+function inferConfig(file: SafetensorsFile, fail: (msg: string) => never): ModelConfig {
+  const t = file.tensors;
+  const emb = t.get('embed.W');
+  if (!emb) fail("missing tensor 'embed.W'");
+  if (emb!.shape.length !== 2) fail(`tensor 'embed.W' must be 2-D [V, D] but has shape [${emb!.shape.join(', ')}]`);
+  const [V, D] = emb!.shape;
+  const cells = new Set<string>();
+  const layerIds = new Set<number>();
+  for (const name of t.keys()) {
+    const m = LAYER_TENSOR.exec(name);
+    if (m) {
+      cells.add(m[1]);
+      layerIds.add(Number(m[2]));
+    }
+  }
+  if (cells.size === 0) fail(`no recurrent layer tensors (expected names like 'rnn.0.Wx', 'lstm.0.Wx' or 'gru.0.Wx')`);
+  if (cells.size > 1) fail(`tensors of more than one cell type (${[...cells].join(', ')})`);
+  const cell = [...cells][0] as CellType;
+  const layers = layerIds.size;
+  for (let l = 0; l < layers; l++) if (!layerIds.has(l)) fail(`layer tensors are numbered ${[...layerIds].sort((a, b) => a - b).join(', ')}: expected 0..${layers - 1}`);
+  const wh = t.get(`${cell}.0.Wh`);
+  if (!wh) fail(`missing tensor '${cell}.0.Wh'`);
+  const H = wh!.shape[0];
+  if (!(V >= 1 && D >= 1 && H >= 1)) fail(`sizes must be positive (V=${V}, D=${D}, H=${H})`);
+  const tied = !t.has('affine.W');
+  if (tied && D !== H) fail(`missing tensor 'affine.W' (tied output weights need wordvec = hidden, but they are ${D} and ${H})`);
+  return { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H, dropout: 0, tied };
 }
 
 /** The checks of parseWeights on an already parsed safetensors file (which may hold more tensors). */
@@ -49,23 +96,44 @@ export function weightsFromSafetensors(file: SafetensorsFile, source = 'weights 
   const fail = (msg: string): never => {
     throw new WeightsFormatError(`${source}: ${msg}`);
   };
-  for (const name of PARAM_NAMES) if (!file.tensors.has(name)) fail(`missing tensor '${name}'`);
-  const shape = (name: string): number[] => file.tensors.get(name)!.shape;
-  const emb = shape('embed.W');
-  if (emb.length !== 2) fail(`tensor 'embed.W' must be 2-D [V, D] but has shape [${emb.join(', ')}]`);
-  const [V, D] = emb;
-  const wh = shape('rnn.Wh');
-  const H = wh[0];
-  const expected: Record<string, number[]> = {
-    'embed.W': [V, D], 'rnn.Wx': [D, H], 'rnn.Wh': [H, H], 'rnn.b': [H], 'affine.W': [H, V], 'affine.b': [V],
-  };
-  for (const name of PARAM_NAMES) {
-    const s = shape(name), e = expected[name];
-    if (s.length !== e.length || s.some((d, i) => d !== e[i])) {
-      fail(`tensor '${name}' has shape [${s.join(', ')}] but [${e.join(', ')}] fits the other tensors (V=${V}, D=${D}, H=${H})`);
+  // The first format named the single RNN layer without its index.
+  for (const p of ['Wx', 'Wh', 'b']) {
+    const old = file.tensors.get(`rnn.${p}`);
+    if (old && !file.tensors.has(`rnn.0.${p}`)) {
+      file.tensors.set(`rnn.0.${p}`, old);
+      file.tensors.delete(`rnn.${p}`);
     }
   }
-  if (V < 1 || D < 1 || H < 1) fail(`sizes must be positive (V=${V}, D=${D}, H=${H})`);
+  const inferred = inferConfig(file, fail);
+  let config = inferred;
+  if (file.metadata.architecture !== undefined) {
+    let meta: Partial<ModelConfig>;
+    try {
+      meta = JSON.parse(file.metadata.architecture) as Partial<ModelConfig>;
+    } catch {
+      return fail('__metadata__.architecture is not valid JSON');
+    }
+    if (typeof meta !== 'object' || meta === null) fail('__metadata__.architecture is not an object');
+    for (const k of ['cell', 'layers', 'vocabSize', 'wordvecSize', 'hiddenSize', 'tied'] as const) {
+      if (meta[k] !== inferred[k]) {
+        fail(`__metadata__.architecture says ${k} ${JSON.stringify(meta[k])} but the tensors say ${JSON.stringify(inferred[k])}`);
+      }
+    }
+    try {
+      config = modelConfig({ ...inferred, dropout: meta.dropout ?? 0 });
+    } catch (e) {
+      fail(`__metadata__.architecture: ${(e as Error).message}`);
+    }
+  }
+  if (!CELL_TYPES.includes(config.cell)) fail(`unknown cell '${config.cell}'`);
+  for (const spec of paramTable(config)) {
+    const t = file.tensors.get(spec.name);
+    if (!t) fail(`missing tensor '${spec.name}'`);
+    if (t!.shape.length !== spec.shape.length || t!.shape.some((d, i) => d !== spec.shape[i])) {
+      fail(`tensor '${spec.name}' has shape [${t!.shape.join(', ')}] but [${spec.shape.join(', ')}] fits the other tensors ` +
+        `(${config.cell}, ${config.layers} layer${config.layers > 1 ? 's' : ''}, V=${config.vocabSize}, D=${config.wordvecSize}, H=${config.hiddenSize}${config.tied ? ', tied' : ''})`);
+    }
+  }
   let vocab: string[] | undefined;
   if (file.metadata.vocab !== undefined) {
     let parsed: unknown;
@@ -74,12 +142,12 @@ export function weightsFromSafetensors(file: SafetensorsFile, source = 'weights 
     } catch {
       fail('__metadata__.vocab is not valid JSON');
     }
-    if (!Array.isArray(parsed) || parsed.length !== V || !parsed.every((w) => typeof w === 'string')) {
-      fail(`__metadata__.vocab must be a list of ${V} words`);
+    if (!Array.isArray(parsed) || parsed.length !== config.vocabSize || !parsed.every((w) => typeof w === 'string')) {
+      fail(`__metadata__.vocab must be a list of ${config.vocabSize} words`);
     }
     vocab = parsed as string[];
   }
-  return { ...file, vocabSize: V, wordvecSize: D, hiddenSize: H, vocab };
+  return { ...file, config, vocabSize: config.vocabSize, wordvecSize: config.wordvecSize, hiddenSize: config.hiddenSize, vocab };
 }
 
 /** A file's bytes; an unreadable file is a WeightsFormatError naming `what`, the file and the reason. */
@@ -95,11 +163,12 @@ export function readWeights(file: string): Weights {
   return parseWeights(readBytes(file, 'weights file'), file);
 }
 
-/** Copies the weights into a model of the same sizes; a size mismatch names the tensor and both shapes. */
-export function loadWeightsInto(model: SimpleRnnlm, w: Weights, source = 'weights file'): void {
+/** Copies the weights into a model of the same architecture; a mismatch names the tensor and both shapes. */
+export function loadWeightsInto(model: LanguageModel, w: Weights, source = 'weights file'): void {
   for (let i = 0; i < model.specs.length; i++) {
     const spec = model.specs[i];
-    const t = w.tensors.get(spec.name)!;
+    const t = w.tensors.get(spec.name);
+    if (!t) throw new WeightsFormatError(`${source}: missing tensor '${spec.name}' that the model needs`);
     if (t.shape.length !== spec.shape.length || t.shape.some((d, j) => d !== spec.shape[j])) {
       throw new WeightsFormatError(
         `${source}: tensor '${spec.name}' has shape [${t.shape.join(', ')}] but the model needs [${spec.shape.join(', ')}]`,
@@ -109,9 +178,9 @@ export function loadWeightsInto(model: SimpleRnnlm, w: Weights, source = 'weight
   }
 }
 
-/** A model sized and initialised from weights. */
-export function modelFromWeights(w: Weights, opts: SimpleRnnlmOptions = {}, source?: string): SimpleRnnlm {
-  const model = new SimpleRnnlm(w.vocabSize, w.wordvecSize, w.hiddenSize, opts);
+/** A model built from the file's architecture (dropout may be overridden) and loaded with its weights. */
+export function modelFromWeights(w: Weights, opts: ModelOptions & { dropout?: number } = {}, source?: string): LanguageModel {
+  const model = new LanguageModel({ ...w.config, dropout: opts.dropout ?? w.config.dropout }, opts);
   loadWeightsInto(model, w, source);
   return model;
 }

@@ -2,7 +2,9 @@
  * Finite-difference gradient checks: for a scalar L = sum(out * R) with a fixed random R (so dout = R),
  * every analytic gradient matches (L(p + eps) - L(p - eps)) / 2eps at sampled entries.
  */
-import { SimpleRnnlm, TimeAffine, TimeEmbedding, TimeRNN, TimeSoftmaxWithLoss, RNN, type Backend } from '../src';
+import {
+  LanguageModel, SimpleRnnlm, TimeAffine, TimeDropout, TimeEmbedding, TimeGRU, TimeLSTM, TimeRNN, TimeSoftmaxWithLoss, RNN, type Backend,
+} from '../src';
 import { backends, randomArray, randomIds } from './helpers';
 
 const EPS = 1e-2;
@@ -15,7 +17,7 @@ function dot(a: Float32Array, r: Float32Array): number {
 }
 
 /** Compares analytic `grad` with central differences of `loss` over up to `samples` entries of `param`. */
-function check(label: string, param: Float32Array, grad: Float32Array, loss: () => number, samples = 24): void {
+function check(label: string, param: Float32Array, grad: Float32Array, loss: () => number, samples = 24, floor = 1e-2): void {
   const analytic = Float32Array.from(grad);
   const n = param.length;
   const stride = Math.max(1, Math.floor(n / samples));
@@ -29,7 +31,7 @@ function check(label: string, param: Float32Array, grad: Float32Array, loss: () 
     const lm = loss();
     param[i] = old;
     const numeric = (lp - lm) / (2 * EPS);
-    const err = Math.abs(numeric - analytic[i]) / Math.max(Math.abs(numeric), Math.abs(analytic[i]), 1e-2 * maxAbs, 1e-6);
+    const err = Math.abs(numeric - analytic[i]) / Math.max(Math.abs(numeric), Math.abs(analytic[i]), floor * maxAbs, 1e-6);
     if (!(err < TOL)) {
       throw new Error(`${label}[${i}]: analytic ${analytic[i]} vs numeric ${numeric} (relative error ${err.toFixed(4)})`);
     }
@@ -115,14 +117,90 @@ describe.each(backends().map((b) => [b.name, b] as const))('gradient checks on %
     for (const w of [model.param('embed.W')]) for (let i = 0; i < w.length; i++) w[i] *= 30;
     const xs = randomIds(N * T, V, 22), ts = randomIds(N * T, V, 23);
     model.forward(randomIds(N * T, V, 24), randomIds(N * T, V, 25), N, T); // a first window sets the state
-    const h = Float32Array.from(model.rnn.h!);
+    const h = Float32Array.from(model.layers[0].h!);
     const loss = (): number => {
-      model.rnn.setState(h);
+      model.layers[0].setState(h);
       return model.forward(xs, ts, N, T);
     };
+    model.zeroGrads();
     loss();
     model.backward();
     const grads = model.grads.map((g) => Float32Array.from(g));
-    model.specs.forEach((s, i) => check(s.name, model.params[i], grads[i], loss));
+    // Through a stack of layers, float32 rounding of the loss (~1e-7) is ~1e-5 of a difference quotient: entries
+    // far below the tensor's largest gradient are compared against 5% of it.
+    model.specs.forEach((s, i) => check(s.name, model.params[i], grads[i], loss, 24, 5e-2));
+  });
+});
+
+describe.each(backends().map((b) => [b.name, b] as const))('chapter-6 gradient checks on %s', (_n, backend: Backend) => {
+  const N = 3, T = 4, D = 5, H = 6, V = 7;
+
+  it.each([['TimeLSTM', 4], ['TimeGRU', 3]] as const)('%s, from a non-zero initial state (stateful)', (name, gates) => {
+    const G = gates * H;
+    const Wx = randomArray(D * G, 30), Wh = randomArray(H * G, 31), b = randomArray(G, 32);
+    const xs = randomArray(N * T * D, 33), h0 = randomArray(N * H, 34), c0 = randomArray(N * H, 35);
+    const layer = name === 'TimeLSTM' ? new TimeLSTM({ Wx, Wh, b }, D, H, { backend, stateful: true })
+      : new TimeGRU({ Wx, Wh, b }, D, H, { backend, stateful: true });
+    const R = randomArray(N * T * H, 36);
+    const init = name === 'TimeLSTM' ? [h0, c0] : [h0];
+    const loss = (): number => {
+      layer.setState(...init);
+      return dot(layer.forward(xs, N, T), R);
+    };
+    loss();
+    const dxs = Float32Array.from(layer.backward(R));
+    const dstate = layer.dstate.map((d) => Float32Array.from(d));
+    const [dWx, dWh, db] = layer.grads.map((g) => Float32Array.from(g));
+    check('dWx', Wx, dWx, loss);
+    check('dWh', Wh, dWh, loss);
+    check('db', b, db, loss);
+    check('dxs', xs, dxs, loss);
+    check('dh (initial state)', h0, dstate[0], loss);
+    if (name === 'TimeLSTM') check('dc (initial state)', c0, dstate[1], loss);
+  });
+
+  it('TimeAffine with transposed (tied) weights', () => {
+    const E = randomArray(V * H, 40), b = randomArray(V, 41), x = randomArray(N * T * H, 42);
+    const layer = new TimeAffine(E, b, H, V, { backend, transposed: true });
+    const R = randomArray(N * T * V, 43);
+    const loss = (): number => dot(layer.forward(x, N, T), R);
+    loss();
+    const dx = Float32Array.from(layer.backward(R));
+    check('dE', E, Float32Array.from(layer.grads[0]), loss);
+    check('db', b, Float32Array.from(layer.grads[1]), loss);
+    check('dx', x, dx, loss);
+  });
+
+  it('TimeDropout with a fixed key', () => {
+    const x = randomArray(N * T * H, 44);
+    const layer = new TimeDropout(0.4, 1, { backend });
+    const R = randomArray(N * T * H, 45);
+    const key = { seed: 3, iteration: 9, row0: 0 };
+    const loss = (): number => dot(layer.forward(x, N, T, H, key), R);
+    loss();
+    check('dx', x, Float32Array.from(layer.backward(R)), loss, 72);
+  });
+
+  it.each([
+    ['2-layer LSTM, tied, dropout 0.3', { cell: 'lstm', layers: 2, tied: true, dropout: 0.3, wordvecSize: H }],
+    ['2-layer GRU, dropout 0.2', { cell: 'gru', layers: 2, tied: false, dropout: 0.2, wordvecSize: D }],
+    ['3-layer RNN, tied', { cell: 'rnn', layers: 3, tied: true, dropout: 0, wordvecSize: H }],
+  ] as const)('whole model: %s, over two stateful windows with a fixed dropout mask', (_label, c) => {
+    const model = new LanguageModel({ ...c, vocabSize: V, hiddenSize: H }, { backend, seed: 3 });
+    for (const w of [model.param('embed.W')]) for (let i = 0; i < w.length; i++) w[i] *= 30;
+    const xs = randomIds(N * T, V, 46), ts = randomIds(N * T, V, 47);
+    model.forward(randomIds(N * T, V, 48), randomIds(N * T, V, 49), N, T, { iteration: 1 });
+    const state = model.getState()!.map((s) => Float32Array.from(s));
+    const loss = (): number => {
+      model.setState(state);
+      return model.forward(xs, ts, N, T, { iteration: 2 });
+    };
+    model.zeroGrads();
+    loss();
+    model.backward();
+    const grads = model.grads.map((g) => Float32Array.from(g));
+    // Through a stack of layers, float32 rounding of the loss (~1e-7) is ~1e-5 of a difference quotient: entries
+    // far below the tensor's largest gradient are compared against 5% of it.
+    model.specs.forEach((s, i) => check(s.name, model.params[i], grads[i], loss, 24, 5e-2));
   });
 });

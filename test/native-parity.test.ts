@@ -55,15 +55,59 @@ describeNative('native backend parity with js', () => {
     same('rnnForward', [new Float32Array(N * T * H)], (be, [hs]) => be.rnnForward(hs, xs, h0, Wx, Wh, b, N, T, D, H));
     const hs = new Float32Array(N * T * H);
     jsBackend.rnnForward(hs, xs, h0, Wx, Wh, b, N, T, D, H);
-    same('rnnBackward', [new Float32Array(N * T * D), new Float32Array(D * H), new Float32Array(H * H), new Float32Array(H), new Float32Array(N * H)],
+    // Gradients start from random values: backward must add to them.
+    same('rnnBackward', [new Float32Array(N * T * D), randomArray(D * H, 21), randomArray(H * H, 22), randomArray(H, 23), new Float32Array(N * H)],
       (be, [dxs, dWx, dWh, db, dh0]) => be.rnnBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, h0, Wx, Wh, new Float32Array(2 * N * T * H), N, T, D, H));
   });
 
-  it.each([[1, 1, 1], [3, 5, 7], [70, 20, 300]])('affine forward and backward R=%i I=%i O=%i', (R, I, O) => {
+  it.each([[1, 1, 1, 1], [2, 3, 4, 5], [7, 5, 16, 33], [20, 35, 10, 24]])('TimeLSTM forward and backward N=%i T=%i D=%i H=%i', (N, T, D, H) => {
+    const G = 4 * H;
+    const xs = randomArray(N * T * D, 31), h0 = randomArray(N * H, 32), c0 = randomArray(N * H, 33);
+    const Wx = randomArray(D * G, 34).map((v) => v / Math.sqrt(D)), Wh = randomArray(H * G, 35).map((v) => v / Math.sqrt(H));
+    const b = randomArray(G, 36), dhs = randomArray(N * T * H, 37);
+    same('lstmForward', [new Float32Array(N * T * H), new Float32Array(N * T * H), new Float32Array(N * T * G)],
+      (be, [hs, cs, gates]) => be.lstmForward(hs, cs, gates, xs, h0, c0, Wx, Wh, b, N, T, D, H));
+    const hs = new Float32Array(N * T * H), cs = new Float32Array(N * T * H), gates = new Float32Array(N * T * G);
+    jsBackend.lstmForward(hs, cs, gates, xs, h0, c0, Wx, Wh, b, N, T, D, H);
+    same('lstmBackward', [new Float32Array(N * T * D), randomArray(D * G, 38), randomArray(H * G, 39), randomArray(G, 40), new Float32Array(N * H), new Float32Array(N * H)],
+      (be, [dxs, dWx, dWh, db, dh0, dc0]) => be.lstmBackward(dxs, dWx, dWh, db, dh0, dc0, dhs, xs, hs, cs, gates, h0, c0, Wx, Wh,
+        new Float32Array(5 * N * T * H), N, T, D, H));
+  });
+
+  it.each([[1, 1, 1, 1], [2, 3, 4, 5], [7, 5, 16, 33], [20, 35, 10, 24]])('TimeGRU forward and backward N=%i T=%i D=%i H=%i', (N, T, D, H) => {
+    const G = 3 * H;
+    const xs = randomArray(N * T * D, 41), h0 = randomArray(N * H, 42);
+    const Wx = randomArray(D * G, 43).map((v) => v / Math.sqrt(D)), Wh = randomArray(H * G, 44).map((v) => v / Math.sqrt(H));
+    const b = randomArray(G, 45), dhs = randomArray(N * T * H, 46);
+    same('gruForward', [new Float32Array(N * T * H), new Float32Array(N * T * G), new Float32Array(N * T * H)],
+      (be, [hs, gates, rh]) => be.gruForward(hs, gates, rh, xs, h0, Wx, Wh, b, N, T, D, H));
+    const hs = new Float32Array(N * T * H), gates = new Float32Array(N * T * G), rh = new Float32Array(N * T * H);
+    jsBackend.gruForward(hs, gates, rh, xs, h0, Wx, Wh, b, N, T, D, H);
+    same('gruBackward', [new Float32Array(N * T * D), randomArray(D * G, 47), randomArray(H * G, 48), randomArray(G, 49), new Float32Array(N * H)],
+      (be, [dxs, dWx, dWh, db, dh0]) => be.gruBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, gates, rh, h0, Wx, Wh,
+        new Float32Array(4 * N * T * H + N * H), N, T, D, H));
+  });
+
+  it.each([[0, 1, 1, 1], [0.2, 3, 5, 7], [0.5, 20, 35, 100], [0.9, 2, 3, 64]])('dropout p=%f N=%i T=%i U=%i: identical masks, bit for bit', (p, N, T, U) => {
+    const x = randomArray(N * T * U, 51), dout = randomArray(N * T * U, 52);
+    const outs = [jsBackend, native!].map((be) => {
+      const out = new Float32Array(N * T * U), mask = new Float32Array(N * T * U), dx = new Float32Array(N * T * U);
+      be.dropoutForward(out, mask, x, p, 7, 123456, 2, 5, N, T, U);
+      be.dropoutBackward(dx, dout, mask, N * T * U);
+      return { out, mask, dx };
+    });
+    expect(Array.from(outs[1].mask)).toEqual(Array.from(outs[0].mask));
+    expect(Array.from(outs[1].out)).toEqual(Array.from(outs[0].out));
+    expect(Array.from(outs[1].dx)).toEqual(Array.from(outs[0].dx));
+  });
+
+  it.each([[1, 1, 1], [3, 5, 7], [70, 20, 300]])('affine forward and backward R=%i I=%i O=%i, plain and transposed (tied) weights', (R, I, O) => {
     const x = randomArray(R * I, 7), W = randomArray(I * O, 8), b = randomArray(O, 9), dout = randomArray(R * O, 10);
-    same('affineForward', [new Float32Array(R * O)], (be, [out]) => be.affineForward(out, x, W, b, R, I, O));
-    same('affineBackward', [new Float32Array(R * I), new Float32Array(I * O), new Float32Array(O)],
-      (be, [dx, dW, db]) => be.affineBackward(dx, dW, db, dout, x, W, new Float32Array(R * I), R, I, O));
+    for (const transW of [false, true]) {
+      same(`affineForward transW=${transW}`, [new Float32Array(R * O)], (be, [out]) => be.affineForward(out, x, W, b, transW, R, I, O));
+      same(`affineBackward transW=${transW}`, [new Float32Array(R * I), randomArray(I * O, 11), randomArray(O, 12)],
+        (be, [dx, dW, db]) => be.affineBackward(dx, dW, db, dout, x, W, new Float32Array(R * I), transW, R, I, O));
+    }
   });
 
   it.each([[1, 1], [4, 9], [35, 1000], [3, 10000]])('softmax cross-entropy R=%i V=%i, with ignored targets and extreme scores', (R, V) => {

@@ -6,18 +6,19 @@
  */
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
-import { SimpleRnnlm, SGD, RnnlmTrainer, jsBackend, type Backend } from '../src';
+import { LanguageModel, SimpleRnnlm, SGD, RnnlmTrainer, jsBackend, type Backend, type ModelConfig } from '../src';
 import { WORKER_FILE, autoBlasThreads, autoWorkers } from '../src/parallel/engine';
 import { getBlasThreads, loadNativeBackend } from '../src/backend/native';
-import { backends, expectClose, randomIds } from './helpers';
+import { backends, expectClose, randomIds, relError } from './helpers';
 import { expectOnCurve, seedCurve } from './support/seed';
 
 const V = 50, D = 8, H = 12;
 const corpus = randomIds(4000, V, 77);
 
 /** Losses of the first `iters` iterations (one report per iteration) and the final parameters. */
-async function run(backend: Backend, workers: number, N: number, T: number, iters: number, pool?: Piscina) {
-  const model = new SimpleRnnlm(V, D, H, { backend, seed: 5 });
+async function run(backend: Backend, workers: number, N: number, T: number, iters: number, pool?: Piscina,
+  config: Partial<ModelConfig> = {}) {
+  const model = new LanguageModel({ vocabSize: V, wordvecSize: D, hiddenSize: H, ...config }, { backend, seed: 5 });
   const trainer = new RnnlmTrainer(model, new SGD(0.5, { backend }));
   const losses: number[] = [];
   const n = N * T * iters + 1;
@@ -26,7 +27,7 @@ async function run(backend: Backend, workers: number, N: number, T: number, iter
     onReport: (r) => losses.push(Math.log(r.ppl)),
   });
   expect(trainer.workers).toBe(workers);
-  return { losses, params: model.flatParams, h: model.rnn.h! };
+  return { losses, params: model.flatParams, h: model.getState()![0], state: model.getState()! };
 }
 
 describe.each(backends().map((b) => [b.name, b] as const))('parallel training on %s', (_n, backend) => {
@@ -37,6 +38,22 @@ describe.each(backends().map((b) => [b.name, b] as const))('parallel training on
     expectClose('losses', par.losses, serial.losses, 1e-4);
     expectClose('parameters', par.params, serial.params, 1e-4);
     expectClose('hidden state', par.h, serial.h, 1e-4);
+  });
+
+  it.each([
+    [1, 6, { cell: 'lstm', layers: 2, wordvecSize: H, tied: true, dropout: 0.3 }],
+    [2, 6, { cell: 'lstm', layers: 2, wordvecSize: H, tied: true, dropout: 0.3 }],
+    [3, 7, { cell: 'lstm', layers: 2, wordvecSize: H, tied: true, dropout: 0.3 }],
+    [2, 5, { cell: 'gru', layers: 1, dropout: 0.5 }],
+  ] as const)('%i worker(s) match serial with dropout on (batch %i, %j)', async (workers, N, config) => {
+    const serial = await run(backend, 1, N, 4, 30, undefined, config);
+    const par = await run(backend, workers, N, 4, 30, undefined, config);
+    expectClose('losses', par.losses, serial.losses, 1e-4);
+    expectClose('parameters', par.params, serial.params, 1e-4);
+    par.state.forEach((s, k) => expectClose(`state ${k}`, s, serial.state[k], 1e-4));
+    // Dropout really was on: the same run without it ends elsewhere.
+    const plain = await run(backend, 1, N, 4, 30, undefined, { ...config, dropout: 0 });
+    expect(relError(plain.params, serial.params)).toBeGreaterThan(1e-3);
   });
 
   it('follows the seed curve with 2 workers', async () => {

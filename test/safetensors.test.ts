@@ -22,7 +22,7 @@ describe('safetensors', () => {
     const w = readWeights(path.join(FIXTURES, 'seed-config-init.safetensors'));
     expect([w.vocabSize, w.wordvecSize, w.hiddenSize]).toEqual([418, 100, 100]);
     expect(w.tensors.get('affine.W')!.shape).toEqual([100, 418]);
-    expect(w.tensors.get('rnn.b')!.data.every((x) => x === 0)).toBe(true);
+    expect(w.tensors.get('rnn.0.b')!.data.every((x) => x === 0)).toBe(true);
   });
 
   it('round-trips a model with its vocabulary, byte for byte, through an atomic write', () => {
@@ -77,15 +77,15 @@ describe('safetensors', () => {
     const model = new SimpleRnnlm(5, 3, 4, { backend: 'js' });
     const tensors = model.specs.map((s, i): [string, { shape: number[]; data: Float32Array }] => [s.name, { shape: s.shape, data: model.params[i] }]);
     expect(() => parseWeights(serializeSafetensors(tensors.slice(0, 5)))).toThrow(/missing tensor 'affine.b'/);
-    const bad = tensors.map(([n, t]): [string, typeof t] => (n === 'rnn.b' ? [n, { shape: [3], data: new Float32Array(3) }] : [n, t]));
-    expect(() => parseWeights(serializeSafetensors(bad))).toThrow(/tensor 'rnn.b' has shape \[3\] but \[4\]/);
+    const bad = tensors.map(([n, t]): [string, typeof t] => (n === 'rnn.0.b' ? [n, { shape: [3], data: new Float32Array(3) }] : [n, t]));
+    expect(() => parseWeights(serializeSafetensors(bad))).toThrow(/tensor 'rnn.0.b' has shape \[3\] but \[4\]/);
     expect(() => parseWeights(serializeSafetensors(tensors, { vocab: '["a"]' }))).toThrow(/vocab must be a list of 5 words/);
   });
 
   it('refuses weights of another size for a model', () => {
     const w = readWeights(path.join(FIXTURES, 'seed-config-init.safetensors'));
     const model = new SimpleRnnlm(418, 100, 50, { backend: 'js' });
-    expect(() => loadWeightsInto(model, w, 'x.safetensors')).toThrow(/x.safetensors: tensor 'rnn.Wx' has shape \[100, 100\] but the model needs \[100, 50\]/);
+    expect(() => loadWeightsInto(model, w, 'x.safetensors')).toThrow(/x.safetensors: tensor 'rnn.0.Wx' has shape \[100, 100\] but the model needs \[100, 50\]/);
   });
 
   it('names the file it cannot read', () => {

@@ -1,4 +1,4 @@
-import { RnnlmTrainer, SGD, SimpleRnnlm, TrainingDivergedError, TrainingInterruptedError, clipGrads, jsBackend } from '../src';
+import { LanguageModel, RnnlmTrainer, SGD, SimpleRnnlm, TrainingDivergedError, TrainingInterruptedError, clipGrads, jsBackend } from '../src';
 import { backends, expectClose } from './helpers';
 
 describe('RnnlmTrainer', () => {
@@ -60,7 +60,32 @@ describe('RnnlmTrainer', () => {
       // A new process would rebuild the model from the checkpoint: weights and hidden state.
       const resumed = new SimpleRnnlm(11, 4, 5, { backend });
       resumed.setParams(model.flatParams);
-      resumed.rnn.setState(model.rnn.h!);
+      resumed.setState(model.getState()!);
+      const second = new RnnlmTrainer(resumed, new SGD(0.5, { backend }));
+      await second.fit(xs, ts, { ...fit, resume: state });
+      expectClose('epoch perplexities', [...first.epochPpl, ...second.epochPpl], refTrainer.epochPpl, 1e-5);
+      expectClose('parameters', resumed.flatParams, ref.flatParams, 1e-5);
+    });
+
+  it.each(backends().flatMap((b) => [[b.name, 1, b], [b.name, 2, b]] as const))(
+    'resumes a 2-layer LSTM with dropout mid-epoch exactly on %s with %i worker(s)', async (_n, workers, backend) => {
+      const config = { cell: 'lstm', layers: 2, vocabSize: 11, wordvecSize: 5, hiddenSize: 5, dropout: 0.4, tied: true } as const;
+      const fit = { maxEpoch: 3, batchSize: 4, timeSize: 5, evalInterval: 3, maxGrad: 1, workers };
+      const ref = new LanguageModel(config, { backend, seed: 3 });
+      const refTrainer = new RnnlmTrainer(ref, new SGD(0.5, { backend }));
+      await refTrainer.fit(xs, ts, fit);
+
+      const model = new LanguageModel(config, { backend, seed: 3 });
+      const stop = new AbortController();
+      const first = new RnnlmTrainer(model, new SGD(0.5, { backend }));
+      const err = await first.fit(xs, ts, { ...fit, signal: stop.signal, onStep: (p) => p.epoch === 2 && p.iter === 7 && stop.abort() })
+        .catch((e: unknown) => e);
+      const state = (err as TrainingInterruptedError).state;
+      expect([state.epoch, state.iter]).toEqual([2, 7]);
+      // A new process: the architecture, weights and every layer's h and c; a fresh model's own counters are 0.
+      const resumed = new LanguageModel(config, { backend, seed: 3 });
+      resumed.setParams(model.flatParams);
+      resumed.setState(model.getState()!);
       const second = new RnnlmTrainer(resumed, new SGD(0.5, { backend }));
       await second.fit(xs, ts, { ...fit, resume: state });
       expectClose('epoch perplexities', [...first.epochPpl, ...second.epochPpl], refTrainer.epochPpl, 1e-5);

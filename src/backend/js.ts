@@ -7,7 +7,11 @@ import type { Backend } from './types';
 import * as v from './validate';
 
 // Module-level bindings: a global lookup per call is slow inside vm contexts (e.g. jest).
-const { exp, tanh, log, min } = Math;
+const { exp, tanh, log, min, imul, fround } = Math;
+
+function sigmoid(x: number): number {
+  return 1 / (1 + exp(-x));
+}
 
 /** Column block for the NN/TN products: keeps a block of C rows and a block of a B row in cache. */
 const JB = 512;
@@ -79,16 +83,34 @@ function addBias(out: Float32Array, b: Float32Array, R: number, O: number): void
 /** Double-precision scratch for sumRows, grown when needed (no allocation per training step). */
 let rowAcc = new Float64Array(0);
 
-/** db = the sum over rows of dout [R,O]. */
-function sumRows(db: Float32Array, dout: Float32Array, R: number, O: number): void {
+/** db += the sum over rows of dout [R,O] (rows ld apart). */
+function sumRows(db: Float32Array, dout: Float32Array, R: number, O: number, ld = O): void {
   if (rowAcc.length < O) rowAcc = new Float64Array(O);
   const acc = rowAcc;
-  acc.fill(0, 0, O);
+  for (let j = 0; j < O; j++) acc[j] = db[j];
   for (let r = 0; r < R; r++) {
-    const o0 = r * O;
+    const o0 = r * ld;
     for (let j = 0; j < O; j++) acc[j] += dout[o0 + j];
   }
   for (let j = 0; j < O; j++) db[j] = acc[j];
+}
+
+/** murmur3's 32-bit finaliser of h ^ k * golden ratio: one step of the counter-based dropout hash. */
+function mix(h: number, k: number): number {
+  h = (h ^ imul(k, 0x9e3779b9)) >>> 0;
+  h = imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** The hash of (seed, iteration, site, row, step) that every unit of that position's mask starts from. */
+export function dropoutBase(seed: number, iteration: number, site: number, row: number, t: number): number {
+  return mix(mix(mix(mix(mix(0x243f6a88, seed), iteration), site), row), t);
+}
+
+/** 32 random bits for one unit; the unit is kept when they are >= p * 2^32 (native/kernels.cc computes the same). */
+export function dropoutBits(base: number, unit: number): number {
+  return mix(base, unit);
 }
 
 export const jsBackend: Backend = {
@@ -114,7 +136,6 @@ export const jsBackend: Backend = {
     v.f32('dout', dout, v.product('R*D', R, D), 'R*D');
     v.i32('ids', ids, R, 'R');
     v.ids('ids', ids, R, V);
-    dW.fill(0, 0, V * D);
     for (let r = 0; r < R; r++) {
       const w0 = ids[r] * D, d0 = r * D;
       for (let j = 0; j < D; j++) dW[w0 + j] += dout[d0 + j];
@@ -183,23 +204,257 @@ export const jsBackend: Backend = {
       if (T > 1) hprev.set(hs.subarray(n * TH, n * TH + (T - 1) * H), n * TH + H);
     }
     // The time-independent products over all N*T rows at once.
-    sgemmJs(true, false, D, H, NT, 1, xs, D, dt, H, 0, dWx, H);
-    sgemmJs(true, false, H, H, NT, 1, hprev, H, dt, H, 0, dWh, H);
+    sgemmJs(true, false, D, H, NT, 1, xs, D, dt, H, 1, dWx, H);
+    sgemmJs(true, false, H, H, NT, 1, hprev, H, dt, H, 1, dWh, H);
     sumRows(db, dt, NT, H);
     sgemmJs(false, true, NT, D, H, 1, dt, H, Wx, H, 0, dxs, D);
   },
 
-  affineForward(out, x, W, b, R, I, O) {
+  lstmForward(hs, cs, gates, xs, h0, c0, Wx, Wh, b, N, T, D, H) {
+    const s = v.recurrentShapes('lstmForward', 4, N, T, D, H);
+    v.f32('hs', hs, s.NTH, 'N*T*H');
+    v.f32('cs', cs, s.NTH, 'N*T*H');
+    v.f32('gates', gates, s.NTG, 'N*T*4H');
+    v.f32('xs', xs, s.NTD, 'N*T*D');
+    v.f32('h0', h0, s.NH, 'N*H');
+    v.f32('c0', c0, s.NH, 'N*H');
+    v.f32('Wx', Wx, s.DG, 'D*4H');
+    v.f32('Wh', Wh, s.HG, 'H*4H');
+    v.f32('b', b, s.G, '4H');
+    if (s.NT === 0 || H === 0) return;
+    const G = s.G, TG = T * G, TH = T * H;
+    // The input products for all N*T rows at once: A = xs Wx + b.
+    sgemmJs(false, false, s.NT, G, D, 1, xs, D, Wx, G, 0, gates, G);
+    addBias(gates, b, s.NT, G);
+    for (let t = 0; t < T; t++) {
+      // A[:,t] += h_{t-1} Wh; rows of A[:,t] are T*4H apart, of hs[:,t-1] T*H apart.
+      const At = gates.subarray(t * G);
+      if (t === 0) sgemmJs(false, false, N, G, H, 1, h0, H, Wh, G, 1, At, TG);
+      else sgemmJs(false, false, N, G, H, 1, hs.subarray((t - 1) * H), TH, Wh, G, 1, At, TG);
+      for (let n = 0; n < N; n++) {
+        const a = n * TG + t * G, o = n * TH + t * H;
+        const cp = t === 0 ? c0 : cs, cpo = t === 0 ? n * H : o - H;
+        for (let j = 0; j < H; j++) {
+          const f = sigmoid(gates[a + j]);
+          const g = tanh(gates[a + H + j]);
+          const i = sigmoid(gates[a + 2 * H + j]);
+          const og = sigmoid(gates[a + 3 * H + j]);
+          gates[a + j] = f;
+          gates[a + H + j] = g;
+          gates[a + 2 * H + j] = i;
+          gates[a + 3 * H + j] = og;
+          const c = fround(f * cp[cpo + j] + g * i);
+          cs[o + j] = c;
+          hs[o + j] = og * tanh(c);
+        }
+      }
+    }
+  },
+
+  lstmBackward(dxs, dWx, dWh, db, dh0, dc0, dhs, xs, hs, cs, gates, h0, c0, Wx, Wh, work, N, T, D, H) {
+    const s = v.recurrentShapes('lstmBackward', 4, N, T, D, H);
+    v.f32('dxs', dxs, s.NTD, 'N*T*D');
+    v.f32('dWx', dWx, s.DG, 'D*4H');
+    v.f32('dWh', dWh, s.HG, 'H*4H');
+    v.f32('db', db, s.G, '4H');
+    v.f32('dh0', dh0, s.NH, 'N*H');
+    v.f32('dc0', dc0, s.NH, 'N*H');
+    v.f32('dhs', dhs, s.NTH, 'N*T*H');
+    v.f32('xs', xs, s.NTD, 'N*T*D');
+    v.f32('hs', hs, s.NTH, 'N*T*H');
+    v.f32('cs', cs, s.NTH, 'N*T*H');
+    v.f32('gates', gates, s.NTG, 'N*T*4H');
+    v.f32('h0', h0, s.NH, 'N*H');
+    v.f32('c0', c0, s.NH, 'N*H');
+    v.f32('Wx', Wx, s.DG, 'D*4H');
+    v.f32('Wh', Wh, s.HG, 'H*4H');
+    v.f32('work', work, v.product('5*N*T*H', 5, s.NTH), '5*N*T*H');
+    const G = s.G, TG = T * G, TH = T * H;
+    dh0.fill(0, 0, s.NH);
+    dc0.fill(0, 0, s.NH);
+    dxs.fill(0, 0, s.NTD);
+    if (s.NT === 0 || H === 0) return;
+    const dA = work.subarray(0, s.NTG); // d(pre-activation) [N,T,4H]
+    const hprev = work.subarray(s.NTG, s.NTG + s.NTH); // h_{t-1} for every (n,t) [N,T,H]
+    // dh0 and dc0 carry dh_t and dc_t back from step t+1; zero at the window's end.
+    for (let t = T - 1; t >= 0; t--) {
+      for (let n = 0; n < N; n++) {
+        const a = n * TG + t * G, o = n * TH + t * H, c = n * H;
+        const cp = t === 0 ? c0 : cs, cpo = t === 0 ? n * H : o - H;
+        for (let j = 0; j < H; j++) {
+          const f = gates[a + j], g = gates[a + H + j], i = gates[a + 2 * H + j], og = gates[a + 3 * H + j];
+          const tc = tanh(cs[o + j]);
+          const dh = dhs[o + j] + dh0[c + j];
+          const ds = dc0[c + j] + dh * og * (1 - tc * tc);
+          dA[a + j] = ds * cp[cpo + j] * f * (1 - f);
+          dA[a + H + j] = ds * i * (1 - g * g);
+          dA[a + 2 * H + j] = ds * g * i * (1 - i);
+          dA[a + 3 * H + j] = dh * tc * og * (1 - og);
+          dc0[c + j] = ds * f;
+        }
+      }
+      // dh_{t-1} = dA[:,t] Wh^T
+      sgemmJs(false, true, N, H, G, 1, dA.subarray(t * G), TG, Wh, G, 0, dh0, H);
+    }
+    for (let n = 0; n < N; n++) {
+      hprev.set(h0.subarray(n * H, n * H + H), n * TH);
+      if (T > 1) hprev.set(hs.subarray(n * TH, n * TH + (T - 1) * H), n * TH + H);
+    }
+    sgemmJs(true, false, D, G, s.NT, 1, xs, D, dA, G, 1, dWx, G);
+    sgemmJs(true, false, H, G, s.NT, 1, hprev, H, dA, G, 1, dWh, G);
+    sumRows(db, dA, s.NT, G);
+    sgemmJs(false, true, s.NT, D, G, 1, dA, G, Wx, G, 0, dxs, D);
+  },
+
+  gruForward(hs, gates, rh, xs, h0, Wx, Wh, b, N, T, D, H) {
+    const s = v.recurrentShapes('gruForward', 3, N, T, D, H);
+    v.f32('hs', hs, s.NTH, 'N*T*H');
+    v.f32('gates', gates, s.NTG, 'N*T*3H');
+    v.f32('rh', rh, s.NTH, 'N*T*H');
+    v.f32('xs', xs, s.NTD, 'N*T*D');
+    v.f32('h0', h0, s.NH, 'N*H');
+    v.f32('Wx', Wx, s.DG, 'D*3H');
+    v.f32('Wh', Wh, s.HG, 'H*3H');
+    v.f32('b', b, s.G, '3H');
+    if (s.NT === 0 || H === 0) return;
+    const G = s.G, TG = T * G, TH = T * H;
+    sgemmJs(false, false, s.NT, G, D, 1, xs, D, Wx, G, 0, gates, G);
+    addBias(gates, b, s.NT, G);
+    for (let t = 0; t < T; t++) {
+      const At = gates.subarray(t * G);
+      const hp = t === 0 ? h0 : hs.subarray((t - 1) * H), ldh = t === 0 ? H : TH;
+      // z and r: A[:,t,0:2H] += h_{t-1} Wh[:,0:2H]
+      sgemmJs(false, false, N, 2 * H, H, 1, hp, ldh, Wh, G, 1, At, TG);
+      for (let n = 0; n < N; n++) {
+        const a = n * TG + t * G, o = n * TH + t * H, p = n * ldh;
+        for (let j = 0; j < H; j++) {
+          const z = sigmoid(gates[a + j]);
+          const r = sigmoid(gates[a + H + j]);
+          gates[a + j] = z;
+          gates[a + H + j] = r;
+          rh[o + j] = r * hp[p + j];
+        }
+      }
+      // n: A[:,t,2H:3H] += (r h) Wh[:,2H:3H]
+      sgemmJs(false, false, N, H, H, 1, rh.subarray(t * H), TH, Wh.subarray(2 * H), G, 1, At.subarray(2 * H), TG);
+      for (let n = 0; n < N; n++) {
+        const a = n * TG + t * G, o = n * TH + t * H, p = n * ldh;
+        for (let j = 0; j < H; j++) {
+          const z = gates[a + j];
+          const nn = tanh(gates[a + 2 * H + j]);
+          gates[a + 2 * H + j] = nn;
+          const h = hp[p + j];
+          hs[o + j] = h + z * (nn - h);
+        }
+      }
+    }
+  },
+
+  gruBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, gates, rh, h0, Wx, Wh, work, N, T, D, H) {
+    const s = v.recurrentShapes('gruBackward', 3, N, T, D, H);
+    v.f32('dxs', dxs, s.NTD, 'N*T*D');
+    v.f32('dWx', dWx, s.DG, 'D*3H');
+    v.f32('dWh', dWh, s.HG, 'H*3H');
+    v.f32('db', db, s.G, '3H');
+    v.f32('dh0', dh0, s.NH, 'N*H');
+    v.f32('dhs', dhs, s.NTH, 'N*T*H');
+    v.f32('xs', xs, s.NTD, 'N*T*D');
+    v.f32('hs', hs, s.NTH, 'N*T*H');
+    v.f32('gates', gates, s.NTG, 'N*T*3H');
+    v.f32('rh', rh, s.NTH, 'N*T*H');
+    v.f32('h0', h0, s.NH, 'N*H');
+    v.f32('Wx', Wx, s.DG, 'D*3H');
+    v.f32('Wh', Wh, s.HG, 'H*3H');
+    v.f32('work', work, v.product('4*N*T*H+N*H', 4, s.NTH) + s.NH, '4*N*T*H+N*H');
+    const G = s.G, TG = T * G, TH = T * H;
+    dh0.fill(0, 0, s.NH);
+    dxs.fill(0, 0, s.NTD);
+    if (s.NT === 0 || H === 0) return;
+    const dA = work.subarray(0, s.NTG); // d(pre-activation) [N,T,3H]
+    const hprev = work.subarray(s.NTG, s.NTG + s.NTH); // [N,T,H]
+    const drh = work.subarray(s.NTG + s.NTH, s.NTG + s.NTH + s.NH); // d(r h) at one step [N,H]
+    for (let t = T - 1; t >= 0; t--) {
+      const hp = t === 0 ? h0 : hs.subarray((t - 1) * H), ldh = t === 0 ? H : TH;
+      // dh0 holds dh_t (from step t+1); it becomes the direct part of dh_{t-1}.
+      for (let n = 0; n < N; n++) {
+        const a = n * TG + t * G, o = n * TH + t * H, c = n * H, p = n * ldh;
+        for (let j = 0; j < H; j++) {
+          const z = gates[a + j], nn = gates[a + 2 * H + j];
+          const dh = dhs[o + j] + dh0[c + j];
+          dA[a + j] = dh * (nn - hp[p + j]) * z * (1 - z);
+          dA[a + 2 * H + j] = dh * z * (1 - nn * nn);
+          dh0[c + j] = dh * (1 - z);
+        }
+      }
+      // d(r h) = dA_n Wh_n^T
+      sgemmJs(false, true, N, H, H, 1, dA.subarray(t * G + 2 * H), TG, Wh.subarray(2 * H), G, 0, drh, H);
+      for (let n = 0; n < N; n++) {
+        const a = n * TG + t * G, c = n * H, p = n * ldh;
+        for (let j = 0; j < H; j++) {
+          const r = gates[a + H + j];
+          dA[a + H + j] = drh[c + j] * hp[p + j] * r * (1 - r);
+          dh0[c + j] += drh[c + j] * r;
+        }
+      }
+      // dh_{t-1} += [dA_z, dA_r] Wh[:,0:2H]^T
+      sgemmJs(false, true, N, H, 2 * H, 1, dA.subarray(t * G), TG, Wh, G, 1, dh0, H);
+    }
+    for (let n = 0; n < N; n++) {
+      hprev.set(h0.subarray(n * H, n * H + H), n * TH);
+      if (T > 1) hprev.set(hs.subarray(n * TH, n * TH + (T - 1) * H), n * TH + H);
+    }
+    sgemmJs(true, false, D, G, s.NT, 1, xs, D, dA, G, 1, dWx, G);
+    sgemmJs(true, false, H, 2 * H, s.NT, 1, hprev, H, dA, G, 1, dWh, G);
+    sgemmJs(true, false, H, H, s.NT, 1, rh, H, dA.subarray(2 * H), G, 1, dWh.subarray(2 * H), G);
+    sumRows(db, dA, s.NT, G);
+    sgemmJs(false, true, s.NT, D, G, 1, dA, G, Wx, G, 0, dxs, D);
+  },
+
+  dropoutForward(out, mask, x, p, seed, iteration, site, row0, N, T, U) {
+    v.dim('N', N); v.dim('T', T); v.dim('U', U);
+    const n = v.product('N*T*U', N, T, U);
+    v.f32('out', out, n, 'N*T*U');
+    v.f32('mask', mask, n, 'N*T*U');
+    v.f32('x', x, n, 'N*T*U');
+    v.probability('p', p);
+    v.uint32('seed', seed); v.uint32('iteration', iteration); v.uint32('site', site); v.uint32('row0', row0);
+    const threshold = p * 4294967296;
+    const scale = fround(1 / (1 - p));
+    for (let r = 0; r < N; r++) {
+      for (let t = 0; t < T; t++) {
+        const base = dropoutBase(seed, iteration, site, row0 + r, t);
+        const o = (r * T + t) * U;
+        for (let u = 0; u < U; u++) {
+          const m = dropoutBits(base, u) >= threshold ? scale : 0;
+          mask[o + u] = m;
+          out[o + u] = x[o + u] * m;
+        }
+      }
+    }
+  },
+
+  dropoutBackward(dx, dout, mask, R) {
+    v.dim('R', R);
+    v.f32('dx', dx, R, 'R');
+    v.f32('dout', dout, R, 'R');
+    v.f32('mask', mask, R, 'R');
+    for (let i = 0; i < R; i++) dx[i] = dout[i] * mask[i];
+  },
+
+  affineForward(out, x, W, b, transW, R, I, O) {
+    v.bool('transW', transW);
     v.dim('R', R); v.dim('I', I); v.dim('O', O);
     v.f32('out', out, v.product('R*O', R, O), 'R*O');
     v.f32('x', x, v.product('R*I', R, I), 'R*I');
     v.f32('W', W, v.product('I*O', I, O), 'I*O');
     v.f32('b', b, O, 'O');
-    sgemmJs(false, false, R, O, I, 1, x, I, W, O, 0, out, O);
+    if (transW) sgemmJs(false, true, R, O, I, 1, x, I, W, I, 0, out, O);
+    else sgemmJs(false, false, R, O, I, 1, x, I, W, O, 0, out, O);
     addBias(out, b, R, O);
   },
 
-  affineBackward(dx, dW, db, dout, x, W, work, R, I, O) {
+  affineBackward(dx, dW, db, dout, x, W, work, transW, R, I, O) {
+    v.bool('transW', transW);
     v.dim('R', R); v.dim('I', I); v.dim('O', O);
     v.f32('dx', dx, v.product('R*I', R, I), 'R*I');
     v.f32('dW', dW, v.product('I*O', I, O), 'I*O');
@@ -208,8 +463,13 @@ export const jsBackend: Backend = {
     v.f32('x', x, v.product('R*I', R, I), 'R*I');
     v.f32('W', W, v.product('I*O', I, O), 'I*O');
     v.f32('work', work, v.product('R*I', R, I), 'R*I');
-    sgemmJs(false, true, R, I, O, 1, dout, O, W, O, 0, dx, I);
-    sgemmJs(true, false, I, O, R, 1, x, I, dout, O, 0, dW, O);
+    if (transW) {
+      sgemmJs(false, false, R, I, O, 1, dout, O, W, I, 0, dx, I);
+      sgemmJs(true, false, O, I, R, 1, dout, O, x, I, 1, dW, I);
+    } else {
+      sgemmJs(false, true, R, I, O, 1, dout, O, W, O, 0, dx, I);
+      sgemmJs(true, false, I, O, R, 1, x, I, dout, O, 1, dW, O);
+    }
     sumRows(db, dout, R, O);
   },
 

@@ -109,24 +109,20 @@ export function loadNativeBackend(): NativeLoad {
   return cached;
 }
 
+/** Every op of the Backend interface; the addon exports each under the same name with the same arguments. */
+const OPS = [
+  'sgemm', 'embeddingForward', 'embeddingBackward', 'rnnForward', 'rnnBackward', 'lstmForward', 'lstmBackward',
+  'gruForward', 'gruBackward', 'dropoutForward', 'dropoutBackward', 'affineForward', 'affineBackward',
+  'softmaxCrossEntropyForward', 'softmaxCrossEntropyBackward', 'sgdUpdate', 'sumSquares', 'scale',
+] as const satisfies readonly (keyof Omit<Backend, 'name'>)[];
+
 function makeBackend(a: NativeAddon): Backend {
-  return {
-    name: 'native',
-    sgemm: (transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) =>
-      a.sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc),
-    embeddingForward: (out, W, ids, R, V, D) => a.embeddingForward(out, W, ids, R, V, D),
-    embeddingBackward: (dW, dout, ids, R, V, D) => a.embeddingBackward(dW, dout, ids, R, V, D),
-    rnnForward: (hs, xs, h0, Wx, Wh, b, N, T, D, H) => a.rnnForward(hs, xs, h0, Wx, Wh, b, N, T, D, H),
-    rnnBackward: (dxs, dWx, dWh, db, dh0, dhs, xs, hs, h0, Wx, Wh, work, N, T, D, H) =>
-      a.rnnBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, h0, Wx, Wh, work, N, T, D, H),
-    affineForward: (out, x, W, b, R, I, O) => a.affineForward(out, x, W, b, R, I, O),
-    affineBackward: (dx, dW, db, dout, x, W, work, R, I, O) => a.affineBackward(dx, dW, db, dout, x, W, work, R, I, O),
-    softmaxCrossEntropyForward: (ys, scores, ts, R, V) => a.softmaxCrossEntropyForward(ys, scores, ts, R, V),
-    softmaxCrossEntropyBackward: (dx, ys, ts, scale, R, V) => a.softmaxCrossEntropyBackward(dx, ys, ts, scale, R, V),
-    sgdUpdate: (param, grad, lr) => a.sgdUpdate(param, grad, lr),
-    sumSquares: (x) => a.sumSquares(x),
-    scale: (x, s) => a.scale(x, s),
-  };
+  const b: Record<string, unknown> = { name: 'native' };
+  for (const op of OPS) {
+    if (typeof a[op] !== 'function') throw new Error(`the native addon lacks '${op}': rebuild it (npm run build:native)`);
+    b[op] = a[op].bind(a);
+  }
+  return b as unknown as Backend;
 }
 
 /** What the native engine runs on, or undefined when it is not available. */

@@ -24,7 +24,7 @@ export interface Backend {
   /** out[r,:] = W[ids[r],:]. out [R,D], W [V,D], ids [R] with 0 <= id < V. */
   embeddingForward(out: Float32Array, W: Float32Array, ids: Int32Array, R: number, V: number, D: number): void;
 
-  /** dW = 0, then dW[ids[r],:] += dout[r,:]. dW [V,D], dout [R,D], ids [R]. */
+  /** dW[ids[r],:] += dout[r,:] (accumulates). dW [V,D], dout [R,D], ids [R]. */
   embeddingBackward(dW: Float32Array, dout: Float32Array, ids: Int32Array, R: number, V: number, D: number): void;
 
   /**
@@ -38,9 +38,8 @@ export interface Backend {
 
   /**
    * The whole TimeRNN backward (truncated BPTT over the T steps of this call).
-   * Writes dxs [N,T,D], dWx [D,H], dWh [H,H], db [H], dh0 [N,H] (gradient at the initial state);
-   * reads dhs [N,T,H], xs [N,T,D], hs [N,T,H], h0 [N,H], Wx [D,H], Wh [H,H].
-   * work [2*N*T*H] is scratch space.
+   * Writes dxs [N,T,D] and dh0 [N,H] (gradient at the initial state); accumulates into dWx [D,H], dWh [H,H], db [H];
+   * reads dhs [N,T,H], xs [N,T,D], hs [N,T,H], h0 [N,H], Wx [D,H], Wh [H,H]. work [2*N*T*H] is scratch space.
    */
   rnnBackward(
     dxs: Float32Array, dWx: Float32Array, dWh: Float32Array, db: Float32Array, dh0: Float32Array,
@@ -48,16 +47,78 @@ export interface Backend {
     work: Float32Array, N: number, T: number, D: number, H: number,
   ): void;
 
-  /** out = x W + b. out [R,O], x [R,I], W [I,O], b [O]. */
-  affineForward(out: Float32Array, x: Float32Array, W: Float32Array, b: Float32Array, R: number, I: number, O: number): void;
+  /**
+   * The whole TimeLSTM forward, gates in the order f, g, i, o:
+   * A = x_t Wx + h_{t-1} Wh + b; c_t = sig(f) c_{t-1} + tanh(g) sig(i); h_t = sig(o) tanh(c_t); (h,c)_{-1} = (h0, c0).
+   * Writes hs [N,T,H], cs [N,T,H] and gates [N,T,4H] (the activated sig(f), tanh(g), sig(i), sig(o), for backward);
+   * reads xs [N,T,D], h0 [N,H], c0 [N,H], Wx [D,4H], Wh [H,4H], b [4H].
+   */
+  lstmForward(
+    hs: Float32Array, cs: Float32Array, gates: Float32Array, xs: Float32Array, h0: Float32Array, c0: Float32Array,
+    Wx: Float32Array, Wh: Float32Array, b: Float32Array, N: number, T: number, D: number, H: number,
+  ): void;
 
   /**
-   * dx = dout W^T, dW = x^T dout, db = sum over rows of dout. dx [R,I], dW [I,O], db [O], dout [R,O], x [R,I];
-   * work [R*I] is scratch space.
+   * The whole TimeLSTM backward (truncated BPTT). Writes dxs [N,T,D], dh0 [N,H], dc0 [N,H]; accumulates into
+   * dWx [D,4H], dWh [H,4H], db [4H]; reads dhs [N,T,H], xs, hs, cs, gates, h0, c0, Wx, Wh as in lstmForward.
+   * work [5*N*T*H] is scratch space.
+   */
+  lstmBackward(
+    dxs: Float32Array, dWx: Float32Array, dWh: Float32Array, db: Float32Array, dh0: Float32Array, dc0: Float32Array,
+    dhs: Float32Array, xs: Float32Array, hs: Float32Array, cs: Float32Array, gates: Float32Array,
+    h0: Float32Array, c0: Float32Array, Wx: Float32Array, Wh: Float32Array, work: Float32Array,
+    N: number, T: number, D: number, H: number,
+  ): void;
+
+  /**
+   * The whole TimeGRU forward, gates in the order z, r, n: z = sig(x Wx_z + h Wh_z + b_z),
+   * r = sig(x Wx_r + h Wh_r + b_r), n = tanh(x Wx_n + (r h) Wh_n + b_n), h_t = (1 - z) h_{t-1} + z n.
+   * Writes hs [N,T,H], gates [N,T,3H] (activated z, r, n) and rh [N,T,H] (r * h_{t-1});
+   * reads xs [N,T,D], h0 [N,H], Wx [D,3H], Wh [H,3H], b [3H].
+   */
+  gruForward(
+    hs: Float32Array, gates: Float32Array, rh: Float32Array, xs: Float32Array, h0: Float32Array,
+    Wx: Float32Array, Wh: Float32Array, b: Float32Array, N: number, T: number, D: number, H: number,
+  ): void;
+
+  /**
+   * The whole TimeGRU backward (truncated BPTT). Writes dxs [N,T,D], dh0 [N,H]; accumulates into dWx [D,3H],
+   * dWh [H,3H], db [3H]; reads dhs [N,T,H] and the forward's xs, hs, gates, rh, h0, Wx, Wh.
+   * work [4*N*T*H + N*H] is scratch space.
+   */
+  gruBackward(
+    dxs: Float32Array, dWx: Float32Array, dWh: Float32Array, db: Float32Array, dh0: Float32Array,
+    dhs: Float32Array, xs: Float32Array, hs: Float32Array, gates: Float32Array, rh: Float32Array,
+    h0: Float32Array, Wx: Float32Array, Wh: Float32Array, work: Float32Array,
+    N: number, T: number, D: number, H: number,
+  ): void;
+
+  /**
+   * Inverted dropout with a counter-based mask: unit u of row n, step t is kept when
+   * dropoutHash(seed, iteration, site, row0 + n, t, u) >= p * 2^32, and kept units are scaled by 1 / (1 - p).
+   * Writes mask [N,T,U] (0 or 1/(1-p)) and out [N,T,U] = x * mask; out may alias x. 0 <= p < 1.
+   */
+  dropoutForward(
+    out: Float32Array, mask: Float32Array, x: Float32Array, p: number,
+    seed: number, iteration: number, site: number, row0: number, N: number, T: number, U: number,
+  ): void;
+
+  /** dx [R] = dout [R] * mask [R]; dx may alias dout. */
+  dropoutBackward(dx: Float32Array, dout: Float32Array, mask: Float32Array, R: number): void;
+
+  /**
+   * out = x W + b, or with transW out = x E^T + b (tied weights: E is the embedding [O,I]).
+   * out [R,O], x [R,I], W [I,O] (or E [O,I]), b [O].
+   */
+  affineForward(out: Float32Array, x: Float32Array, W: Float32Array, b: Float32Array, transW: boolean, R: number, I: number, O: number): void;
+
+  /**
+   * dx = dout W^T (or dout E) is written; dW += x^T dout (or dE += dout^T x) and db += the sum over rows of dout
+   * accumulate. dx [R,I], dW [I,O] (or dE [O,I]), db [O], dout [R,O], x [R,I]; work [R*I] is scratch space.
    */
   affineBackward(
     dx: Float32Array, dW: Float32Array, db: Float32Array, dout: Float32Array, x: Float32Array, W: Float32Array,
-    work: Float32Array, R: number, I: number, O: number,
+    work: Float32Array, transW: boolean, R: number, I: number, O: number,
   ): void;
 
   /**

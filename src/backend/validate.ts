@@ -22,6 +22,38 @@ export function dim(name: string, v: unknown, min = 0): number {
   return v;
 }
 
+/** An integer in [0, 2^32): seeds and counters of the dropout hash. */
+export function uint32(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v)) {
+    throw new TypeError(`Expected integer for ${name} but received ${describe(v)}`);
+  }
+  if (v < 0 || v > 0xffffffff) throw new RangeError(`Expected integer in [0, 4294967295] for ${name} but received ${v}`);
+  return v;
+}
+
+/** A dropout ratio: a number in [0, 1). */
+export function probability(name: string, v: unknown): number {
+  if (typeof v !== 'number') throw new TypeError(`Expected number for ${name} but received ${describe(v)}`);
+  if (!(v >= 0 && v < 1)) throw new RangeError(`Expected number in [0, 1) for ${name} but received ${v}`);
+  return v;
+}
+
+export function bool(name: string, v: unknown): boolean {
+  if (typeof v !== 'boolean') throw new TypeError(`Expected boolean for ${name} but received ${describe(v)}`);
+  return v;
+}
+
+/** The sizes of a recurrent op with G = gates*H columns per row, each checked for range and overflow. */
+export function recurrentShapes(_op: string, gates: number, N: unknown, T: unknown, D: unknown, H: unknown) {
+  const n = dim('N', N), t = dim('T', T), d = dim('D', D), h = dim('H', H);
+  const NT = product('N*T', n, t);
+  const G = product(`${gates}*H`, gates, h);
+  return {
+    NT, G, NH: product('N*H', n, h), NTH: product('N*T*H', NT, h), NTD: product('N*T*D', NT, d),
+    NTG: product(`N*T*${gates}H`, NT, G), DG: product(`D*${gates}H`, d, G), HG: product(`H*${gates}H`, h, G),
+  };
+}
+
 export function finite(name: string, v: unknown): number {
   if (typeof v !== 'number') throw new TypeError(`Expected number for ${name} but received ${describe(v)}`);
   if (!Number.isFinite(v)) throw new RangeError(`Expected finite number for ${name} but received ${v}`);

@@ -1,18 +1,21 @@
 /**
- * Checkpoints: a safetensors file holding the weights, the hidden state (`state.h`), and as metadata the run's
+ * Checkpoints: a safetensors file holding the weights, the recurrent state (`state.{cell}.{l}.h`, and `.c` for an
+ * LSTM), and as metadata the model's architecture, the run's
  * configuration, the trainer state (epoch, iteration, time index, running losses), the learning rate, the best
  * validation perplexity, the vocabulary and the history of reports. Written atomically (temporary file, fsync,
  * rename), so a failed write never replaces the previous good checkpoint.
  */
 import { writeFileAtomic } from '../atomic';
-import type { SimpleRnnlm } from '../model';
+import { stateTable, type CellType, type LanguageModel } from '../model';
 import { parseSafetensors, serializeSafetensors, WeightsFormatError } from '../safetensors';
 import type { TrainerState } from '../trainer';
-import { modelTensors, readBytes, weightsFromSafetensors, type Weights } from '../weights';
+import { architectureMetadata, modelTensors, readBytes, weightsFromSafetensors, type Weights } from '../weights';
 import type { LogRecord } from './history';
 
 export const CHECKPOINT_FORMAT = 'rnnlm.checkpoint';
-export const CHECKPOINT_VERSION = '1';
+export const CHECKPOINT_VERSION = '2';
+/** Version 1 held a SimpleRnnlm and its state as `state.h`; it still loads. */
+const READABLE_VERSIONS = ['1', '2'];
 
 /** What a run was started with: enough to rebuild its data, model and schedule. */
 export interface RunConfig {
@@ -23,6 +26,11 @@ export interface RunConfig {
   timeSize: number;
   wordvecSize: number;
   hiddenSize: number;
+  /** The model (absent in version 1 checkpoints: a one-layer RNN without dropout). */
+  cell?: CellType;
+  numLayers?: number;
+  dropout?: number;
+  tied?: boolean;
   maxEpoch: number;
   maxGrad?: number;
   seed: number;
@@ -46,15 +54,17 @@ export interface Checkpoint {
   /** Bytes of the --log file that belong to the run up to this checkpoint. */
   logBytes: number;
   weights: Weights;
-  /** The hidden state [N,H], when there is one. */
-  h?: Float32Array;
+  /** The recurrent state, one [N,H] tensor per stateTable entry, when there is one. */
+  state?: Float32Array[];
 }
 
-export function checkpointBytes(model: SimpleRnnlm, c: Omit<Checkpoint, 'weights' | 'h'>): Uint8Array {
+export function checkpointBytes(model: LanguageModel, c: Omit<Checkpoint, 'weights' | 'state'>): Uint8Array {
   const tensors = modelTensors(model);
-  const h = model.rnn.h;
-  if (h) tensors.push(['state.h', { shape: [h.length / model.hiddenSize, model.hiddenSize], data: h }]);
+  const state = model.getState();
+  const H = model.hiddenSize;
+  if (state) model.stateNames.forEach((name, k) => tensors.push([`state.${name}`, { shape: [state[k].length / H, H], data: state[k] }]));
   return serializeSafetensors(tensors, {
+    ...architectureMetadata(model.config),
     format: CHECKPOINT_FORMAT,
     version: CHECKPOINT_VERSION,
     config: JSON.stringify(c.config),
@@ -67,7 +77,7 @@ export function checkpointBytes(model: SimpleRnnlm, c: Omit<Checkpoint, 'weights
   });
 }
 
-export function saveCheckpoint(file: string, model: SimpleRnnlm, c: Omit<Checkpoint, 'weights' | 'h'>): void {
+export function saveCheckpoint(file: string, model: LanguageModel, c: Omit<Checkpoint, 'weights' | 'state'>): void {
   writeFileAtomic(file, checkpointBytes(model, c));
 }
 
@@ -80,7 +90,7 @@ export function readCheckpoint(file: string): Checkpoint {
   if (raw.metadata.format !== CHECKPOINT_FORMAT) {
     fail(`not an rnnlm checkpoint (format ${JSON.stringify(raw.metadata.format ?? null)})`);
   }
-  if (raw.metadata.version !== CHECKPOINT_VERSION) fail(`checkpoint version ${raw.metadata.version} is not supported`);
+  if (!READABLE_VERSIONS.includes(raw.metadata.version ?? '')) fail(`checkpoint version ${raw.metadata.version} is not supported`);
   const json = (key: string): unknown => {
     try {
       return JSON.parse(raw.metadata[key] ?? '');
@@ -105,14 +115,33 @@ export function readCheckpoint(file: string): Checkpoint {
   if (!Array.isArray(vocab) || !vocab.every((w) => typeof w === 'string')) fail("checkpoint field 'vocab' is malformed");
   if (!Array.isArray(history)) fail("checkpoint field 'history' is malformed");
   if (!Number.isSafeInteger(logBytes) || logBytes < 0) fail("checkpoint field 'log_bytes' is malformed");
-  const weights = weightsFromSafetensors(raw, file); // the same parse: checks the six tensors, no second copy
+  const weights = weightsFromSafetensors(raw, file); // the same parse: checks every tensor, no second copy
   if ((vocab as string[]).length !== 0 && (vocab as string[]).length !== weights.vocabSize) fail(`vocabulary has ${(vocab as string[]).length} words but the weights ${weights.vocabSize}`);
-  const h = raw.tensors.get('state.h');
-  if (h && (h.shape.length !== 2 || h.shape[0] !== config.batchSize || h.shape[1] !== weights.hiddenSize)) {
-    fail(`hidden state has shape [${h.shape.join(', ')}] but the run needs [${config.batchSize}, ${weights.hiddenSize}]`);
+  // The model: version 1 runs were one-layer RNNs without dropout.
+  config.cell ??= weights.config.cell;
+  config.numLayers ??= weights.config.layers;
+  config.dropout ??= weights.config.dropout;
+  config.tied ??= weights.config.tied;
+  if (config.cell !== weights.config.cell || config.numLayers !== weights.config.layers || config.tied !== weights.config.tied
+    || config.dropout !== weights.config.dropout) {
+    fail("checkpoint field 'config' does not match the architecture of its weights");
+  }
+  if (raw.tensors.has('state.h')) raw.tensors.set('state.rnn.0.h', raw.tensors.get('state.h')!); // version 1
+  const names = stateTable(weights.config).map((s) => `state.${s.name}`);
+  const present = names.filter((n) => raw.tensors.has(n));
+  let state: Float32Array[] | undefined;
+  if (present.length > 0) {
+    for (const n of names) {
+      const t = raw.tensors.get(n);
+      if (!t) fail(`missing state tensor '${n}'`);
+      if (t!.shape.length !== 2 || t!.shape[0] !== config.batchSize || t!.shape[1] !== weights.hiddenSize) {
+        fail(`state tensor '${n}' has shape [${t!.shape.join(', ')}] but the run needs [${config.batchSize}, ${weights.hiddenSize}]`);
+      }
+    }
+    state = names.map((n) => raw.tensors.get(n)!.data);
   }
   return {
     config, trainer, lr: lr as number, bestValPpl: typeof best === 'number' ? best : undefined, vocab: vocab as string[],
-    history: history as LogRecord[], logBytes, weights, h: h?.data,
+    history: history as LogRecord[], logBytes, weights, state,
   };
 }

@@ -2,6 +2,37 @@ import * as os from 'node:os';
 import { Command } from 'commander';
 import { nativeUnavailableReason } from '../backend';
 import { nativeInfo } from '../backend/native';
+import { paramTable, stateTable } from '../model';
+import { parseSafetensors } from '../safetensors';
+import { readBytes, weightsFromSafetensors } from '../weights';
+
+/** The lines of `rnnlm info FILE`: a weights file's or checkpoint's architecture, sizes and tensors. */
+export function fileInfoLines(file: string): string[] {
+  const raw = parseSafetensors(readBytes(file, 'file'), file);
+  const meta = { ...raw.metadata };
+  const w = weightsFromSafetensors(raw, file);
+  const c = w.config;
+  const specs = paramTable(c);
+  const count = specs.reduce((a, s) => a + s.size, 0);
+  const lines = [
+    `${file}: ${meta.format === 'rnnlm.checkpoint' ? `rnnlm checkpoint (version ${meta.version})` : meta.format ? `weights (${meta.format})` : 'weights (no rnnlm metadata: architecture read from the tensors)'}`,
+    `model: ${c.cell}, ${c.layers} layer${c.layers > 1 ? 's' : ''}, vocabulary ${c.vocabSize}, wordvec ${c.wordvecSize}, hidden ${c.hiddenSize}, dropout ${c.dropout}, ${c.tied ? 'tied' : 'untied'} output weights`,
+    `parameters: ${count.toLocaleString('en-US')} (${(count * 4 / 2 ** 20).toFixed(1)} MiB as float32)`,
+    `vocabulary: ${w.vocab ? `${w.vocab.length} words stored` : 'not stored'}`,
+  ];
+  for (const s of specs) lines.push(`  ${s.name.padEnd(14)} [${s.shape.join(', ')}]`);
+  if (meta.format === 'rnnlm.checkpoint') {
+    try {
+      const t = JSON.parse(meta.trainer ?? '{}') as { epoch?: number; iter?: number };
+      lines.push(`training state: epoch ${t.epoch}, ${t.iter} iterations done; lr ${meta.lr}`);
+    } catch {
+      lines.push('training state: unreadable');
+    }
+    const states = stateTable(c).filter((s) => raw.tensors.has(`state.${s.name}`)).map((s) => s.name);
+    lines.push(`recurrent state: ${states.length > 0 ? states.join(', ') : 'none'}`);
+  }
+  return lines;
+}
 
 /** The lines of `rnnlm info`: versions, the backend in use and the native engine's kernels. */
 export function infoLines(version: string): string[] {
@@ -27,9 +58,10 @@ export function infoLines(version: string): string[] {
 
 export function infoCommand(version: string, out: (line: string) => void): Command {
   return new Command('info')
-    .description('Show the versions, the backend and the native engine\'s kernels (OpenBLAS core, SIMD level, threads)')
-    .addHelpText('after', '\nExample:\n  $ rnnlm info')
-    .action(() => {
-      for (const l of infoLines(version)) out(l);
+    .description('Show the versions, the backend and the native engine\'s kernels (OpenBLAS core, SIMD level, threads); with a file, its architecture and tensors')
+    .argument('[file]', 'a weights file or checkpoint (.safetensors) to describe')
+    .addHelpText('after', '\nExamples:\n  $ rnnlm info\n  $ rnnlm info model.safetensors')
+    .action((file?: string) => {
+      for (const l of file === undefined ? infoLines(version) : fileInfoLines(file)) out(l);
     });
 }

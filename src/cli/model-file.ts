@@ -1,11 +1,11 @@
 /** A trained model and its vocabulary, as `eval` and `generate` read them from a weights file. */
 import type { Backend } from '../backend';
 import { loadPtb } from '../data/ptb';
-import type { SimpleRnnlm } from '../model';
+import type { LanguageModel } from '../model';
 import { modelFromWeights, readWeights } from '../weights';
 import { UsageError } from './args';
 
-export async function loadModelFile(file: string, backend: Backend, dataDir?: string): Promise<{ model: SimpleRnnlm; vocab: string[] }> {
+export async function loadModelFile(file: string, backend: Backend, dataDir?: string): Promise<{ model: LanguageModel; vocab: string[] }> {
   const w = readWeights(file);
   const model = modelFromWeights(w, { backend }, file);
   if (w.vocab) return { model, vocab: w.vocab };

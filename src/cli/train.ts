@@ -1,12 +1,12 @@
 import * as fs from 'node:fs';
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomic } from '../atomic';
 import { BACKEND_NAMES, nativeUnavailableReason, resolveBackend, type Backend, type BackendName } from '../backend';
-import { SimpleRnnlm } from '../model';
+import { CELL_TYPES, LanguageModel, type CellType } from '../model';
 import { SGD } from '../optimizer';
 import { autoWorkers } from '../parallel/engine';
 import { evalPerplexity, RnnlmTrainer, TrainingInterruptedError } from '../trainer';
-import { loadWeightsInto, readWeights, saveWeights } from '../weights';
+import { modelFromWeights, readWeights, saveWeights } from '../weights';
 import { nonNegativeInt, positiveInt, positiveNumber, seedInt, UsageError, workersArg } from './args';
 import { readCheckpoint, saveCheckpoint, type Checkpoint, type RunConfig } from './checkpoint';
 import { loadRunData } from './corpus';
@@ -15,6 +15,11 @@ import { perplexitySvg } from './plot';
 import { barProgress, plainProgress, type Progress } from './progress';
 
 export interface TrainFlags {
+  preset?: PresetName;
+  model: CellType;
+  numLayers: number;
+  dropout: number;
+  tied?: boolean;
   corpusSize: number;
   batchSize: number;
   timeSize: number;
@@ -43,6 +48,27 @@ export interface TrainFlags {
   evalBatchSize: number;
   evalTimeSize: number;
 }
+
+/** The book's recipes (and PyTorch's word_language_model example): flags given explicitly override them. */
+export const PRESETS = {
+  ch5: {
+    about: "the book's chapter 5 seed configuration: SimpleRnnlm 100/100 on the first 1000 PTB tokens, 100 epochs (the default)",
+    flags: { model: 'rnn', numLayers: 1, dropout: 0, tied: false, corpusSize: 1000, batchSize: 10, timeSize: 5, wordvecSize: 100, hiddenSize: 100, lr: 0.1, maxEpoch: 100 },
+  },
+  ch6: {
+    about: "the book's chapter 6 Rnnlm: LSTM 100/100, whole PTB, batch 20 x 35, lr 20, clip 0.25, 4 epochs",
+    flags: { model: 'lstm', numLayers: 1, dropout: 0, tied: false, corpusSize: 0, batchSize: 20, timeSize: 35, wordvecSize: 100, hiddenSize: 100, lr: 20, maxGrad: 0.25, maxEpoch: 4, valid: true },
+  },
+  'ch6-better': {
+    about: "the book's chapter 6 BetterRnnlm: 2-layer LSTM 650/650, dropout 0.5, tied weights, lr 20 / 4 when validation worsens, 40 epochs",
+    flags: { model: 'lstm', numLayers: 2, dropout: 0.5, tied: true, corpusSize: 0, batchSize: 20, timeSize: 35, wordvecSize: 650, hiddenSize: 650, lr: 20, maxGrad: 0.25, maxEpoch: 40, valid: true, lrDecay: 4 },
+  },
+  pytorch: {
+    about: "PyTorch's word_language_model example: 2-layer LSTM 200/200, dropout 0.2, lr 20 / 4 when validation does not improve, 6 epochs (add --tied)",
+    flags: { model: 'lstm', numLayers: 2, dropout: 0.2, tied: false, corpusSize: 0, batchSize: 20, timeSize: 35, wordvecSize: 200, hiddenSize: 200, lr: 20, maxGrad: 0.25, maxEpoch: 6, valid: true, lrDecay: 4 },
+  },
+} as const satisfies Record<string, { about: string; flags: Partial<TrainFlags> }>;
+export type PresetName = keyof typeof PRESETS;
 
 /** The flags that may accompany --resume; everything else comes from the checkpoint. */
 const RESUME_FLAGS = new Set(['resume', 'maxEpoch', 'backend', 'workers', 'blasThreads', 'dataDir', 'checkpoint']);
@@ -95,10 +121,14 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     if (flags.validText !== undefined && flags.text === undefined) throw new UsageError('--valid-text needs --text');
     if (flags.text !== undefined && explicit.has('corpusSize')) throw new UsageError('--corpus-size applies to PTB, not --text');
     if (flags.lrDecay !== undefined && !(flags.lrDecay > 1)) throw new UsageError('--lr-decay must be greater than 1');
+    if (flags.tied && flags.init === undefined && flags.wordvecSize !== flags.hiddenSize) {
+      throw new UsageError(`--tied needs --wordvec-size = --hidden-size (the output layer reuses the embedding), but they are ${flags.wordvecSize} and ${flags.hiddenSize}`);
+    }
     config = {
       data: flags.text !== undefined ? { kind: 'text', file: flags.text, validFile: flags.validText } : { kind: 'ptb', corpusSize: flags.corpusSize },
       fingerprint: '',
       batchSize: flags.batchSize, timeSize: flags.timeSize, wordvecSize: flags.wordvecSize, hiddenSize: flags.hiddenSize,
+      cell: flags.model, numLayers: flags.numLayers, dropout: flags.dropout, tied: Boolean(flags.tied),
       maxEpoch: flags.maxEpoch, maxGrad: flags.maxGrad, seed: flags.seed, evalInterval: flags.evalInterval,
       valid: Boolean(flags.valid || flags.validText), lrDecay: flags.lrDecay, saveBest: flags.saveBest, save: flags.save,
       log: flags.log, plot: flags.plot,
@@ -125,29 +155,38 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
 
   // The model: from the checkpoint, from --init, or the book's initialisation.
   let vocabSize = data.vocabSize;
-  let model: SimpleRnnlm;
+  let model: LanguageModel;
   if (ckpt) {
-    model = new SimpleRnnlm(ckpt.weights.vocabSize, ckpt.weights.wordvecSize, ckpt.weights.hiddenSize, { backend });
-    loadWeightsInto(model, ckpt.weights, flags.resume);
-    if (ckpt.h) model.rnn.setState(ckpt.h);
+    model = modelFromWeights(ckpt.weights, { backend, seed: config.seed }, flags.resume);
+    if (ckpt.state) model.setState(ckpt.state);
     vocabSize = model.vocabSize;
   } else if (flags.init !== undefined) {
     const w = readWeights(flags.init);
-    // The sizes come from the file; flags given explicitly must agree with it.
-    for (const [flag, key, size] of [['--wordvec-size', 'wordvecSize', w.wordvecSize], ['--hidden-size', 'hiddenSize', w.hiddenSize]] as const) {
-      if (explicit.has(key) && config[key] !== size) {
-        throw new UsageError(`--init ${flags.init} has ${key === 'wordvecSize' ? 'wordvec' : 'hidden'} size ${size}, but ${flag} is ${config[key]}`);
+    // The architecture comes from the file; flags given explicitly must agree with it (dropout is the run's).
+    const file = w.config;
+    const agree: [string, string, keyof RunConfig, string | number | boolean, string][] = [
+      ['--model', 'model', 'cell', file.cell, `model ${file.cell}`],
+      ['--num-layers', 'numLayers', 'numLayers', file.layers, `${file.layers} layer(s)`],
+      ['--tied', 'tied', 'tied', file.tied, file.tied ? 'tied weights' : 'untied weights'],
+      ['--wordvec-size', 'wordvecSize', 'wordvecSize', file.wordvecSize, `wordvec size ${file.wordvecSize}`],
+      ['--hidden-size', 'hiddenSize', 'hiddenSize', file.hiddenSize, `hidden size ${file.hiddenSize}`],
+    ];
+    for (const [flag, flagKey, key, value, what] of agree) {
+      if (explicit.has(flagKey) && config[key] !== value) {
+        throw new UsageError(`--init ${flags.init} has ${what}, but ${flag} is ${String(config[key])}`);
       }
-      config[key] = size;
+      (config as unknown as Record<string, unknown>)[key] = value;
     }
     if (w.vocabSize < vocabSize) {
       throw new UsageError(`--init ${flags.init} has a vocabulary of ${w.vocabSize} words but the corpus needs ${vocabSize}`);
     }
     vocabSize = w.vocabSize;
-    model = new SimpleRnnlm(vocabSize, w.wordvecSize, w.hiddenSize, { backend });
-    loadWeightsInto(model, w, flags.init);
+    model = modelFromWeights(w, { backend, seed: config.seed, dropout: config.dropout }, flags.init);
   } else {
-    model = new SimpleRnnlm(vocabSize, config.wordvecSize, config.hiddenSize, { backend, seed: config.seed });
+    model = new LanguageModel({
+      cell: config.cell, layers: config.numLayers, vocabSize, wordvecSize: config.wordvecSize, hiddenSize: config.hiddenSize,
+      dropout: config.dropout, tied: config.tied,
+    }, { backend, seed: config.seed });
   }
   const vocab = vocabSize === data.vocab.length ? data.vocab : undefined;
   const optimizer = new SGD(ckpt?.lr ?? flags.lr, { backend });
@@ -162,7 +201,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   progress.line(
     `rnnlm: ${ckpt ? `resuming ${flags.resume} at epoch ${ckpt.trainer.epoch}, iteration ${ckpt.trainer.iter + 1}; ` : ''}` +
     `corpus ${data.describe}, ${data.train.length} tokens, vocabulary ${vocabSize}, batch ${batchSize} x time ${timeSize}, ` +
-    `wordvec ${model.wordvecSize}, hidden ${model.hiddenSize}, lr ${optimizer.lr}, ${config.maxEpoch} epochs of ${iters} iterations, ` +
+    `model ${describeModel(model)}, lr ${optimizer.lr}, ${config.maxEpoch} epochs of ${iters} iterations, ` +
     `backend ${backend.name}, workers ${workersText}`,
   );
 
@@ -208,10 +247,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
         const lr = optimizer.lr;
         let line = `| epoch ${r.epoch} | perplexity ${r.ppl.toFixed(2)} |`;
         if (data.valid) {
-          const h = model.rnn.h && Float32Array.from(model.rnn.h);
-          valPpl = evalPerplexity(model, data.valid, flags.evalBatchSize, flags.evalTimeSize);
-          if (h) model.rnn.setState(h); // validation does not disturb the training state
-          else model.resetState();
+          valPpl = evalPerplexity(model, data.valid, flags.evalBatchSize, flags.evalTimeSize); // its own state
           line += ` valid perplexity ${valPpl.toFixed(2)} |`;
           if (bestValPpl === undefined || valPpl < bestValPpl) {
             bestValPpl = valPpl;
@@ -258,9 +294,27 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   }
 }
 
+/** "lstm 2x200/200, dropout 0.2, tied": the architecture in a few words. */
+export function describeModel(model: LanguageModel): string {
+  const c = model.config;
+  return `${c.cell} ${c.layers > 1 ? `${c.layers}x` : ''}${c.wordvecSize}/${c.hiddenSize}` +
+    `${c.dropout > 0 ? `, dropout ${c.dropout}` : ''}${c.tied ? ', tied' : ''}`;
+}
+
+function dropoutArg(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0 && n < 1)) throw new InvalidArgumentError('Expected a number in [0, 1).');
+  return n;
+}
+
 export function trainCommand(run: (flags: TrainFlags, explicit: Set<string>) => Promise<void>): Command {
   const cmd: Command = new Command('train')
-    .description('Train a SimpleRnnlm on Penn Treebank (or your own text). With no flags: the seed configuration of the book (chapter 5).')
+    .description('Train a recurrent language model on Penn Treebank (or your own text). With no flags: the seed configuration of the book (chapter 5).')
+    .addOption(new Option('--preset <name>', `a ready-made recipe; explicit flags override it (${Object.entries(PRESETS).map(([k, p]) => `${k}: ${p.about}`).join('; ')})`).choices(Object.keys(PRESETS)))
+    .addOption(new Option('--model <cell>', 'recurrent cell: rnn (tanh, ch. 5), lstm or gru (ch. 6)').choices(CELL_TYPES).default('rnn'))
+    .option('--num-layers <n>', 'stacked recurrent layers', positiveInt, 1)
+    .option('--dropout <p>', 'dropout ratio after the embedding, between layers and before the output layer', dropoutArg, 0)
+    .option('--tied', 'tie the output weights to the embedding (needs --wordvec-size = --hidden-size)')
     .option('--corpus-size <n>', 'use the first n tokens of ptb.train.txt (0 = the whole split)', nonNegativeInt, 1000)
     .option('--text <file>', 'train on this whitespace-tokenised text instead of PTB (line ends become <eos>)')
     .option('--valid-text <file>', 'validation text for --text (words outside the vocabulary become <unk> if it has one)')
@@ -274,6 +328,7 @@ export function trainCommand(run: (flags: TrainFlags, explicit: Set<string>) => 
     .option('--seed <n>', 'seed of the weight initialisation', seedInt, 0)
     .option('--eval-interval <n>', 'report the running perplexity every n iterations', positiveInt, 20)
     .option('--valid', 'evaluate validation perplexity (ptb.valid.txt or --valid-text) after every epoch')
+    .option('--no-valid', 'no validation (overrides a preset)')
     .option('--eval-batch-size <n>', 'batch size of validation', positiveInt, 10)
     .option('--eval-time-size <n>', 'time steps of validation', positiveInt, 35)
     .option('--save-best <file>', 'keep the weights with the best validation perplexity here (needs --valid)')
@@ -291,6 +346,8 @@ export function trainCommand(run: (flags: TrainFlags, explicit: Set<string>) => 
     .addHelpText('after', `
 Examples:
   $ rnnlm train                                  # the seed configuration: 1000 tokens, 100 epochs
+  $ rnnlm train --preset ch6 --save-best lstm.safetensors     # the book's LSTM on the whole of PTB
+  $ rnnlm train --preset pytorch --tied --save-best tied.safetensors --checkpoint run.ckpt
   $ rnnlm train --max-epoch 10 --log run.jsonl --plot ppl.svg --save model.safetensors
   $ rnnlm train --corpus-size 0 --batch-size 20 --time-size 35 --lr 20 --max-grad 0.25 --max-epoch 4 \\
       --valid --lr-decay 4 --save-best best.safetensors --checkpoint run.ckpt
@@ -301,6 +358,12 @@ Examples:
 Exit codes: 0 done, 1 error, 2 bad command line, 130 interrupted (checkpoint saved when --checkpoint is given).`)
     .action(async (opts: TrainFlags) => {
       const explicit = new Set(Object.keys(opts).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
+      if (opts.preset !== undefined) {
+        // A preset's values replace the defaults, never a flag given on the command line.
+        for (const [k, v] of Object.entries(PRESETS[opts.preset].flags)) {
+          if (!explicit.has(k)) (opts as unknown as Record<string, unknown>)[k] = v;
+        }
+      }
       await run(opts, explicit);
     });
   return cmd;

@@ -7,7 +7,7 @@ export interface LayerOptions {
 
 /**
  * TimeEmbedding: word ids [N,T] -> word vectors [N,T,D] by looking up rows of W [V,D].
- * params = [W], grads = [dW]. The arrays returned by forward/backward are reused by the next call.
+ * params = [W], grads = [dW] (accumulated by backward). The arrays returned by forward are reused by the next call.
  */
 export class TimeEmbedding {
   readonly params: Float32Array[];
@@ -44,7 +44,7 @@ export class TimeEmbedding {
     return this.out;
   }
 
-  /** dout [N,T,D]; writes dW. Returns nothing: word ids have no gradient. */
+  /** dout [N,T,D]; adds to dW. Returns nothing: word ids have no gradient. */
   backward(dout: Float32Array): void {
     expectLength('dout', dout, this.N * this.T * this.D, 'N*T*D');
     this.backend.embeddingBackward(this.grads[0], dout, this.idx, this.N * this.T, this.V, this.D);

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import { loadNativeBackend } from '../backend/native';
-import type { SimpleRnnlm } from '../model';
+import type { LanguageModel } from '../model';
 import type { StepResult, StepTask } from './protocol';
 
 /** The compiled worker file (piscina loads JavaScript). */
@@ -22,18 +22,12 @@ export const WORKER_FILE = ((): string => {
 /** Below this many model FLOPs per iteration, `auto` trains serially: threads cost more than they save. */
 export const AUTO_MIN_FLOPS = 100e6;
 
-/** The matrix-product FLOPs of one training iteration: 6*N*T*H*(D+H+V) (RNN and affine, forward and backward). */
-export function iterationFlops(model: SimpleRnnlm, N: number, T: number): number {
-  const { vocabSize: V, wordvecSize: D, hiddenSize: H } = model;
-  return 6 * N * T * H * (D + H + V);
-}
-
 /**
  * The worker count `auto` picks: serial for small models (iterationFlops < AUTO_MIN_FLOPS, e.g. the seed
  * configuration's 13 MFLOP), else one worker per core, at most one per batch row.
  */
-export function autoWorkers(model: SimpleRnnlm, N: number, T: number, cores = os.availableParallelism()): number {
-  if (iterationFlops(model, N, T) < AUTO_MIN_FLOPS) return 1;
+export function autoWorkers(model: LanguageModel, N: number, T: number, cores = os.availableParallelism()): number {
+  if (model.flops(N, T) < AUTO_MIN_FLOPS) return 1;
   return Math.max(1, Math.min(cores, N));
 }
 
@@ -42,8 +36,8 @@ export function autoWorkers(model: SimpleRnnlm, N: number, T: number, cores = os
  * than it saves: the seed configuration runs 0.22 ms per iteration on 1 thread and 0.19-0.33 ms on 2), else the
  * cores divided among the workers.
  */
-export function autoBlasThreads(model: SimpleRnnlm, N: number, T: number, workers: number, cores = os.availableParallelism()): number {
-  if (iterationFlops(model, N, T) < AUTO_MIN_FLOPS) return 1;
+export function autoBlasThreads(model: LanguageModel, N: number, T: number, workers: number, cores = os.availableParallelism()): number {
+  if (model.flops(N, T) < AUTO_MIN_FLOPS) return 1;
   return Math.max(1, Math.floor(cores / workers));
 }
 
@@ -76,11 +70,13 @@ export class ParallelEngine {
   private readonly xs: Int32Array;
   private readonly ts: Int32Array;
   private readonly state: Float32Array;
+  private readonly stateViews: Float32Array[];
+  private readonly stateCount: number;
   private readonly gradBlocks: Float32Array[];
   private readonly runId: string;
   private hasState = false;
 
-  constructor(private readonly model: SimpleRnnlm, readonly N: number, readonly T: number, opts: ParallelOptions) {
+  constructor(private readonly model: LanguageModel, readonly N: number, readonly T: number, opts: ParallelOptions) {
     if (!Number.isInteger(opts.workers) || opts.workers < 1) {
       throw new RangeError(`Expected positive integer for workers but received ${opts.workers}`);
     }
@@ -103,10 +99,14 @@ export class ParallelEngine {
     this.gradBlocks = this.slices.map((_, k) => (k === 0 ? model.flatGrads : new Float32Array(extraBlocks, (k - 1) * P * 4, P)));
     this.xs = new Int32Array(new SharedArrayBuffer(N * T * 4));
     this.ts = new Int32Array(new SharedArrayBuffer(N * T * 4));
-    this.state = new Float32Array(new SharedArrayBuffer(N * model.hiddenSize * 4));
-    const h = model.rnn.h;
-    if (h !== null && h.length === this.state.length) {
-      this.state.set(h);
+    // The recurrent state of every row: S tensors [N,H] one after the other (S = model.stateNames.length).
+    const NH = N * model.hiddenSize;
+    this.stateCount = model.stateNames.length;
+    this.state = new Float32Array(new SharedArrayBuffer(this.stateCount * NH * 4));
+    this.stateViews = Array.from({ length: this.stateCount }, (_, k) => this.state.subarray(k * NH, (k + 1) * NH));
+    const st = model.getState();
+    if (st !== null && st[0].length === NH) {
+      st.forEach((s, k) => this.stateViews[k].set(s));
       this.hasState = true;
     }
     this.runId = `${process.pid}-${++runCounter}-${Date.now()}`;
@@ -119,10 +119,11 @@ export class ParallelEngine {
   }
 
   /**
-   * The batch's loss (mean over positions with a target) and its gradient in model.flatGrads, for xs, ts [N, T].
-   * Rejects with a WorkerError when any slice fails, after every slice has settled.
+   * The batch's loss (mean over positions with a target) and its gradient in model.flatGrads (overwritten), for
+   * xs, ts [N, T]; `iteration` keys the dropout masks. Rejects with a WorkerError when any slice fails, after every
+   * slice has settled.
    */
-  async step(xs: Int32Array, ts: Int32Array, where = ''): Promise<number> {
+  async step(xs: Int32Array, ts: Int32Array, iteration = 0, where = ''): Promise<number> {
     this.xs.set(xs);
     this.ts.set(ts);
     let countTotal = 0;
@@ -130,7 +131,7 @@ export class ParallelEngine {
     const m = this.model;
     const tasks = this.slices.map(([row0, row1], slice) => {
       const task: StepTask = {
-        runId: this.runId, slice, row0, row1, N: this.N, T: this.T, V: m.vocabSize, D: m.wordvecSize, H: m.hiddenSize,
+        runId: this.runId, slice, row0, row1, N: this.N, T: this.T, config: m.config, seed: m.seed, iteration,
         backend: m.backend.name, params: m.flatParams.buffer as SharedArrayBuffer,
         grads: this.gradBlocks[slice].buffer as SharedArrayBuffer, gradsOffset: this.gradBlocks[slice].byteOffset,
         xs: this.xs.buffer as SharedArrayBuffer, ts: this.ts.buffer as SharedArrayBuffer,
@@ -144,7 +145,7 @@ export class ParallelEngine {
       throw new WorkerError(failed, this.slices[failed], where, (settled[failed] as PromiseRejectedResult).reason);
     }
     this.hasState = true;
-    m.rnn.setState(this.state); // the model's own state stays current (checkpoints, evaluation between epochs)
+    m.setState(this.stateViews); // the model's own state stays current (checkpoints, evaluation between epochs)
     // Sum the blocks in slice order (block 0 is flatGrads): the same numbers whichever thread ran which slice.
     for (let k = 1; k < this.workers; k++) m.backend.sgdUpdate(m.flatGrads, this.gradBlocks[k], -1); // += block k
     let lossSum = 0;

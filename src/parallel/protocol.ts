@@ -1,5 +1,6 @@
 /** The messages between the trainer (src/parallel/engine.ts) and its worker threads (src/parallel/worker.ts). */
 import type { BackendName } from '../backend';
+import type { ModelConfig } from '../model';
 
 /** One slice of a batch: rows [row0, row1) of the [N, T] batch, forward and backward on a worker thread. */
 export interface StepTask {
@@ -10,9 +11,11 @@ export interface StepTask {
   row1: number;
   N: number;
   T: number;
-  V: number;
-  D: number;
-  H: number;
+  /** The model's configuration and seed: a replica is built from them. */
+  config: ModelConfig;
+  seed: number;
+  /** The training iteration over the whole run: keys the dropout masks. */
+  iteration: number;
   backend: BackendName;
   /** The flat parameters, Float32 [P], read-only for workers. */
   params: SharedArrayBuffer;
@@ -22,7 +25,7 @@ export interface StepTask {
   /** Word ids and targets, Int32 [N, T]. */
   xs: SharedArrayBuffer;
   ts: SharedArrayBuffer;
-  /** The hidden state of every row, Float32 [N, H]: read before the forward, written after it. */
+  /** The recurrent state of every row, Float32 [S, N, H] (S state tensors): read before the forward, written after it. */
   state: SharedArrayBuffer;
   hasState: boolean;
   /** Positions with a target (not -1) in the whole batch: the loss is a mean over them. */

@@ -1,47 +1,56 @@
 /**
  * The piscina worker: one file, loaded once per thread, with named handlers (`run(task, { name: 'step' })`).
  * A thread keeps a model replica per batch slice whose parameters are views on the trainer's shared parameter
- * buffer (no copies) and whose gradients go to that slice's shared gradient block. The hidden state of the slice's
- * rows lives in shared memory too, so any thread can run any slice and row i's state continues only with row i.
+ * buffer (no copies) and whose gradients go to that slice's shared gradient block. The recurrent state of the
+ * slice's rows lives in shared memory too, so any thread can run any slice and row i's state continues only with
+ * row i. The replica is built from the task's model config: this file names no cell.
  */
-import { SimpleRnnlm } from '../model';
+import { LanguageModel } from '../model';
 import type { StepResult, StepTask } from './protocol';
 
-const replicas = new Map<string, SimpleRnnlm>();
+interface Replica {
+  model: LanguageModel;
+  /** This slice's rows of every state tensor, views on the shared state. */
+  state: Float32Array[];
+}
+
+const replicas = new Map<string, Replica>();
 let currentRun = '';
 
-function replica(task: StepTask): SimpleRnnlm {
+function replica(task: StepTask): Replica {
   if (task.runId !== currentRun) {
     replicas.clear();
     currentRun = task.runId;
   }
   const key = String(task.slice);
-  let model = replicas.get(key);
-  if (!model) {
+  let r = replicas.get(key);
+  if (!r) {
     const params = new Float32Array(task.params);
     const P = params.length;
     const grads = new Float32Array(task.grads, task.gradsOffset, P);
-    model = new SimpleRnnlm(task.V, task.D, task.H, { backend: task.backend, buffers: { params, grads } });
-    replicas.set(key, model);
+    const model = new LanguageModel(task.config, { backend: task.backend, seed: task.seed, buffers: { params, grads } });
+    const NH = task.N * task.config.hiddenSize, H = task.config.hiddenSize;
+    const state = model.stateNames.map((_, k) => new Float32Array(task.state, (k * NH + task.row0 * H) * 4, (task.row1 - task.row0) * H));
+    r = { model, state };
+    replicas.set(key, r);
   }
-  return model;
+  return r;
 }
 
 /** Forward and backward of rows [row0, row1): gradients scaled so that the slices sum to the batch gradient. */
 export function step(task: StepTask): StepResult {
-  const { row0, row1, T, H } = task;
+  const { row0, row1, T } = task;
   const n = row1 - row0;
-  const model = replica(task);
+  const { model, state } = replica(task);
   const xs = new Int32Array(task.xs, row0 * T * 4, n * T);
   const ts = new Int32Array(task.ts, row0 * T * 4, n * T);
-  const state = new Float32Array(task.state, row0 * H * 4, n * H);
-  if (task.hasState) model.rnn.setState(state);
+  if (task.hasState) model.setState(state);
   else model.resetState();
-  const loss = model.forward(xs, ts, n, T);
+  model.zeroGrads();
+  const loss = model.forward(xs, ts, n, T, { iteration: task.iteration, row0 });
   let count = 0;
   for (let i = 0; i < ts.length; i++) if (ts[i] !== -1) count++;
   model.backward(task.countTotal === 0 ? 0 : count / task.countTotal);
-  state.set(model.rnn.h!);
+  model.getState()!.forEach((s, k) => state[k].set(s));
   return { lossSum: loss * count, count };
 }
-
