@@ -49,7 +49,7 @@ async function main() {
   let V = 0;
   for (const id of data) V = Math.max(V, id + 1);
   const backend = rnnlm.resolveBackend(spec.backend);
-  const model = new rnnlm.SimpleRnnlm(V, w.D, w.H, { backend, seed: 0 });
+  const model = new rnnlm.LanguageModel({ ...w.model, vocabSize: V }, { backend, seed: 0 });
   const sgd = new rnnlm.SGD(0.1, { backend });
   const batches = new rnnlm.BatchCutter(data.subarray(0, -1), data.subarray(1), w.N, w.T);
   const workers = spec.workers === 'auto' ? rnnlm.autoWorkers(model, w.N, w.T) : spec.workers || 1;
@@ -59,12 +59,15 @@ async function main() {
     native.setBlasThreads(spec.blasThreads ?? rnnlm.autoBlasThreads(model, w.N, w.T, workers));
   }
   const engine = workers > 1 ? new rnnlm.ParallelEngine(model, w.N, w.T, { workers }) : undefined;
+  let iteration = 0;
   const step = async () => {
     batches.next();
+    iteration++;
     if (engine) {
-      await engine.step(batches.xs, batches.ts);
+      await engine.step(batches.xs, batches.ts, iteration);
     } else {
-      model.forward(batches.xs, batches.ts, w.N, w.T);
+      model.zeroGrads();
+      model.forward(batches.xs, batches.ts, w.N, w.T, { iteration });
       model.backward();
     }
     sgd.update([model.flatParams], [model.flatGrads]);
@@ -73,10 +76,10 @@ async function main() {
   const blasInUse = ninfo && spec.backend === 'native' ? native.getBlasThreads() : 0;
   const m = await measure(step, spec.backend === 'js' && spec.workload !== 'A');
   await engine?.close();
-  const flops = rnnlm.iterationFlops(model, w.N, w.T);
+  const flops = model.flops(w.N, w.T);
   console.log(JSON.stringify({
     workload: spec.workload, backend: spec.backend, workers, requested: spec.workers || 1, blasThreads: blasInUse,
-    N: w.N, T: w.T, D: w.D, H: w.H, V,
+    N: w.N, T: w.T, D: model.wordvecSize, H: model.hiddenSize, V, layers: model.config.layers, cell: model.config.cell,
     msPerIter: m.seconds * 1e3, tokensPerS: (w.N * w.T) / m.seconds, gflops: flops / m.seconds / 1e9,
     rme: m.rme, samples: m.samples, cycles: m.cycles, cpus: os.availableParallelism(),
   }));

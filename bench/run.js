@@ -39,7 +39,7 @@ const rows = [];
 for (const workload of only) {
   const w = WORKLOADS[workload];
   if (!w) throw new Error(`unknown workload ${workload}: expected ${Object.keys(WORKLOADS).join(', ')}`);
-  for (const backend of native ? ['js', 'native'] : ['js']) {
+  for (const backend of (native ? ['js', 'native'] : ['js']).filter((b) => b !== 'js' || w.js !== false)) {
     // BLAS threads by the trainer's rule (autoBlasThreads): 1 for small models, else cores / workers.
     for (const workers of [1, 2, ...(workload === 'A' ? ['auto'] : [])]) {
       const r = runCase({ workload, backend, workers });

@@ -1,12 +1,23 @@
 'use strict';
 /**
- * The benchmark workloads (issue #3): the same training iteration (batch -> forward -> backward -> SGD) on every
- * backend. GFLOP/s counts the matrix products (rnnlm's iterationFlops: 6*N*T*H*(D + H + V)).
+ * The benchmark workloads: the same training iteration (batch -> zero grads -> forward -> backward -> SGD) on
+ * every backend. GFLOP/s counts the matrix products as the model counts them (model.flops: per recurrent layer
+ * 6*N*T*(in + H)*G*H with G gates, plus 6*N*T*H*V for the output layer).
+ * `js: false` skips the pure-TypeScript backend where one iteration takes tens of seconds (D measures it for LSTMs).
  */
 const WORKLOADS = {
-  A: { label: 'seed config', corpusSize: 1000, N: 10, T: 5, D: 100, H: 100 },
-  B: { label: 'full PTB, H=100', corpusSize: 0, N: 20, T: 35, D: 100, H: 100 },
-  C: { label: 'full PTB, H=650', corpusSize: 0, N: 20, T: 35, D: 650, H: 650 },
+  A: { label: 'seed config', corpusSize: 1000, N: 10, T: 5, model: { cell: 'rnn', wordvecSize: 100, hiddenSize: 100 } },
+  B: { label: 'full PTB, RNN H=100', corpusSize: 0, N: 20, T: 35, model: { cell: 'rnn', wordvecSize: 100, hiddenSize: 100 } },
+  C: { label: 'full PTB, RNN H=650', corpusSize: 0, N: 20, T: 35, model: { cell: 'rnn', wordvecSize: 650, hiddenSize: 650 } },
+  D: { label: 'ch6 Rnnlm, LSTM 100', corpusSize: 0, N: 20, T: 35, model: { cell: 'lstm', wordvecSize: 100, hiddenSize: 100 } },
+  E: {
+    label: '2-layer tied LSTM 200, dropout 0.2', corpusSize: 0, N: 20, T: 35, js: false,
+    model: { cell: 'lstm', layers: 2, wordvecSize: 200, hiddenSize: 200, dropout: 0.2, tied: true },
+  },
+  F: {
+    label: 'BetterRnnlm, LSTM 2x650', corpusSize: 0, N: 20, T: 35, js: false,
+    model: { cell: 'lstm', layers: 2, wordvecSize: 650, hiddenSize: 650, dropout: 0.5, tied: true },
+  },
 };
 
 module.exports = { WORKLOADS };

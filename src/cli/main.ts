@@ -22,7 +22,7 @@ const stdio: Io = {
 /** Runs the command line and resolves to the exit code: 0 ok, 1 error, 2 usage. Never throws. */
 export async function main(argv: string[], io: Io = stdio): Promise<number> {
   const program = new Command('rnnlm')
-    .description('Recurrent neural network language models (Deep Learning from Scratch 2, chapter 5) on Node.js')
+    .description('Recurrent neural network language models (Deep Learning from Scratch 2, chapters 5 and 6: RNN, LSTM, GRU) on Node.js')
     .version(VERSION, '-V, --version')
     .exitOverride()
     .configureOutput({
