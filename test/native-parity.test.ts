@@ -41,6 +41,21 @@ describeNative('native backend parity with js', () => {
     }
   });
 
+  it('sgemm with few rows (the recurrent step kernels): every row count to 32, column and depth tails, beta 0 and 1', () => {
+    for (const M of [1, 2, 5, 6, 7, 12, 13, 20, 32, 33]) {
+      for (const [N, K] of [[1, 1], [15, 17], [16, 16], [17, 15], [33, 200], [800, 100], [200, 800]]) {
+        for (const tB of [false, true]) {
+          for (const beta of [0, 1]) {
+            const lda = K + 3, ldb = (tB ? K : N) + 5, ldc = N + 2;
+            const A = randomArray(M * lda, M + N), B = randomArray((tB ? N : K) * ldb, K + 1), C = randomArray(M * ldc, 9);
+            same(`sgemm N${tB ? 'T' : 'N'} ${M}x${N}x${K} beta=${beta}`, [C],
+              (b, [c]) => b.sgemm(false, tB, M, N, K, 1, A, lda, B, ldb, beta, c, ldc));
+          }
+        }
+      }
+    }
+  });
+
   it('sgemm with beta = 0 ignores NaN in C, and with K = 0 scales C', () => {
     const C = new Float32Array(6).fill(NaN);
     native!.sgemm(false, false, 2, 3, 2, 1, Float32Array.from([1, 2, 3, 4]), 2, Float32Array.from([1, 0, 0, 0, 1, 0]), 3, 0, C, 3);

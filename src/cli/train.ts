@@ -181,6 +181,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
       throw new UsageError(`--init ${flags.init} has a vocabulary of ${w.vocabSize} words but the corpus needs ${vocabSize}`);
     }
     vocabSize = w.vocabSize;
+    if (!explicit.has('dropout')) config.dropout = file.dropout; // the file's training recipe, unless told otherwise
     model = modelFromWeights(w, { backend, seed: config.seed, dropout: config.dropout }, flags.init);
   } else {
     model = new LanguageModel({
