@@ -13,7 +13,7 @@ export { TimeAffine } from './layers/affine';
 export { TimeSoftmaxWithLoss, IGNORE_LABEL } from './layers/softmax';
 export {
   LanguageModel, SimpleRnnlm, Rnnlm, BetterRnnlm, modelConfig, paramTable, stateTable, iterationFlops, CELL_TYPES,
-  type ModelConfig, type CellType, type ParamSpec, type ModelOptions, type StepKey,
+  WEIGHT_INITS, type WeightInit, type ModelConfig, type CellType, type ParamSpec, type ModelOptions, type StepKey,
 } from './model';
 export { SGD, clipGrads } from './optimizer';
 export { WORKER_FILE, autoWorkers, autoBlasThreads, AUTO_MIN_FLOPS, ParallelEngine, WorkerError, type WorkerPool, type ParallelOptions } from './parallel/engine';

@@ -123,9 +123,19 @@ export function iterationFlops(config: ModelConfig, N: number, T: number): numbe
   return f;
 }
 
+/**
+ * How new weights are drawn. `book`: the book's (embedding randn/100, Wx randn/sqrt(in), Wh and affine.W
+ * randn/sqrt(H), biases 0). `pytorch`: PyTorch's word_language_model (embedding and affine.W uniform in +-0.1,
+ * affine.b 0; recurrent weights and biases uniform in +-1/sqrt(H), the bias as the sum of PyTorch's two).
+ */
+export type WeightInit = 'book' | 'pytorch';
+export const WEIGHT_INITS: readonly WeightInit[] = ['book', 'pytorch'];
+
 export interface ModelOptions {
-  /** Seed of the book's initialisation and of the dropout masks (default 0). */
+  /** Seed of the initialisation and of the dropout masks (default 0). */
   seed?: number;
+  /** The initialisation scheme (default 'book'). */
+  init?: WeightInit;
   backend?: Backend | BackendName;
   /** Use these flat buffers (length = parameter count) instead of allocating; they are not initialised. */
   buffers?: { params: Float32Array; grads: Float32Array };
@@ -184,7 +194,7 @@ export class LanguageModel {
       const alloc = (): Float32Array => new Float32Array(new SharedArrayBuffer(total * 4));
       this.flatParams = alloc();
       this.flatGrads = alloc();
-      this.initialize(this.seed);
+      this.initialize(this.seed, opts.init ?? 'book');
     }
     this.params = this.specs.map((s) => this.flatParams.subarray(s.offset, s.offset + s.size));
     this.grads = this.specs.map((s) => this.flatGrads.subarray(s.offset, s.offset + s.size));
@@ -218,13 +228,28 @@ export class LanguageModel {
     return this.config.hiddenSize;
   }
 
-  /** The book's initialisation: embedding randn/100, Wx randn/sqrt(in), Wh and affine randn/sqrt(H), biases 0. */
-  private initialize(seed: number): void {
+  /** Draws every tensor in paramTable order from one seeded generator (see WeightInit). */
+  private initialize(seed: number, init: WeightInit): void {
+    if (!WEIGHT_INITS.includes(init)) throw new RangeError(`Unknown init '${String(init)}': expected one of ${WEIGHT_INITS.join(', ')}`);
     const rng = new Random(seed);
+    const k = 1 / Math.sqrt(this.hiddenSize);
     for (const s of this.specs) {
       const view = this.flatParams.subarray(s.offset, s.offset + s.size);
-      if (s.initScale === 0) view.fill(0);
-      else rng.fillRandn(view, s.initScale);
+      if (init === 'book') {
+        if (s.initScale === 0) view.fill(0);
+        else rng.fillRandn(view, s.initScale);
+      } else if (s.name === 'affine.b') {
+        view.fill(0);
+      } else if (s.name === 'embed.W' || s.name === 'affine.W') {
+        for (let i = 0; i < view.length; i++) view[i] = (2 * rng.uniform() - 1) * 0.1;
+      } else {
+        const terms = s.name.endsWith('.b') ? 2 : 1; // PyTorch's b_ih + b_hh
+        for (let i = 0; i < view.length; i++) {
+          let v = 0;
+          for (let t = 0; t < terms; t++) v += (2 * rng.uniform() - 1) * k;
+          view[i] = v;
+        }
+      }
     }
   }
 

@@ -31,6 +31,24 @@ describe('model configurations', () => {
     expect(new BetterRnnlm(20, 8, 8).config).toEqual({ cell: 'lstm', layers: 2, vocabSize: 20, wordvecSize: 8, hiddenSize: 8, dropout: 0.5, tied: true });
   });
 
+  it("initialises as the book (randn) or as PyTorch's example (uniform), from the seed", () => {
+    const c = { cell: 'lstm', layers: 2, vocabSize: 500, wordvecSize: 64, hiddenSize: 64 } as const;
+    const book = new LanguageModel(c, { seed: 1 });
+    const std = (x: Float32Array): number => Math.sqrt(x.reduce((a, v) => a + v * v, 0) / x.length);
+    expect(std(book.param('embed.W'))).toBeCloseTo(0.01, 3);
+    expect(std(book.param('lstm.1.Wh'))).toBeCloseTo(1 / 8, 2);
+    expect(book.param('lstm.0.b').every((v) => v === 0)).toBe(true);
+    const torch = new LanguageModel(c, { seed: 1, init: 'pytorch' });
+    const within = (x: Float32Array, r: number): boolean => x.every((v) => Math.abs(v) <= r);
+    expect(within(torch.param('embed.W'), 0.1) && std(torch.param('embed.W')) > 0.05).toBe(true);
+    expect(within(torch.param('affine.W'), 0.1)).toBe(true);
+    expect(within(torch.param('lstm.0.Wx'), 1 / 8) && std(torch.param('lstm.0.Wx')) > 0.06).toBe(true);
+    expect(within(torch.param('lstm.0.b'), 2 / 8) && std(torch.param('lstm.0.b')) > 0.05).toBe(true);
+    expect(torch.param('affine.b').every((v) => v === 0)).toBe(true);
+    expect(Array.from(new LanguageModel(c, { seed: 1, init: 'pytorch' }).flatParams)).toEqual(Array.from(torch.flatParams));
+    expect(() => new LanguageModel(c, { init: 'xavier' as never })).toThrow("Unknown init 'xavier': expected one of book, pytorch");
+  });
+
   it('refuses impossible configurations with a message that says why', () => {
     expect(() => modelConfig({ vocabSize: 10, wordvecSize: 4, hiddenSize: 3, tied: true }))
       .toThrow('Tied weights need wordvecSize = hiddenSize (the output layer reuses the embedding), but they are 4 and 3');

@@ -31,6 +31,8 @@ export interface RunConfig {
   numLayers?: number;
   dropout?: number;
   tied?: boolean;
+  /** How the weights were initialised (absent in version 1 checkpoints: book). */
+  weightInit?: 'book' | 'pytorch';
   maxEpoch: number;
   maxGrad?: number;
   seed: number;

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomic } from '../atomic';
 import { BACKEND_NAMES, nativeUnavailableReason, resolveBackend, type Backend, type BackendName } from '../backend';
-import { CELL_TYPES, LanguageModel, type CellType } from '../model';
+import { CELL_TYPES, LanguageModel, WEIGHT_INITS, type CellType, type WeightInit } from '../model';
 import { SGD } from '../optimizer';
 import { autoWorkers } from '../parallel/engine';
 import { evalPerplexity, RnnlmTrainer, TrainingInterruptedError } from '../trainer';
@@ -20,6 +20,7 @@ export interface TrainFlags {
   numLayers: number;
   dropout: number;
   tied?: boolean;
+  weightInit: WeightInit;
   corpusSize: number;
   batchSize: number;
   timeSize: number;
@@ -128,7 +129,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
       data: flags.text !== undefined ? { kind: 'text', file: flags.text, validFile: flags.validText } : { kind: 'ptb', corpusSize: flags.corpusSize },
       fingerprint: '',
       batchSize: flags.batchSize, timeSize: flags.timeSize, wordvecSize: flags.wordvecSize, hiddenSize: flags.hiddenSize,
-      cell: flags.model, numLayers: flags.numLayers, dropout: flags.dropout, tied: Boolean(flags.tied),
+      cell: flags.model, numLayers: flags.numLayers, dropout: flags.dropout, tied: Boolean(flags.tied), weightInit: flags.weightInit,
       maxEpoch: flags.maxEpoch, maxGrad: flags.maxGrad, seed: flags.seed, evalInterval: flags.evalInterval,
       valid: Boolean(flags.valid || flags.validText), lrDecay: flags.lrDecay, saveBest: flags.saveBest, save: flags.save,
       log: flags.log, plot: flags.plot,
@@ -187,7 +188,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     model = new LanguageModel({
       cell: config.cell, layers: config.numLayers, vocabSize, wordvecSize: config.wordvecSize, hiddenSize: config.hiddenSize,
       dropout: config.dropout, tied: config.tied,
-    }, { backend, seed: config.seed });
+    }, { backend, seed: config.seed, init: config.weightInit });
   }
   const vocab = vocabSize === data.vocab.length ? data.vocab : undefined;
   const optimizer = new SGD(ckpt?.lr ?? flags.lr, { backend });
@@ -316,6 +317,7 @@ export function trainCommand(run: (flags: TrainFlags, explicit: Set<string>) => 
     .option('--num-layers <n>', 'stacked recurrent layers', positiveInt, 1)
     .option('--dropout <p>', 'dropout ratio after the embedding, between layers and before the output layer', dropoutArg, 0)
     .option('--tied', 'tie the output weights to the embedding (needs --wordvec-size = --hidden-size)')
+    .addOption(new Option('--weight-init <scheme>', "initialisation: book (randn scaled as the book) or pytorch (uniform, as PyTorch's word_language_model)").choices(WEIGHT_INITS).default('book'))
     .option('--corpus-size <n>', 'use the first n tokens of ptb.train.txt (0 = the whole split)', nonNegativeInt, 1000)
     .option('--text <file>', 'train on this whitespace-tokenised text instead of PTB (line ends become <eos>)')
     .option('--valid-text <file>', 'validation text for --text (words outside the vocabulary become <unk> if it has one)')
