@@ -188,6 +188,8 @@ export const jsBackend: Backend = {
     const TH = T * H;
     // dh0 doubles as the carried gradient dh_{t} flowing back from step t+1; zero at the window's end.
     dh0.fill(0, 0, N * H);
+    dxs.fill(0, 0, NT * D);
+    if (NT === 0 || H === 0) return; // an empty window: no gradient
     for (let t = T - 1; t >= 0; t--) {
       for (let n = 0; n < N; n++) {
         const o = n * TH + t * H, c = n * H;
