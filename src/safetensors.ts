@@ -93,8 +93,14 @@ export function parseSafetensors(buf: Uint8Array, source = 'weights file'): Safe
   const tensors = new Map<string, Tensor>();
   for (const e of entries) {
     if (e.dtype !== 'F32') fail(`tensor '${e.name}' has dtype ${e.dtype}; only F32 is supported`);
-    const bytes = buf.slice(dataStart + e.begin, dataStart + e.end); // a copy, aligned
-    tensors.set(e.name, { shape: e.shape, data: new Float32Array(bytes.buffer, bytes.byteOffset, (e.end - e.begin) / 4) });
+    // A copy into fresh (so 4-byte aligned) memory: the data may start at any offset of the file, and a Node
+    // Buffer's slice would be a view, not a copy.
+    const data = new Float32Array((e.end - e.begin) / 4);
+    new Uint8Array(data.buffer).set(buf.subarray(dataStart + e.begin, dataStart + e.end));
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i])) fail(`tensor '${e.name}' holds ${data[i]} at index ${i}`);
+    }
+    tensors.set(e.name, { shape: e.shape, data });
   }
   return { tensors, metadata };
 }

@@ -317,5 +317,9 @@ export function evalPerplexity(model: LanguageModel, corpus: Int32Array, batchSi
     onProgress?.(iter + 1, maxIters);
   }
   evaluator.resetState();
-  return Math.exp(total / maxIters);
+  const ppl = Math.exp(total / maxIters);
+  if (!Number.isFinite(ppl)) {
+    throw new RangeError(`the model's scores are not finite (NaN or overflow): its weights give a perplexity of ${ppl}`);
+  }
+  return ppl;
 }

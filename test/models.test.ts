@@ -115,6 +115,13 @@ describe.each(backends().map((b) => [b.name, b] as const))('the model interface 
     expect(evalPerplexity(twin, corpus, 2, 5)).toBeCloseTo(ppl, 10);
   });
 
+  it('refuses to report a perplexity from weights whose forward overflows', () => {
+    const model = new LanguageModel({ vocabSize: V, wordvecSize: 4, hiddenSize: 4 }, { backend, seed: 4 });
+    model.param('affine.b').fill(3e38);
+    model.param('affine.b')[0] = -3e38;
+    expect(() => evalPerplexity(model, randomIds(100, V, 9), 2, 5)).toThrow(/scores are not finite/);
+  });
+
   it('draws dropout masks from (seed, iteration, site, row, step, unit) alone', () => {
     const U = 64, n = 6, t = 5;
     const x = randomArray(n * t * U, 8).map((v) => v + 2); // no zeros in x

@@ -91,4 +91,23 @@ describe('safetensors', () => {
   it('names the file it cannot read', () => {
     expect(() => readWeights('/nonexistent/w.safetensors')).toThrow(/cannot read weights file \/nonexistent\/w.safetensors: ENOENT/);
   });
+
+  it('reads a file whose data starts at an offset that is not a multiple of 4, from a Node Buffer on disk', () => {
+    const data = new Float32Array([1.5, -2, 3.25]);
+    const base = JSON.stringify({ x: { dtype: 'F32', shape: [3], data_offsets: [0, 12] } });
+    const header = base + ' '.repeat(((8 + base.length) % 4 === 1) ? 0 : (5 - ((8 + base.length) % 4)) % 4); // data at 4k + 1
+    expect((8 + Buffer.byteLength(header)) % 4).not.toBe(0);
+    const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rnnlm-st-')), 'odd.safetensors');
+    fs.writeFileSync(f, file(header, new Uint8Array(data.buffer)));
+    const t = parseSafetensors(fs.readFileSync(f), f).tensors.get('x')!;
+    expect(Array.from(t.data)).toEqual([1.5, -2, 3.25]);
+  });
+
+  it('refuses tensors holding NaN or infinities, naming the tensor and the first bad index', () => {
+    for (const [bad, word] of [[NaN, 'NaN'], [Infinity, 'Infinity'], [-Infinity, '-Infinity']] as const) {
+      const data = new Float32Array([0, 1, bad, 2]);
+      const bytes = file({ 'lstm.0.b': { dtype: 'F32', shape: [4], data_offsets: [0, 16] } }, new Uint8Array(data.buffer));
+      expect(() => parseSafetensors(bytes, 'w.safetensors')).toThrow(`w.safetensors: tensor 'lstm.0.b' holds ${word} at index 2`);
+    }
+  });
 });
