@@ -8,6 +8,7 @@ import * as path from 'node:path';
  */
 export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   const dir = path.dirname(path.resolve(file));
+  removeStaleTemporaries(dir, path.basename(file));
   const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
   let fd: number | undefined;
   try {
@@ -37,5 +38,36 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
     }
   } catch {
     // Some file systems do not allow fsync on a folder; the rename itself is already atomic.
+  }
+}
+
+/**
+ * Removes the temporary files that writes to `base` left behind when their process was killed (SIGKILL, power
+ * loss): `.{base}.{pid}.{ms}.tmp` whose process no longer runs. A live process's temporary file is left alone.
+ */
+function removeStaleTemporaries(dir: string, base: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  const prefix = `.${base}.`;
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const m = /^(\d+)\.\d+\.tmp$/.exec(name.slice(prefix.length));
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || isRunning(pid)) continue;
+    fs.rmSync(path.join(dir, name), { force: true });
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

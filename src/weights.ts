@@ -146,8 +146,26 @@ export function weightsFromSafetensors(file: SafetensorsFile, source = 'weights 
       fail(`__metadata__.vocab must be a list of ${config.vocabSize} words`);
     }
     vocab = parsed as string[];
+    const dup = firstDuplicate(vocab);
+    if (dup) fail(`__metadata__.vocab has ${JSON.stringify(dup.word)} twice (ids ${dup.first} and ${dup.second})`);
+  }
+  // Sizes written beside the architecture must agree with the tensors too.
+  for (const [key, value] of [['vocab_size', config.vocabSize], ['wordvec_size', config.wordvecSize], ['hidden_size', config.hiddenSize]] as const) {
+    const m = file.metadata[key];
+    if (m !== undefined && m !== String(value)) fail(`__metadata__.${key} says ${m} but the tensors say ${value}`);
   }
   return { ...file, config, vocabSize: config.vocabSize, wordvecSize: config.wordvecSize, hiddenSize: config.hiddenSize, vocab };
+}
+
+/** The first word that appears twice in a vocabulary, with both ids. */
+export function firstDuplicate(words: readonly string[]): { word: string; first: number; second: number } | undefined {
+  const seen = new Map<string, number>();
+  for (let i = 0; i < words.length; i++) {
+    const j = seen.get(words[i]);
+    if (j !== undefined) return { word: words[i], first: j, second: i };
+    seen.set(words[i], i);
+  }
+  return undefined;
 }
 
 /** A file's bytes; an unreadable file is a WeightsFormatError naming `what`, the file and the reason. */

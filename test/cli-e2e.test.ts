@@ -184,7 +184,7 @@ describe('rnnlm end to end', () => {
     expect(r.err).toMatch(/not an rnnlm checkpoint/);
     r = rnnlm('train', '--resume', ckpt, '--lr', '5');
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/--lr cannot be changed when resuming/);
+    expect(r.err).toMatch(/--lr 5 differs from .*good\.ckpt, whose run has 0\.1: a resumed run keeps its settings/);
     expect(fs.readFileSync(ckpt)).toEqual(goodCkpt);
     expect(fs.readFileSync(log)).toEqual(goodLog);
 
@@ -195,6 +195,61 @@ describe('rnnlm end to end', () => {
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/bad\.safetensors: /);
     expect(rnnlm('generate', bad).code).toBe(1);
+  });
+
+  it('resumes with the same command plus --resume, and has nothing to do once every epoch is done', () => {
+    const dir = fs.mkdtempSync(path.join(tmp, 'same-'));
+    const args = ['train', '--corpus-size', '2000', '--lr', '0.5', '--max-epoch', '2', '--log', path.join(dir, 'run.jsonl'),
+      '--checkpoint', path.join(dir, 'run.ckpt'), '--save', path.join(dir, 'w.safetensors')];
+    expect(rnnlm(...args).code).toBe(0);
+    const again = rnnlm(...args, '--resume', path.join(dir, 'run.ckpt'), '--max-epoch', '3');
+    expect(again.err).toBe('');
+    expect(again.out).toMatch(/resuming .*run\.ckpt at epoch 3, iteration 1/);
+    const files = fs.readdirSync(dir).map((f) => [f, fs.statSync(path.join(dir, f)).mtimeMs]);
+    const done = rnnlm(...args, '--resume', path.join(dir, 'run.ckpt'), '--max-epoch', '3');
+    expect(done.code).toBe(0);
+    expect(done.out.trim()).toBe(`rnnlm: ${path.join(dir, 'run.ckpt')} has finished 3 epochs; nothing to do (raise --max-epoch to train more)`);
+    expect(fs.readdirSync(dir).map((f) => [f, fs.statSync(path.join(dir, f)).mtimeMs])).toEqual(files);
+    const changed = rnnlm(...args, '--resume', path.join(dir, 'run.ckpt'), '--hidden-size', '50');
+    expect(changed.code).toBe(2);
+    expect(changed.err).toMatch(/--hidden-size 50 differs from .*run\.ckpt, whose run has 100/);
+  });
+
+  it.each(['--save', '--save-best', '--log', '--plot', '--checkpoint'])('checks %s before the first iteration', (flag) => {
+    const started = Date.now();
+    const r = rnnlm('train', '--valid', '--corpus-size', '0', '--max-epoch', '1', flag, '/nonexistent/dir/x.out');
+    expect(r.code).toBe(2);
+    expect(r.err.trim()).toBe(`rnnlm: ${flag} /nonexistent/dir/x.out: the folder /nonexistent/dir does not exist`);
+    expect(Date.now() - started).toBeLessThan(5000);
+  });
+
+  it('saves the weights on Ctrl-C without --checkpoint, and a second Ctrl-C does not abort the save', async () => {
+    const w = path.join(tmp, 'interrupted.safetensors'), ckpt = path.join(tmp, 'twice.ckpt');
+    for (const [extra, presses] of [[['--save', w], 1], [['--checkpoint', ckpt], 2]] as const) {
+      const child = spawn(process.execPath, [CLI, 'train', '--corpus-size', '0', '--batch-size', '20', '--time-size', '35',
+        '--model', 'lstm', '--max-epoch', '1', '--eval-interval', '5', ...extra], { env });
+      let out = '', err = '';
+      child.stderr.on('data', (d) => { err += d; });
+      // Wait for the first report after the first one: training is under way.
+      await new Promise<void>((resolve) => child.stdout.on('data', (d) => {
+        out += d;
+        if (/iter 6 \//.test(out)) resolve();
+      }));
+      child.kill('SIGINT');
+      if (presses === 2) {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        child.kill('SIGINT');
+      }
+      expect(await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))).toBe(130);
+      if (presses === 1) {
+        expect(err).toMatch(/training interrupted at epoch 1, iteration \d+; weights saved to .*interrupted\.safetensors/);
+        expect(readWeights(w).config.cell).toBe('lstm');
+      } else {
+        expect(err).toMatch(/stopping, please wait/);
+        expect(err).toMatch(/checkpoint saved to .*twice\.ckpt/);
+        expect(rnnlm('info', ckpt).out).toMatch(/training state: epoch 1, \d+ iterations done/);
+      }
+    }
   });
 
   it('has --help with examples for every command, --version, and exit code 2 for usage errors', () => {

@@ -105,12 +105,16 @@ describe('rnnlm train', () => {
   it('stops cleanly on SIGINT with workers running: exit 130, where it stopped, no hang', async () => {
     const { spawn } = await import('node:child_process');
     const child = spawn(process.execPath, [CLI, 'train', '--corpus-size', '0', '--batch-size', '20', '--time-size', '35',
-      '--workers', '2', '--max-epoch', '1'], { env: { ...process.env, PTB_DIR } });
+      '--workers', '2', '--max-epoch', '1', '--eval-interval', '5'], { env: { ...process.env, PTB_DIR } });
     let out = '', err = '';
     child.stdout.on('data', (d) => { out += d; });
     child.stderr.on('data', (d) => { err += d; });
-    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Wait for the second report line: the workers are running iterations (no fixed sleep to flake on busy cores).
+    let seen = '';
+    await new Promise<void>((resolve) => child.stdout.on('data', (d) => {
+      seen += d;
+      if ((seen.match(/\| iter \d+ \//g) ?? []).length >= 2) resolve();
+    }));
     const started = Date.now();
     child.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));

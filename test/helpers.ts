@@ -11,11 +11,21 @@ export function readFixture<T = unknown>(name: string): T {
   return JSON.parse(fs.readFileSync(path.join(FIXTURES, name), 'utf8')) as T;
 }
 
-/** Every backend that loaded here: js always, native when built. */
+/** Under CI=true the native backend must load: its suites fail instead of skipping. */
+export const REQUIRE_NATIVE = process.env.CI === 'true';
+
+/** Every backend that loaded here: js always, native when built (and always under CI=true). */
 export function backends(): Backend[] {
   const list: Backend[] = [jsBackend];
-  if (nativeUnavailableReason() === undefined) list.push(resolveBackend('native'));
+  const reason = nativeUnavailableReason();
+  if (reason === undefined) list.push(resolveBackend('native'));
+  else if (REQUIRE_NATIVE) throw new Error(`CI=true but the native backend did not load: ${reason}`);
   return list;
+}
+
+/** describe for suites that need the native addon: skipped where it is not built, except under CI=true. */
+export function describeNative(available: boolean): jest.Describe {
+  return available || REQUIRE_NATIVE ? describe : describe.skip;
 }
 
 /** Flattens nested number lists (row-major). */

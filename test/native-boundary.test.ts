@@ -3,17 +3,41 @@
  * and out-of-range ids all end in a TypeError or RangeError that names the argument, never in a crash.
  */
 import { loadNativeBackend } from '../src/backend/native';
-import { randomArray } from './helpers';
+import { randomArray, describeNative as describeNativeIf } from './helpers';
 
 const addon = loadNativeBackend().addon as unknown as Record<string, (...a: unknown[]) => unknown> | undefined;
-const describeNative = addon ? describe : describe.skip;
+const describeNative = describeNativeIf(Boolean(addon));
+
+const CANARY = -77777;
+const PAD = 5;
+
+/** Every canary around the guarded views among args is intact. */
+function canariesIntact(args: unknown[]): boolean {
+  for (const a of args) {
+    if (!(a instanceof Float32Array || a instanceof Int32Array) || a.buffer.byteLength === 0) continue;
+    const all = a instanceof Float32Array ? new Float32Array(a.buffer) : new Int32Array(a.buffer);
+    const start = a.byteOffset / 4;
+    if (start !== PAD || all.length !== a.length + 2 * PAD) continue; // not one of ours (a mutation made it)
+    for (let i = 0; i < PAD; i++) if (all[i] !== CANARY || all[start + a.length + i] !== CANARY) return false;
+  }
+  return true;
+}
 
 /** A valid call for every exported op, on small random shapes. */
 function validCalls(rnd: () => number): [string, unknown[]][] {
   const d = (): number => 1 + Math.floor(rnd() * 4);
   const N = d(), T = d(), D = d(), H = d(), V = d() + 1, R = d(), I = d(), O = d(), M = d(), K = d();
-  const f = (n: number): Float32Array => new Float32Array(n);
-  const ids = (n: number, max: number): Int32Array => Int32Array.from({ length: n }, () => Math.floor(rnd() * max));
+  // Every buffer is a view with canaries on either side: a write outside it shows even when nothing crashes.
+  const f = (n: number): Float32Array => {
+    const all = new Float32Array(n + 2 * PAD).fill(CANARY);
+    return all.subarray(PAD, PAD + n).fill(0);
+  };
+  const ids = (n: number, max: number): Int32Array => {
+    const all = new Int32Array(n + 2 * PAD).fill(CANARY);
+    const v = all.subarray(PAD, PAD + n);
+    for (let i = 0; i < n; i++) v[i] = Math.floor(rnd() * max);
+    return v;
+  };
   return [
     ['sgemm', [false, true, M, N, K, 1, f(M * K), K, f(N * K), K, 0, f(M * N), N]],
     ['embeddingForward', [f(R * D), f(V * D), ids(R, V), R, V, D]],
@@ -86,10 +110,10 @@ function xorshift(seed: number): () => number {
 }
 
 describeNative('native boundary', () => {
-  it('10,000 random malformed calls all throw TypeError or RangeError', () => {
+  it('20,000 random malformed calls all throw TypeError or RangeError or stay inside their buffers', () => {
     const rnd = xorshift(12345);
     const counts = { TypeError: 0, RangeError: 0, ok: 0 };
-    for (let i = 0; i < 10000; i++) {
+    for (let i = 0; i < 20000; i++) {
       const calls = validCalls(rnd);
       const [name, args] = calls[Math.floor(rnd() * calls.length)];
       let a = [...args];
@@ -106,7 +130,9 @@ describeNative('native boundary', () => {
       try {
         addon![name](...a);
         counts.ok++;
+        if (!canariesIntact(a)) throw new Error(`${name}: a write outside a buffer (call ${i})`);
       } catch (e) {
+        if (!canariesIntact(a)) throw new Error(`${name}: a write outside a buffer before throwing (call ${i})`, { cause: e });
         // Errors made by the addon come from Node's own realm, not jest's sandbox: compare names, not classes.
         const kind = (e as Error).name;
         if (kind === 'TypeError' || kind === 'RangeError') counts[kind]++;
@@ -115,9 +141,9 @@ describeNative('native boundary', () => {
       }
     }
     // Some mutations are harmless (a longer array, a zero size); most must be refused.
-    expect(counts.TypeError + counts.RangeError).toBeGreaterThan(8000);
-    expect(counts.TypeError).toBeGreaterThan(1000);
-    expect(counts.RangeError).toBeGreaterThan(1000);
+    expect(counts.TypeError + counts.RangeError).toBeGreaterThan(16000);
+    expect(counts.TypeError).toBeGreaterThan(2000);
+    expect(counts.RangeError).toBeGreaterThan(2000);
     addon!.setNumThreads(2);
   });
 

@@ -4,11 +4,11 @@
  */
 import { jsBackend, type Backend } from '../src';
 import { loadNativeBackend } from '../src/backend/native';
-import { expectClose, randomArray, randomIds } from './helpers';
+import { expectClose, randomArray, randomIds, describeNative as describeNativeIf } from './helpers';
 
 const native = loadNativeBackend().backend;
 const TOL = 1e-4;
-const describeNative = native ? describe : describe.skip;
+const describeNative = describeNativeIf(Boolean(native));
 
 /** Runs op on both backends with identical copies of the inputs and compares every output buffer. */
 function same(label: string, outputs: Float32Array[], run: (b: Backend, outs: Float32Array[]) => number | void): void {

@@ -5,10 +5,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadNativeBackend, chooseCoretype, configureCoretype } from '../src/backend/native';
 import { nativeUnavailableReason } from '../src';
-import { randomArray } from './helpers';
+import { randomArray, describeNative as describeNativeIf } from './helpers';
 
 const native = loadNativeBackend();
-const describeNative = native.addon ? describe : describe.skip;
+const describeNative = describeNativeIf(Boolean(native.addon));
 
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');

@@ -9,7 +9,7 @@ import { Piscina } from 'piscina';
 import { LanguageModel, SimpleRnnlm, SGD, RnnlmTrainer, jsBackend, type Backend, type ModelConfig } from '../src';
 import { WORKER_FILE, autoBlasThreads, autoWorkers } from '../src/parallel/engine';
 import { getBlasThreads, loadNativeBackend } from '../src/backend/native';
-import { backends, expectClose, randomIds, relError } from './helpers';
+import { REQUIRE_NATIVE, backends, expectClose, randomIds, relError } from './helpers';
 import { expectOnCurve, seedCurve } from './support/seed';
 
 const V = 50, D = 8, H = 12;
@@ -112,7 +112,7 @@ describe('parallel training faults', () => {
     expect(autoBlasThreads(new SimpleRnnlm(10000, 100, 100), 20, 35, 2, 2)).toBe(1);
   });
 
-  (loadNativeBackend().addon ? it : it.skip)('restores the OpenBLAS thread count after training', async () => {
+  (loadNativeBackend().addon || REQUIRE_NATIVE ? it : it.skip)('restores the OpenBLAS thread count after training', async () => {
     const before = getBlasThreads();
     const model = new SimpleRnnlm(V, D, H, { backend: 'native' });
     await new RnnlmTrainer(model, new SGD(0.1, { backend: 'native' })).fit(corpus.subarray(0, 200), corpus.subarray(1, 201), {

@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../atomic';
 import { stateTable, type CellType, type LanguageModel } from '../model';
 import { parseSafetensors, serializeSafetensors, WeightsFormatError } from '../safetensors';
 import type { TrainerState } from '../trainer';
-import { architectureMetadata, modelTensors, readBytes, weightsFromSafetensors, type Weights } from '../weights';
+import { architectureMetadata, firstDuplicate, modelTensors, readBytes, weightsFromSafetensors, type Weights } from '../weights';
 import type { LogRecord } from './history';
 
 export const CHECKPOINT_FORMAT = 'rnnlm.checkpoint';
@@ -33,6 +33,11 @@ export interface RunConfig {
   tied?: boolean;
   /** How the weights were initialised (absent in version 1 checkpoints: book). */
   weightInit?: 'book' | 'pytorch';
+  /** The initial learning rate, the --init file and the validation windows (absent in older checkpoints). */
+  lr?: number;
+  init?: string;
+  evalBatchSize?: number;
+  evalTimeSize?: number;
   maxEpoch: number;
   maxGrad?: number;
   seed: number;
@@ -83,6 +88,44 @@ export function saveCheckpoint(file: string, model: LanguageModel, c: Omit<Check
   writeFileAtomic(file, checkpointBytes(model, c));
 }
 
+/** The whole run configuration, field by field: types, ranges, and nothing missing that a run needs. */
+function checkConfig(c: unknown, fail: (msg: string) => never): asserts c is RunConfig {
+  if (typeof c !== 'object' || c === null || Array.isArray(c)) fail("checkpoint field 'config' is not an object");
+  const o = c as Record<string, unknown>;
+  const bad = (k: string, what: string): never => fail(`checkpoint config field '${k}' is ${JSON.stringify(o[k]) ?? 'missing'}, not ${what}`);
+  const posInt = (k: string, optional = false): void => {
+    if (optional && o[k] === undefined) return;
+    if (!Number.isSafeInteger(o[k]) || (o[k] as number) < 1) bad(k, 'a positive integer');
+  };
+  const posNum = (k: string, optional = false, min = 0): void => {
+    if (optional && o[k] === undefined) return;
+    if (typeof o[k] !== 'number' || !Number.isFinite(o[k]) || !((o[k] as number) > min)) bad(k, `a finite number above ${min}`);
+  };
+  const str = (k: string): void => {
+    if (o[k] !== undefined && typeof o[k] !== 'string') bad(k, 'a string');
+  };
+  const data = o.data as Record<string, unknown> | undefined;
+  if (typeof data !== 'object' || data === null) bad('data', 'an object');
+  else if (data.kind === 'ptb') {
+    if (!Number.isSafeInteger(data.corpusSize) || (data.corpusSize as number) < 0) bad('data', 'a PTB corpus size');
+  } else if (data.kind === 'text') {
+    if (typeof data.file !== 'string' || (data.validFile !== undefined && typeof data.validFile !== 'string')) bad('data', 'text files');
+  } else bad('data', "kind 'ptb' or 'text'");
+  if (typeof o.fingerprint !== 'string' || !/^[0-9a-f]{64}$/.test(o.fingerprint)) bad('fingerprint', 'a sha256');
+  for (const k of ['batchSize', 'timeSize', 'wordvecSize', 'hiddenSize', 'maxEpoch', 'evalInterval']) posInt(k);
+  for (const k of ['numLayers', 'evalBatchSize', 'evalTimeSize']) posInt(k, true);
+  posNum('maxGrad', true);
+  posNum('lr', true);
+  posNum('lrDecay', true, 1);
+  if (!Number.isSafeInteger(o.seed) || (o.seed as number) < 0 || (o.seed as number) > 0xffffffff) bad('seed', 'an integer in [0, 2^32)');
+  if (typeof o.valid !== 'boolean') bad('valid', 'a boolean');
+  if (o.cell !== undefined && !['rnn', 'lstm', 'gru'].includes(o.cell as string)) bad('cell', 'rnn, lstm or gru');
+  if (o.dropout !== undefined && !(typeof o.dropout === 'number' && o.dropout >= 0 && o.dropout < 1)) bad('dropout', 'a number in [0, 1)');
+  if (o.tied !== undefined && typeof o.tied !== 'boolean') bad('tied', 'a boolean');
+  if (o.weightInit !== undefined && !['book', 'pytorch'].includes(o.weightInit as string)) bad('weightInit', 'book or pytorch');
+  for (const k of ['init', 'saveBest', 'save', 'log', 'plot']) str(k);
+}
+
 export function readCheckpoint(file: string): Checkpoint {
   const buf = readBytes(file, 'checkpoint');
   const fail = (msg: string): never => {
@@ -100,25 +143,40 @@ export function readCheckpoint(file: string): Checkpoint {
       return fail(`checkpoint field '${key}' is missing or not JSON`);
     }
   };
-  const config = json('config') as RunConfig;
-  const trainer = json('trainer') as TrainerState;
+  const config = json('config');
+  const trainer = json('trainer');
   const lr = json('lr');
   const best = json('best_val_ppl');
   const vocab = json('vocab');
   const history = json('history');
   const logBytes = Number(raw.metadata.log_bytes);
-  if (typeof config !== 'object' || config === null || typeof config.batchSize !== 'number' || typeof config.fingerprint !== 'string') {
-    fail("checkpoint field 'config' is malformed");
+  checkConfig(config, fail);
+  const intAtLeast = (v: unknown, min: number): boolean => Number.isSafeInteger(v) && (v as number) >= min;
+  const finiteAtLeast0 = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+  const trainerChecks: Record<keyof TrainerState, (v: unknown) => boolean> = {
+    epoch: (v) => intAtLeast(v, 1), iter: (v) => intAtLeast(v, 0), timeIdx: (v) => intAtLeast(v, 0),
+    epochLoss: finiteAtLeast0, reportLoss: finiteAtLeast0, reportCount: (v) => intAtLeast(v, 0), elapsedS: finiteAtLeast0,
+  };
+  if (typeof trainer !== 'object' || trainer === null) fail("checkpoint field 'trainer' is malformed");
+  for (const [k, ok] of Object.entries(trainerChecks)) {
+    if (!ok((trainer as unknown as Record<string, unknown>)[k])) {
+      fail(`checkpoint trainer state has ${k} = ${JSON.stringify((trainer as unknown as Record<string, unknown>)[k]) ?? 'nothing'}`);
+    }
   }
-  for (const k of ['epoch', 'iter', 'timeIdx', 'epochLoss', 'reportLoss', 'reportCount', 'elapsedS'] as const) {
-    if (typeof trainer?.[k] !== 'number' || !Number.isFinite(trainer[k])) fail(`checkpoint trainer state lacks '${k}'`);
+  if (best !== null && !(typeof best === 'number' && Number.isFinite(best) && best >= 1)) {
+    fail(`checkpoint field 'best_val_ppl' is ${String(best)}, not a perplexity`);
   }
-  if (typeof lr !== 'number' || !(lr > 0)) fail("checkpoint field 'lr' is malformed");
+  if (typeof lr !== 'number' || !(lr > 0) || !Number.isFinite(lr)) fail("checkpoint field 'lr' is malformed");
   if (!Array.isArray(vocab) || !vocab.every((w) => typeof w === 'string')) fail("checkpoint field 'vocab' is malformed");
   if (!Array.isArray(history)) fail("checkpoint field 'history' is malformed");
   if (!Number.isSafeInteger(logBytes) || logBytes < 0) fail("checkpoint field 'log_bytes' is malformed");
   const weights = weightsFromSafetensors(raw, file); // the same parse: checks every tensor, no second copy
   if ((vocab as string[]).length !== 0 && (vocab as string[]).length !== weights.vocabSize) fail(`vocabulary has ${(vocab as string[]).length} words but the weights ${weights.vocabSize}`);
+  const dup = firstDuplicate(vocab as string[]);
+  if (dup) fail(`vocabulary has ${JSON.stringify(dup.word)} twice (ids ${dup.first} and ${dup.second})`);
+  if (config.wordvecSize !== weights.wordvecSize || config.hiddenSize !== weights.hiddenSize) {
+    fail(`checkpoint field 'config' says wordvec ${config.wordvecSize}, hidden ${config.hiddenSize} but the weights have ${weights.wordvecSize}, ${weights.hiddenSize}`);
+  }
   // The model: version 1 runs were one-layer RNNs without dropout.
   config.cell ??= weights.config.cell;
   config.numLayers ??= weights.config.layers;
@@ -143,7 +201,7 @@ export function readCheckpoint(file: string): Checkpoint {
     state = names.map((n) => raw.tensors.get(n)!.data);
   }
   return {
-    config, trainer, lr: lr as number, bestValPpl: typeof best === 'number' ? best : undefined, vocab: vocab as string[],
+    config, trainer: trainer as TrainerState, lr: lr as number, bestValPpl: typeof best === 'number' ? best : undefined, vocab: vocab as string[],
     history: history as LogRecord[], logBytes, weights, state,
   };
 }

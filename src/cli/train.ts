@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomic } from '../atomic';
 import { BACKEND_NAMES, nativeUnavailableReason, resolveBackend, type Backend, type BackendName } from '../backend';
@@ -104,17 +105,91 @@ function fileSize(file: string): number {
 }
 
 /** `rnnlm train`: a new run from flags, or a run resumed from a checkpoint. */
+/** The run configuration that a command line describes (a new run's, or what a resumed run must agree with). */
+function configFromFlags(flags: TrainFlags): RunConfig {
+  return {
+    data: flags.text !== undefined ? { kind: 'text', file: flags.text, validFile: flags.validText } : { kind: 'ptb', corpusSize: flags.corpusSize },
+    fingerprint: '',
+    batchSize: flags.batchSize, timeSize: flags.timeSize, wordvecSize: flags.wordvecSize, hiddenSize: flags.hiddenSize,
+    cell: flags.model, numLayers: flags.numLayers, dropout: flags.dropout, tied: Boolean(flags.tied), weightInit: flags.weightInit,
+    lr: flags.lr, init: flags.init, maxEpoch: flags.maxEpoch, maxGrad: flags.maxGrad, seed: flags.seed, evalInterval: flags.evalInterval,
+    evalBatchSize: flags.evalBatchSize, evalTimeSize: flags.evalTimeSize,
+    valid: Boolean(flags.valid || flags.validText), lrDecay: flags.lrDecay, saveBest: flags.saveBest, save: flags.save,
+    log: flags.log, plot: flags.plot,
+  };
+}
+
+/** A flag's value in a run configuration, to compare a resumed command line with its checkpoint. */
+const CONFIG_OF_FLAG: Record<string, (c: RunConfig) => unknown> = {
+  corpusSize: (c) => (c.data.kind === 'ptb' ? c.data.corpusSize : undefined),
+  text: (c) => (c.data.kind === 'text' ? c.data.file : undefined),
+  validText: (c) => (c.data.kind === 'text' ? c.data.validFile : undefined),
+  model: (c) => c.cell ?? 'rnn',
+  numLayers: (c) => c.numLayers ?? 1,
+  dropout: (c) => c.dropout ?? 0,
+  tied: (c) => c.tied ?? false,
+  weightInit: (c) => c.weightInit ?? 'book',
+  valid: (c) => c.valid,
+};
+for (const k of ['batchSize', 'timeSize', 'wordvecSize', 'hiddenSize', 'lr', 'init', 'maxGrad', 'seed', 'evalInterval',
+  'evalBatchSize', 'evalTimeSize', 'lrDecay', 'saveBest', 'save', 'log', 'plot'] as const) {
+  CONFIG_OF_FLAG[k] = (c) => c[k];
+}
+
+const flagName = (k: string): string => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/**
+ * Flags given with --resume must agree with the checkpoint (the usual way to resume is the same command again with
+ * --resume added); a flag that would change the run is refused, naming both values.
+ */
+function checkResumeFlags(flags: TrainFlags, explicit: Set<string>, ckpt: Checkpoint, file: string): void {
+  const given = new Set([...explicit, ...(flags.preset !== undefined ? Object.keys(PRESETS[flags.preset].flags) : [])]);
+  const wanted = configFromFlags(flags);
+  for (const k of given) {
+    if (RESUME_FLAGS.has(k) || k === 'preset') continue;
+    const of = CONFIG_OF_FLAG[k];
+    const old = of?.(ckpt.config);
+    const now = of?.(wanted) ?? (flags as unknown as Record<string, unknown>)[k];
+    if (of === undefined || old === undefined && k === 'lr' || old !== now) {
+      const was = old === undefined ? 'not set' : JSON.stringify(old);
+      throw new UsageError(`${flagName(k)} ${JSON.stringify(now)} differs from ${file}, whose run has ${was}: a resumed run keeps its settings (drop the flag, or start a new run)`);
+    }
+  }
+}
+
+/** Every file the run will write: its folder must exist and be writable before the first iteration. */
+function checkOutputs(outputs: [string, string | undefined][]): void {
+  for (const [flag, file] of outputs) {
+    if (file === undefined) continue;
+    const dir = path.dirname(path.resolve(file));
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(dir);
+    } catch {
+      throw new UsageError(`${flag} ${file}: the folder ${dir} does not exist`);
+    }
+    if (!st.isDirectory()) throw new UsageError(`${flag} ${file}: ${dir} is not a folder`);
+    try {
+      fs.accessSync(dir, fs.constants.W_OK);
+    } catch {
+      throw new UsageError(`${flag} ${file}: the folder ${dir} is not writable`);
+    }
+    if (fs.existsSync(file) && fs.statSync(file).isDirectory()) throw new UsageError(`${flag} ${file} is a folder, not a file`);
+  }
+}
+
+/** `rnnlm train`: a new run from flags, or a run resumed from a checkpoint. */
 export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): Promise<void> {
   let ckpt: Checkpoint | undefined;
   let config: RunConfig;
   if (flags.resume !== undefined) {
-    const extra = [...explicit].filter((k) => !RESUME_FLAGS.has(k));
-    if (extra.length > 0) {
-      const names = extra.map((k) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`);
-      throw new UsageError(`${names.join(', ')} cannot be changed when resuming: the checkpoint holds the run's settings`);
-    }
     ckpt = readCheckpoint(flags.resume);
+    checkResumeFlags(flags, explicit, ckpt, flags.resume);
     config = { ...ckpt.config, maxEpoch: explicit.has('maxEpoch') ? flags.maxEpoch : ckpt.config.maxEpoch };
+    if (ckpt.trainer.epoch > config.maxEpoch) {
+      io.out(`rnnlm: ${flags.resume} has finished ${ckpt.trainer.epoch - 1} epochs; nothing to do (raise --max-epoch to train more)`);
+      return;
+    }
   } else {
     if ((flags.saveBest !== undefined || flags.lrDecay !== undefined) && !flags.valid) {
       throw new UsageError(`${flags.saveBest !== undefined ? '--save-best' : '--lr-decay'} needs --valid`);
@@ -125,16 +200,10 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     if (flags.tied && flags.init === undefined && flags.wordvecSize !== flags.hiddenSize) {
       throw new UsageError(`--tied needs --wordvec-size = --hidden-size (the output layer reuses the embedding), but they are ${flags.wordvecSize} and ${flags.hiddenSize}`);
     }
-    config = {
-      data: flags.text !== undefined ? { kind: 'text', file: flags.text, validFile: flags.validText } : { kind: 'ptb', corpusSize: flags.corpusSize },
-      fingerprint: '',
-      batchSize: flags.batchSize, timeSize: flags.timeSize, wordvecSize: flags.wordvecSize, hiddenSize: flags.hiddenSize,
-      cell: flags.model, numLayers: flags.numLayers, dropout: flags.dropout, tied: Boolean(flags.tied), weightInit: flags.weightInit,
-      maxEpoch: flags.maxEpoch, maxGrad: flags.maxGrad, seed: flags.seed, evalInterval: flags.evalInterval,
-      valid: Boolean(flags.valid || flags.validText), lrDecay: flags.lrDecay, saveBest: flags.saveBest, save: flags.save,
-      log: flags.log, plot: flags.plot,
-    };
+    config = configFromFlags(flags);
   }
+  checkOutputs([['--save', config.save], ['--save-best', config.saveBest], ['--log', config.log], ['--plot', config.plot],
+    ['--checkpoint', flags.checkpoint ?? flags.resume]]);
   const backend = pickBackend(flags.backend, io.err);
   const data = await loadRunData(config.data, { valid: config.valid, dataDir: flags.dataDir });
   if (ckpt && data.fingerprint !== ckpt.config.fingerprint) {
@@ -230,10 +299,21 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     });
   };
 
+  // Ctrl-C (or SIGTERM) once: stop after the current iteration and save. Again while saving: say so and carry on
+  // (a checkpoint half written is worth nothing). A third time: leave at once; the last complete checkpoint stays.
   const stop = new AbortController();
-  const onSignal = (): void => stop.abort();
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  let signals = 0;
+  const onSignal = (): void => {
+    signals++;
+    if (signals === 1) stop.abort();
+    else if (signals === 2) io.err('rnnlm: stopping, please wait while the run is saved (press Ctrl-C again to quit at once)');
+    else {
+      io.err('rnnlm: quit without saving; the last complete checkpoint is intact');
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const tokensPerIter = batchSize * timeSize;
   try {
     await trainer.fit(xs, ts, {
@@ -249,7 +329,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
         const lr = optimizer.lr;
         let line = `| epoch ${r.epoch} | perplexity ${r.ppl.toFixed(2)} |`;
         if (data.valid) {
-          valPpl = evalPerplexity(model, data.valid, flags.evalBatchSize, flags.evalTimeSize); // its own state
+          valPpl = evalPerplexity(model, data.valid, config.evalBatchSize ?? flags.evalBatchSize, config.evalTimeSize ?? flags.evalTimeSize); // its own state
           line += ` valid perplexity ${valPpl.toFixed(2)} |`;
           if (bestValPpl === undefined || valPpl < bestValPpl) {
             bestValPpl = valPpl;
@@ -273,8 +353,12 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     if (e instanceof TrainingInterruptedError) {
       writeCheckpoint(e.state);
       writePlot();
+      // Without a checkpoint, the trained weights still go where --save said.
+      const saved = checkpointFile === undefined && config.save !== undefined;
+      if (saved) saveWeights(config.save!, model, vocab);
       throw new Interrupted(
-        `${e.message}${checkpointFile ? `; checkpoint saved to ${checkpointFile} (continue with: rnnlm train --resume ${checkpointFile})` : ''}`,
+        `${e.message}${checkpointFile ? `; checkpoint saved to ${checkpointFile} (continue with: rnnlm train --resume ${checkpointFile})` : ''}` +
+        `${saved ? `; weights saved to ${config.save}` : ''}`,
       );
     }
     throw e;

@@ -20,9 +20,21 @@ export async function seedCurve(backend: Backend, epochs: number, fit?: Paramete
   return trainer.epochPpl;
 }
 
+/**
+ * The relative tolerance for epoch e (1-based). The first epochs agree with the NumPy reference to about 1e-6
+ * (float32 summation order is the only difference); training is chaotic enough that the difference grows to a few
+ * percent by epoch 100. Measured: <= 3e-6 to epoch 40, <= 2e-5 to 80, <= 3e-4 to 91, 3% at 100.
+ */
+export function curveTolerance(e: number): number {
+  if (e <= 40) return 5e-5;
+  if (e <= 70) return 5e-4;
+  if (e <= 85) return 5e-3;
+  return 0.08;
+}
+
 export function expectOnCurve(ppl: number[]): void {
   ppl.forEach((p, i) => {
-    const r = ref.ppl[i];
-    if (!(Math.abs(p - r) <= 0.08 * r)) throw new Error(`epoch ${i + 1}: perplexity ${p} is not within 8% of ${r}`);
+    const r = ref.ppl[i], tol = curveTolerance(i + 1);
+    if (!(Math.abs(p - r) <= tol * r)) throw new Error(`epoch ${i + 1}: perplexity ${p} is not within ${tol} (relative) of ${r}`);
   });
 }
