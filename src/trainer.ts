@@ -30,6 +30,8 @@ export interface FitOptions {
   onStep?: (p: { epoch: number; iter: number; iters: number; loss: number }) => void;
   /** Continue a run from this state (see RnnlmTrainer.state()); the model's hidden state must be restored too. */
   resume?: TrainerState;
+  /** Stop a run whose running perplexity stays worse than uniform after warm-up (default true; see DIVERGENCE_*). */
+  divergenceCheck?: boolean;
 }
 
 /**
@@ -74,13 +76,22 @@ export interface EpochReport {
 /** The largest loss whose perplexity exp(loss) is a finite double. */
 const MAX_LOSS = Math.log(Number.MAX_VALUE);
 
-/** Training produced a loss that is not a finite number. */
+/** Training produced a loss that is not a finite number, or stayed worse than guessing uniformly. */
 export class TrainingDivergedError extends Error {
-  constructor(readonly epoch: number, readonly iter: number, readonly loss: number, what = 'loss became') {
-    super(`${what} ${loss} at epoch ${epoch}, iteration ${iter}: training diverged; lower --lr or set --max-grad`);
+  constructor(readonly epoch: number, readonly iter: number, readonly loss: number, what = 'loss became', detail = `${loss}`) {
+    super(`${what} ${detail} at epoch ${epoch}, iteration ${iter}: training diverged; lower --lr or set --max-grad`);
     this.name = 'TrainingDivergedError';
   }
 }
+
+/**
+ * After DIVERGENCE_WARMUP iterations of a run, a running perplexity (mean loss of the last DIVERGENCE_WINDOW
+ * iterations) above DIVERGENCE_RATIO times the vocabulary size is worse than guessing every word uniformly:
+ * the run has diverged even though its numbers are finite.
+ */
+export const DIVERGENCE_WARMUP = 300;
+export const DIVERGENCE_WINDOW = 100;
+export const DIVERGENCE_RATIO = 1.1;
 
 /** Training was stopped through FitOptions.signal; says where. */
 export class TrainingInterruptedError extends Error {
@@ -194,6 +205,10 @@ export class RnnlmTrainer {
     this.epochPpl = [];
     const reports: EpochReport[] = [];
     const start = performance.now() - st.elapsedS * 1000;
+    // The last DIVERGENCE_WINDOW losses, as a ring with a running sum (allocated once per fit).
+    const recent = new Float64Array(DIVERGENCE_WINDOW);
+    let recentSum = 0, recentCount = 0;
+    const uniformLoss = Math.log(DIVERGENCE_RATIO * V);
     let reportStart = performance.now(), lastYield = performance.now();
     const elapsed = (): number => (performance.now() - start) / 1000;
 
@@ -231,6 +246,17 @@ export class RnnlmTrainer {
           }
           // A loss past MAX_LOSS makes the perplexity overflow to Infinity: the run has diverged as surely as NaN.
           if (!(loss <= MAX_LOSS)) throw new TrainingDivergedError(st.epoch, iter, loss);
+          if (opts.divergenceCheck !== false) {
+            const slot = recentCount % DIVERGENCE_WINDOW;
+            recentSum += loss - recent[slot];
+            recent[slot] = loss;
+            recentCount++;
+            const mean = recentSum / DIVERGENCE_WINDOW;
+            if (recentCount >= DIVERGENCE_WINDOW && iteration + 1 >= DIVERGENCE_WARMUP && mean > uniformLoss) {
+              throw new TrainingDivergedError(st.epoch, iter, mean, 'the running perplexity',
+                `${Math.round(Math.exp(mean))} (over the last ${DIVERGENCE_WINDOW} iterations) is worse than guessing uniformly among ${V} words`);
+            }
+          }
           if (!engine) model.backward();
           if (opts.maxGrad !== undefined) clipGrads([model.flatGrads], opts.maxGrad, model.backend);
           optimizer.update([model.flatParams], [model.flatGrads]);

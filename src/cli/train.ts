@@ -436,8 +436,8 @@ Examples:
   $ rnnlm train --preset ch6 --save-best lstm.safetensors     # the book's LSTM on the whole of PTB
   $ rnnlm train --preset pytorch --tied --save-best tied.safetensors --checkpoint run.ckpt
   $ rnnlm train --max-epoch 10 --log run.jsonl --plot ppl.svg --save model.safetensors
-  $ rnnlm train --corpus-size 0 --batch-size 20 --time-size 35 --lr 20 --max-grad 0.25 --max-epoch 4 \\
-      --valid --lr-decay 4 --save-best best.safetensors --checkpoint run.ckpt
+  $ rnnlm train --corpus-size 0 --batch-size 20 --time-size 35 --lr 1 --max-grad 0.25 --max-epoch 10 \\
+      --valid --lr-decay 4 --save-best best.safetensors --checkpoint run.ckpt    # the plain RNN on all of PTB
   $ rnnlm train --resume run.ckpt                # after Ctrl-C: continues exactly where it stopped
   $ rnnlm train --text my-corpus.txt --valid-text my-valid.txt --valid --save mine.safetensors
   $ rnnlm train --init weights.safetensors --backend js --workers 2
