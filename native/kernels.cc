@@ -6,6 +6,7 @@
 #include <cblas.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 
@@ -292,63 +293,105 @@ constexpr int kSmallRows = 32;
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #define AVX512_TARGET __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
 
-// C[MI rows, 32 columns from j0] (+)= A[MI,K] B[K, j0:j0+32] with B row-major [K,N]; columns past nj are masked.
+// The accumulators are named variables, not arrays: GCC keeps arrays of __m512 in memory and stores them on every
+// iteration. `if constexpr` drops the rows a tile does not have.
+
+// C[MI rows, 32 columns] (+)= A[MI,K] B[K, 0:32] with B row-major (row stride ldb); columns past nj are masked.
 template <int MI>
 AVX512_TARGET static void small_nn_tile(int K, const float* A, int lda, const float* B, int ldb, bool beta1, float* C,
                                         int ldc, int nj) {
+  static_assert(MI >= 1 && MI <= 8, "1 to 8 rows");
   const __mmask16 m0 = nj >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << nj) - 1);
   const __mmask16 m1 = nj >= 32 ? static_cast<__mmask16>(0xFFFF)
                                 : (nj > 16 ? static_cast<__mmask16>((1u << (nj - 16)) - 1) : static_cast<__mmask16>(0));
-  __m512 acc0[MI], acc1[MI];
-  for (int i = 0; i < MI; i++) {
-    acc0[i] = _mm512_setzero_ps();
-    acc1[i] = _mm512_setzero_ps();
-  }
+  const __m512 z = _mm512_setzero_ps();
+  __m512 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+  __m512 c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
+  const float* a0 = A;
+  const float* a1 = MI > 1 ? A + lda : A;
+  const float* a2 = MI > 2 ? A + 2 * static_cast<int64_t>(lda) : A;
+  const float* a3 = MI > 3 ? A + 3 * static_cast<int64_t>(lda) : A;
+  const float* a4 = MI > 4 ? A + 4 * static_cast<int64_t>(lda) : A;
+  const float* a5 = MI > 5 ? A + 5 * static_cast<int64_t>(lda) : A;
+  const float* a6 = MI > 6 ? A + 6 * static_cast<int64_t>(lda) : A;
+  const float* a7 = MI > 7 ? A + 7 * static_cast<int64_t>(lda) : A;
   for (int k = 0; k < K; k++) {
     const float* b = B + static_cast<int64_t>(k) * ldb;
     const __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
     const __m512 b1 = _mm512_maskz_loadu_ps(m1, b + 16);
-    for (int i = 0; i < MI; i++) {
-      const __m512 a = _mm512_set1_ps(A[static_cast<int64_t>(i) * lda + k]);
-      acc0[i] = _mm512_fmadd_ps(a, b0, acc0[i]);
-      acc1[i] = _mm512_fmadd_ps(a, b1, acc1[i]);
-    }
+#define RNNLM_NN_ROW(i)                                  \
+  if constexpr (MI > i) {                                \
+    const __m512 a = _mm512_set1_ps(a##i[k]);            \
+    c##i##0 = _mm512_fmadd_ps(a, b0, c##i##0);           \
+    c##i##1 = _mm512_fmadd_ps(a, b1, c##i##1);           \
   }
-  for (int i = 0; i < MI; i++) {
-    float* c = C + static_cast<int64_t>(i) * ldc;
-    if (beta1) {
-      acc0[i] = _mm512_add_ps(acc0[i], _mm512_maskz_loadu_ps(m0, c));
-      acc1[i] = _mm512_add_ps(acc1[i], _mm512_maskz_loadu_ps(m1, c + 16));
-    }
-    _mm512_mask_storeu_ps(c, m0, acc0[i]);
-    _mm512_mask_storeu_ps(c + 16, m1, acc1[i]);
+    RNNLM_NN_ROW(0) RNNLM_NN_ROW(1) RNNLM_NN_ROW(2) RNNLM_NN_ROW(3)
+    RNNLM_NN_ROW(4) RNNLM_NN_ROW(5) RNNLM_NN_ROW(6) RNNLM_NN_ROW(7)
+#undef RNNLM_NN_ROW
   }
+#define RNNLM_NN_STORE(i)                                                             \
+  if constexpr (MI > i) {                                                             \
+    float* c = C + i * static_cast<int64_t>(ldc);                                     \
+    if (beta1) {                                                                      \
+      c##i##0 = _mm512_add_ps(c##i##0, _mm512_maskz_loadu_ps(m0, c));                 \
+      c##i##1 = _mm512_add_ps(c##i##1, _mm512_maskz_loadu_ps(m1, c + 16));            \
+    }                                                                                 \
+    _mm512_mask_storeu_ps(c, m0, c##i##0);                                            \
+    _mm512_mask_storeu_ps(c + 16, m1, c##i##1);                                       \
+  }
+  RNNLM_NN_STORE(0) RNNLM_NN_STORE(1) RNNLM_NN_STORE(2) RNNLM_NN_STORE(3)
+  RNNLM_NN_STORE(4) RNNLM_NN_STORE(5) RNNLM_NN_STORE(6) RNNLM_NN_STORE(7)
+#undef RNNLM_NN_STORE
 }
 
-// C[MI rows, NJ columns from j0] (+)= A[MI,K] B[j0:j0+NJ, K]^T with B row-major [N,K]: dot products, 16 lanes wide.
+// C[MI rows, NJ columns] (+)= A[MI,K] B[0:NJ, K]^T with B row-major [N,K] (row stride ldb): dot products, 16 lanes
+// at a time, reduced at the end.
 template <int MI, int NJ>
 AVX512_TARGET static void small_nt_tile(int K, const float* A, int lda, const float* B, int ldb, bool beta1, float* C,
                                         int ldc) {
-  __m512 acc[MI][NJ];
-  for (int i = 0; i < MI; i++)
-    for (int j = 0; j < NJ; j++) acc[i][j] = _mm512_setzero_ps();
+  static_assert(MI >= 1 && MI <= 4 && NJ >= 1 && NJ <= 4, "up to 4 x 4");
+  const __m512 z = _mm512_setzero_ps();
+  __m512 c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z;
+  __m512 c20 = z, c21 = z, c22 = z, c23 = z, c30 = z, c31 = z, c32 = z, c33 = z;
+  const float* a0 = A;
+  const float* a1 = MI > 1 ? A + lda : A;
+  const float* a2 = MI > 2 ? A + 2 * static_cast<int64_t>(lda) : A;
+  const float* a3 = MI > 3 ? A + 3 * static_cast<int64_t>(lda) : A;
+  const float* r0 = B;
+  const float* r1 = NJ > 1 ? B + ldb : B;
+  const float* r2 = NJ > 2 ? B + 2 * static_cast<int64_t>(ldb) : B;
+  const float* r3 = NJ > 3 ? B + 3 * static_cast<int64_t>(ldb) : B;
   for (int k = 0; k < K; k += 16) {
     const __mmask16 m = K - k >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (K - k)) - 1);
-    __m512 b[NJ];
-    for (int j = 0; j < NJ; j++) b[j] = _mm512_maskz_loadu_ps(m, B + static_cast<int64_t>(j) * ldb + k);
-    for (int i = 0; i < MI; i++) {
-      const __m512 a = _mm512_maskz_loadu_ps(m, A + static_cast<int64_t>(i) * lda + k);
-      for (int j = 0; j < NJ; j++) acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
-    }
+    const __m512 b0 = _mm512_maskz_loadu_ps(m, r0 + k);
+    const __m512 b1 = NJ > 1 ? _mm512_maskz_loadu_ps(m, r1 + k) : z;
+    const __m512 b2 = NJ > 2 ? _mm512_maskz_loadu_ps(m, r2 + k) : z;
+    const __m512 b3 = NJ > 3 ? _mm512_maskz_loadu_ps(m, r3 + k) : z;
+#define RNNLM_NT_ROW(i)                                                   \
+  if constexpr (MI > i) {                                                 \
+    const __m512 a = _mm512_maskz_loadu_ps(m, a##i + k);                  \
+    c##i##0 = _mm512_fmadd_ps(a, b0, c##i##0);                            \
+    if constexpr (NJ > 1) c##i##1 = _mm512_fmadd_ps(a, b1, c##i##1);      \
+    if constexpr (NJ > 2) c##i##2 = _mm512_fmadd_ps(a, b2, c##i##2);      \
+    if constexpr (NJ > 3) c##i##3 = _mm512_fmadd_ps(a, b3, c##i##3);      \
   }
-  for (int i = 0; i < MI; i++) {
-    float* c = C + static_cast<int64_t>(i) * ldc;
-    for (int j = 0; j < NJ; j++) c[j] = _mm512_reduce_add_ps(acc[i][j]) + (beta1 ? c[j] : 0.0f);
+    RNNLM_NT_ROW(0) RNNLM_NT_ROW(1) RNNLM_NT_ROW(2) RNNLM_NT_ROW(3)
+#undef RNNLM_NT_ROW
   }
+#define RNNLM_NT_STORE(i, j)                                                          \
+  if constexpr (MI > i && NJ > j) {                                                   \
+    float* c = C + i * static_cast<int64_t>(ldc) + j;                                 \
+    *c = _mm512_reduce_add_ps(c##i##j) + (beta1 ? *c : 0.0f);                         \
+  }
+  RNNLM_NT_STORE(0, 0) RNNLM_NT_STORE(0, 1) RNNLM_NT_STORE(0, 2) RNNLM_NT_STORE(0, 3)
+  RNNLM_NT_STORE(1, 0) RNNLM_NT_STORE(1, 1) RNNLM_NT_STORE(1, 2) RNNLM_NT_STORE(1, 3)
+  RNNLM_NT_STORE(2, 0) RNNLM_NT_STORE(2, 1) RNNLM_NT_STORE(2, 2) RNNLM_NT_STORE(2, 3)
+  RNNLM_NT_STORE(3, 0) RNNLM_NT_STORE(3, 1) RNNLM_NT_STORE(3, 2) RNNLM_NT_STORE(3, 3)
+#undef RNNLM_NT_STORE
 }
 
-constexpr int kNnRows = 12;  // 2 x 12 accumulators + 2 B vectors fit the 32 zmm registers
-constexpr int kNtRows = 6;   // 6 x 4 accumulators + 4 B vectors + 1 A vector
+constexpr int kNnRows = 8;  // 2 x 8 accumulators + 2 B vectors + 1 broadcast
+constexpr int kNtRows = 4;  // 4 x 4 accumulators + 4 B vectors + 1 A vector
 
 template <int MI>
 AVX512_TARGET static void small_nn_rows(int N, int K, const float* A, int lda, const float* B, int ldb, bool beta1,
@@ -378,9 +421,7 @@ AVX512_TARGET static void small_gemm_avx512(bool transB, int M, int N, int K, co
         case 1: small_nt_rows<1>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
         case 2: small_nt_rows<2>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
         case 3: small_nt_rows<3>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
-        case 4: small_nt_rows<4>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
-        case 5: small_nt_rows<5>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
-        default: small_nt_rows<6>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
+        default: small_nt_rows<4>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
       }
     } else {
       switch (mi) {
@@ -391,11 +432,7 @@ AVX512_TARGET static void small_gemm_avx512(bool transB, int M, int N, int K, co
         case 5: small_nn_rows<5>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
         case 6: small_nn_rows<6>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
         case 7: small_nn_rows<7>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
-        case 8: small_nn_rows<8>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
-        case 9: small_nn_rows<9>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
-        case 10: small_nn_rows<10>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
-        case 11: small_nn_rows<11>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
-        default: small_nn_rows<12>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
+        default: small_nn_rows<8>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
       }
     }
   }
@@ -403,8 +440,15 @@ AVX512_TARGET static void small_gemm_avx512(bool transB, int M, int N, int K, co
 #pragma GCC diagnostic pop
 #endif
 
-// Whether the small-row kernels run on this CPU (AVX-512 F/DQ/BW/VL, as the element-wise kernels).
-static bool small_gemm_available() { return std::strcmp(simd().name, "avx512") == 0; }
+// Whether the small-row kernels run: on CPUs with AVX-512 F/DQ/BW/VL (as the element-wise kernels), unless
+// RNNLM_SMALL_GEMM=0 in the environment (to measure OpenBLAS alone). Decided once per process.
+static bool small_gemm_available() {
+  static const bool on = [] {
+    const char* env = std::getenv("RNNLM_SMALL_GEMM");
+    return std::strcmp(simd().name, "avx512") == 0 && !(env != nullptr && std::strcmp(env, "0") == 0);
+  }();
+  return on;
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 
