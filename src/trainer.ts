@@ -32,6 +32,8 @@ export interface FitOptions {
   resume?: TrainerState;
   /** Stop a run whose running perplexity stays worse than uniform after warm-up (default true; see DIVERGENCE_*). */
   divergenceCheck?: boolean;
+  /** End this fit after so many iterations (a quick check of a recipe), mid-epoch if need be. */
+  maxIters?: number;
 }
 
 /**
@@ -169,6 +171,7 @@ export class RnnlmTrainer {
       throw new RangeError(`Expected positive maxGrad but received ${opts.maxGrad}`);
     }
     if (opts.evalInterval !== undefined) checkPositiveInt('evalInterval', opts.evalInterval);
+    if (opts.maxIters !== undefined) checkPositiveInt('maxIters', opts.maxIters);
     const maxIters = Math.floor(xs.length / (batchSize * timeSize));
     if (maxIters < 1) {
       throw new RangeError(
@@ -219,10 +222,12 @@ export class RnnlmTrainer {
       restoreBlas = getBlasThreads();
       setBlasThreads(opts.blasThreads ?? autoBlasThreads(model, batchSize, timeSize, workers));
     }
+    let done = 0;
     try {
       for (; st.epoch <= maxEpoch; st.epoch++, st.iter = 0, st.epochLoss = 0) {
         const epochStart = performance.now(), firstIter = st.iter + 1;
         for (let iter = firstIter; iter <= maxIters; iter++) {
+          if (opts.maxIters !== undefined && done >= opts.maxIters) break;
           if (opts.signal) {
             // Serial training never waits on anything: let the event loop run (signal handlers, timers) now and then.
             if (performance.now() - lastYield > 50) {
@@ -245,7 +250,13 @@ export class RnnlmTrainer {
             loss = model.forward(batches.xs, batches.ts, batchSize, timeSize, { iteration });
           }
           // A loss past MAX_LOSS makes the perplexity overflow to Infinity: the run has diverged as surely as NaN.
-          if (!(loss <= MAX_LOSS)) throw new TrainingDivergedError(st.epoch, iter, loss);
+          if (!(loss <= MAX_LOSS)) {
+            // Before any update the weights themselves are at fault, not the learning rate.
+            if (done === 0 && !opts.resume && st.epoch === 1 && iter === 1) {
+              throw new RangeError(`the initial weights give a loss of ${loss} on the first batch, before any update: they overflow`);
+            }
+            throw new TrainingDivergedError(st.epoch, iter, loss);
+          }
           if (opts.divergenceCheck !== false) {
             const slot = recentCount % DIVERGENCE_WINDOW;
             recentSum += loss - recent[slot];
@@ -261,6 +272,7 @@ export class RnnlmTrainer {
           if (opts.maxGrad !== undefined) clipGrads([model.flatGrads], opts.maxGrad, model.backend);
           optimizer.update([model.flatParams], [model.flatGrads]);
           st.iter = iter;
+          done++;
           st.timeIdx = batches.timeIdx;
           st.epochLoss += loss;
           st.reportLoss += loss;
@@ -280,6 +292,7 @@ export class RnnlmTrainer {
             reportStart = performance.now();
           }
         }
+        if (st.iter < maxIters) break; // stopped by maxIters mid-epoch
         if (!Number.isFinite(model.backend.sumSquares(model.flatParams))) {
           throw new TrainingDivergedError(st.epoch, maxIters, NaN, 'a parameter became');
         }

@@ -94,7 +94,7 @@ function mutate(v: unknown, rnd: () => number): unknown {
     ]);
   }
   if (typeof v === 'number') {
-    return pick<unknown>([-1, -(2 ** 31), 2 ** 31, 2 ** 31 - 1, 2 ** 40, 2 ** 53, 1e300, NaN, Infinity, -Infinity, 1.5, -0.5,
+    return pick<unknown>([0, 0, 1, -1, -(2 ** 31), 2 ** 31, 2 ** 31 - 1, 2 ** 40, 2 ** 53, 1e300, NaN, Infinity, -Infinity, 1.5, -0.5,
       '3', null, undefined, true, 10n, new Float32Array(1), 65536, 46341]);
   }
   if (typeof v === 'boolean') return pick<unknown>([0, 1, 'true', null, undefined]);

@@ -120,6 +120,29 @@ describe('weights files', () => {
     });
 });
 
+describe('weights whose forward overflows', () => {
+  it('are refused by eval, generate and train --init with a message about the weights', () => {
+    const m = new LanguageModel({ vocabSize: 418, wordvecSize: 8, hiddenSize: 8 }, { backend: jsBackend, seed: 2 });
+    // Every weight finite, but h saturates at 1 and word 0's score, the sum of eight 3e38, overflows float32.
+    m.param('rnn.0.b').fill(10);
+    for (let j = 0; j < 8; j++) m.param('affine.W')[j * 418] = 3e38;
+    const file = path.join(tmp, 'overflow.safetensors');
+    fs.writeFileSync(file, weightsToBytes(m));
+    const text = path.join(tmp, 'few.txt');
+    fs.writeFileSync(text, fs.readFileSync(path.join(PTB_DIR, 'ptb.train.txt'), 'utf8').split('\n').slice(0, 40).join('\n'));
+    const run = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, PTB_DIR } });
+    const g = run('generate', file, '--length', '5');
+    expect(g.status).toBe(1);
+    expect(g.stderr).toMatch(/^rnnlm: the model's scores are not finite .*: its weights overflow\n$/);
+    const e = run('eval', file, '--text', text, '--batch-size', '2', '--time-size', '5');
+    expect(e.status).toBe(1);
+    expect(e.stderr).toMatch(/^rnnlm: the model's scores are not finite/);
+    const t = run('train', '--init', file, '--max-epoch', '1');
+    expect(t.status).toBe(1);
+    expect(t.stderr).toMatch(/^rnnlm: the initial weights give a loss of \S+ on the first batch, before any update: they overflow\n$/);
+  });
+});
+
 describe('temporary files', () => {
   it("removes a killed writer's temporary file and keeps a running writer's", () => {
     const dead = spawnSync(process.execPath, ['-e', '0']).pid!;

@@ -5,13 +5,20 @@ describe('RnnlmTrainer', () => {
   const corpus = Int32Array.from({ length: 300 }, (_, i) => (i * 7) % 11);
   const xs = corpus.subarray(0, -1), ts = corpus.subarray(1);
 
-  it('stops at the first iteration whose loss is NaN, naming epoch and iteration', async () => {
+  it('blames the weights, not the learning rate, when the first loss is not finite', async () => {
     const model = new SimpleRnnlm(11, 4, 5, { backend: 'js' });
     model.param('affine.b')[3] = NaN;
     const trainer = new RnnlmTrainer(model, new SGD(0.1, { backend: 'js' }));
     const err = await trainer.fit(xs, ts, { maxEpoch: 2, batchSize: 2, timeSize: 5 }).catch((e: unknown) => e);
+    expect((err as Error).message).toBe('the initial weights give a loss of NaN on the first batch, before any update: they overflow');
+  });
+
+  it('stops at the first iteration whose loss is not finite, naming epoch and iteration', async () => {
+    const model = new SimpleRnnlm(11, 4, 5, { backend: 'js' });
+    const trainer = new RnnlmTrainer(model, new SGD(1e30, { backend: 'js' }));
+    const err = await trainer.fit(xs, ts, { maxEpoch: 2, batchSize: 2, timeSize: 5 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TrainingDivergedError);
-    expect((err as TrainingDivergedError).message).toMatch(/^loss became NaN at epoch 1, iteration 1:/);
+    expect((err as TrainingDivergedError).message).toMatch(/^loss became [-+.\deNaInfity]+ at epoch 1, iteration 2: training diverged; lower --lr or set --max-grad$/);
   });
 
   it('reports every evalInterval iterations and per epoch, and refuses impossible settings', async () => {

@@ -24,6 +24,9 @@ export interface GenerateFlags {
  */
 export function sampleWord(scores: Float32Array, temperature: number, topK: number, banned: Set<number>, rng: Random, probs: Float64Array): number {
   const V = scores.length;
+  for (let i = 0; i < V; i++) {
+    if (!Number.isFinite(scores[i])) throw new RangeError(`the model's scores are not finite (${scores[i]} for word ${i}): its weights overflow`);
+  }
   let max = -Infinity;
   for (let i = 0; i < V; i++) if (!banned.has(i) && scores[i] > max) max = scores[i];
   if (max === -Infinity) throw new UsageError('--skip removes every word of the vocabulary');

@@ -49,6 +49,7 @@ export interface TrainFlags {
   validText?: string;
   evalBatchSize: number;
   evalTimeSize: number;
+  maxIters?: number;
 }
 
 /** The book's recipes (and PyTorch's word_language_model example): flags given explicitly override them. */
@@ -73,7 +74,7 @@ export const PRESETS = {
 export type PresetName = keyof typeof PRESETS;
 
 /** The flags that may accompany --resume; everything else comes from the checkpoint. */
-const RESUME_FLAGS = new Set(['resume', 'maxEpoch', 'backend', 'workers', 'blasThreads', 'dataDir', 'checkpoint']);
+const RESUME_FLAGS = new Set(['resume', 'maxEpoch', 'backend', 'workers', 'blasThreads', 'dataDir', 'checkpoint', 'maxIters']);
 
 export interface Io {
   out: (line: string) => void;
@@ -318,7 +319,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   try {
     await trainer.fit(xs, ts, {
       maxEpoch: config.maxEpoch, batchSize, timeSize, maxGrad: config.maxGrad, evalInterval: config.evalInterval,
-      workers: flags.workers, blasThreads: flags.blasThreads, signal: stop.signal, resume: ckpt?.trainer,
+      workers: flags.workers, blasThreads: flags.blasThreads, signal: stop.signal, resume: ckpt?.trainer, maxIters: flags.maxIters,
       onStep: (p) => progress.step(p, tokensPerIter),
       onReport: (r) => {
         progress.report(r);
@@ -369,7 +370,12 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   progress.stop();
   const st = trainer.state()!;
   const last = history.filter((r) => r.type === 'epoch').pop();
-  io.out(
+  if (st.epoch <= config.maxEpoch) {
+    // --max-iters ended the run before its epochs.
+    const lastReport = history.filter((r) => r.type === 'iter').pop();
+    io.out(`rnnlm: stopped after ${flags.maxIters} iterations (--max-iters) at epoch ${st.epoch}, iteration ${st.iter}` +
+      `${lastReport ? `; running perplexity ${lastReport.ppl.toFixed(2)}` : ''}`);
+  } else io.out(
     `rnnlm: trained ${config.maxEpoch} epochs (${config.maxEpoch * iters * tokensPerIter} tokens) in ${st.elapsedS.toFixed(2)} s, ` +
     `${Math.round((config.maxEpoch * iters * tokensPerIter) / Math.max(1e-9, st.elapsedS))} tokens/s; final perplexity ${last ? last.ppl.toFixed(2) : '-'}` +
     (bestValPpl !== undefined ? `, best valid perplexity ${bestValPpl.toFixed(2)}` : ''),
@@ -430,6 +436,7 @@ export function trainCommand(run: (flags: TrainFlags, explicit: Set<string>) => 
     .option('--workers <n|auto>', 'worker threads that split every batch by rows; auto: serial for small models, else one per core', workersArg, 'auto')
     .option('--blas-threads <n>', 'OpenBLAS threads while training with workers (default: cores / workers)', positiveInt)
     .option('--data-dir <dir>', 'folder with ptb.{train,valid,test}.txt (default: $PTB_DIR, else ~/.cache/rnnlm/ptb)')
+    .option('--max-iters <n>', 'stop after n iterations: a quick check that a recipe trains', positiveInt)
     .addHelpText('after', `
 Examples:
   $ rnnlm train                                  # the seed configuration: 1000 tokens, 100 epochs
