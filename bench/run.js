@@ -1,6 +1,6 @@
 'use strict';
 /**
- * `npm run bench [-- --quick] [-- --only A,B] [-- --out file.json]`: every workload on every backend, each case
+ * `npm run bench [-- --quick] [-- --only=A,B] [-- --out=file.json]` (options parsed by node:util parseArgs; an unknown one is refused): every workload on every backend, each case
  * in a fresh process, with the machine, thread counts and shapes printed; the sgemm peak measured in the same run.
  * Results: a table on stdout and JSON in bench/results/latest.json (or --out).
  */
@@ -8,14 +8,25 @@ const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { parseArgs } = require('node:util');
 const { WORKLOADS } = require('./workloads');
 
-const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-const onlyArg = args.find((a) => a.startsWith('--only='));
-const only = onlyArg ? onlyArg.slice(7).split(',') : Object.keys(WORKLOADS);
-const outArg = args.find((a) => a.startsWith('--out='));
-const out = outArg ? outArg.slice(6) : path.join(__dirname, 'results', 'latest.json');
+let opts;
+try {
+  ({ values: opts } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      out: { type: 'string', default: path.join(__dirname, 'results', 'latest.json') },
+    },
+  }));
+} catch (e) {
+  console.error(`bench: ${e.message} (options: --quick, --only=A,B, --out=file.json)`);
+  process.exit(2);
+}
+const quick = opts.quick;
+const only = opts.only ? opts.only.split(',') : Object.keys(WORKLOADS);
+const out = opts.out;
 
 function runCase(spec) {
   const line = execFileSync(process.execPath, [path.join(__dirname, 'case.js'), JSON.stringify({ ...spec, quick })], {

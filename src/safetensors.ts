@@ -38,7 +38,8 @@ export function parseSafetensors(buf: Uint8Array, source = 'weights file'): Safe
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const headerLen = dv.getBigUint64(0, true);
   if (headerLen > BigInt(buf.length - 8)) {
-    fail(`header length ${headerLen} goes beyond the file (${buf.length} bytes)`);
+    // A text file (or anything else) read as safetensors: its first 8 bytes are no header length.
+    fail(`not a safetensors file (its first 8 bytes give a header length of ${headerLen}, beyond the file's ${buf.length} bytes)`);
   }
   if (headerLen > BigInt(MAX_HEADER)) fail(`header length ${headerLen} is larger than ${MAX_HEADER} bytes`);
   const hlen = Number(headerLen);
@@ -46,7 +47,7 @@ export function parseSafetensors(buf: Uint8Array, source = 'weights file'): Safe
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + hlen)));
   } catch (e) {
-    fail(`header is not valid JSON (${(e as Error).message})`);
+    fail(`not a safetensors file: the header is not valid JSON (${(e as Error).message})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) fail('header is not a JSON object');
   const dataStart = 8 + hlen;

@@ -168,12 +168,22 @@ export function firstDuplicate(words: readonly string[]): { word: string; first:
   return undefined;
 }
 
+/** Why a file could not be read, in words ("no such file"), from a Node.js file-system error. */
+export function ioReason(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  const words: Record<string, string> = {
+    ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'it is a folder', ENOTDIR: 'a part of the path is not a folder',
+    EMFILE: 'too many open files', ENAMETOOLONG: 'the name is too long',
+  };
+  return (code && words[code]) ?? (code ? `${code}` : (e as Error).message);
+}
+
 /** A file's bytes; an unreadable file is a WeightsFormatError naming `what`, the file and the reason. */
 export function readBytes(file: string, what: string): Buffer {
   try {
     return fs.readFileSync(file);
   } catch (e) {
-    throw new WeightsFormatError(`cannot read ${what} ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new WeightsFormatError(`cannot read ${what} ${file}: ${ioReason(e)}`);
   }
 }
 

@@ -87,6 +87,26 @@ describe('rnnlm end to end', () => {
     expect(rnnlm('generate', W, '--start', 'zzzz').err).toMatch(/--start: 'zzzz' is not in the model's vocabulary/);
   });
 
+  it('decodes greedily at temperature 0, suggests the spelling of a start word, and explains bad eval inputs', () => {
+    const g0 = rnnlm('generate', W, '--start', 'the', '--length', '30', '--temperature', '0', '--seed', '1');
+    expect(g0.code).toBe(0);
+    expect(rnnlm('generate', W, '--start', 'the', '--length', '30', '--temperature', '0', '--seed', '9').out).toBe(g0.out);
+    expect(rnnlm('generate', W, '--start', 'the', '--length', '30', '--top-k', '1').out).toBe(g0.out);
+    const cap = rnnlm('generate', W, '--start', 'The');
+    expect(cap.code).toBe(2);
+    expect(cap.err.trim()).toMatch(/--start: 'The' is not in the model's vocabulary \(\d+ words\); did you mean 'the'\?$/);
+    const empty = path.join(tmp, 'empty.txt'), short = path.join(tmp, 'short.txt');
+    fs.writeFileSync(empty, '');
+    fs.writeFileSync(short, 'the company said\n');
+    expect(rnnlm('eval', W, '--text', empty).err.trim()).toBe(`rnnlm: ${empty} has no words to evaluate`);
+    expect(rnnlm('eval', W, '--text', short).err.trim())
+      .toBe(`rnnlm: ${short} has 4 words: evaluating it needs more than --batch-size x --time-size = 350 (lower them)`);
+    expect(rnnlm('eval', path.join(tmp, 'nothing.safetensors')).err.trim()).toMatch(/cannot read weights file .*nothing\.safetensors: no such file$/);
+    const notWeights = rnnlm('eval', TEXT);
+    expect(notWeights.code).toBe(1);
+    expect(notWeights.err.trim()).toMatch(/corpus\.txt: not a safetensors file/);
+  });
+
   it('refuses to evaluate a split its vocabulary does not cover', () => {
     const small = path.join(tmp, 'small.safetensors');
     expect(rnnlm('train', '--max-epoch', '1', '--save', small).code).toBe(0);

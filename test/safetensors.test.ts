@@ -50,8 +50,8 @@ describe('safetensors', () => {
   const f32 = (n: number): Uint8Array => new Uint8Array(n * 4);
   const cases: [string, Uint8Array, RegExp][] = [
     ['a file shorter than 8 bytes', new Uint8Array(5), /too short/],
-    ['a header length beyond the file', file({}, new Uint8Array(0), 1000n), /header length 1000 goes beyond the file/],
-    ['a header length of 2^64-1', file({}, new Uint8Array(0), 2n ** 64n - 1n), /goes beyond the file/],
+    ['a header length beyond the file', file({}, new Uint8Array(0), 1000n), /not a safetensors file \(its first 8 bytes give a header length of 1000, beyond the file's/],
+    ['a header length of 2^64-1', file({}, new Uint8Array(0), 2n ** 64n - 1n), /not a safetensors file/],
     ['bad JSON', file('{"x": '), /not valid JSON/],
     ['a header that is not an object', file('[1,2]'), /not a JSON object/],
     ['an unknown dtype', file({ x: { dtype: 'F33', shape: [1], data_offsets: [0, 4] } }, f32(1)), /unknown dtype "F33"/],
@@ -89,7 +89,7 @@ describe('safetensors', () => {
   });
 
   it('names the file it cannot read', () => {
-    expect(() => readWeights('/nonexistent/w.safetensors')).toThrow(/cannot read weights file \/nonexistent\/w.safetensors: ENOENT/);
+    expect(() => readWeights('/nonexistent/w.safetensors')).toThrow(/cannot read weights file \/nonexistent\/w.safetensors: no such file/);
   });
 
   it('reads a file whose data starts at an offset that is not a multiple of 4, from a Node Buffer on disk', () => {

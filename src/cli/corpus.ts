@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { buildVocab, DataError, loadPtb, tokenize, toIds } from '../data/ptb';
+import { ioReason } from '../weights';
 import { UsageError } from './args';
 import type { RunConfig } from './checkpoint';
 
@@ -24,7 +25,7 @@ export function readText(file: string): string {
   try {
     return fs.readFileSync(file, 'utf8');
   } catch (e) {
-    throw new DataError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new DataError(`cannot read ${file}: ${ioReason(e)}`);
   }
 }
 

@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { BACKEND_NAMES, type BackendName } from '../backend';
 import { DataError, PTB_FILES, readPtbFile, tokenize } from '../data/ptb';
 import { evalPerplexity } from '../trainer';
-import { positiveInt } from './args';
+import { positiveInt, UsageError } from './args';
 import { readText } from './corpus';
 import { loadModelFile } from './model-file';
 import type { Io } from './train';
@@ -40,6 +40,12 @@ export async function evaluate(file: string, flags: EvalFlags, io: Io): Promise<
     throw new DataError(
       `the model's vocabulary (${vocab.length} words) does not cover ${source}: ${missing.size} of its words are missing (${some}${missing.size > 5 ? ', ...' : ''}); ` +
       'was it trained on a small --corpus-size?',
+    );
+  }
+  if (ids.length === 0) throw new DataError(`${source} has no words to evaluate`);
+  if (ids.length - 1 < flags.batchSize * flags.timeSize) {
+    throw new UsageError(
+      `${source} has ${ids.length} words: evaluating it needs more than --batch-size x --time-size = ${flags.batchSize * flags.timeSize} (lower them)`,
     );
   }
   const bar = process.stderr.isTTY ? new SingleBar({ stream: process.stderr, clearOnComplete: true, format: 'evaluating {bar} {value}/{total} | ETA {eta_formatted}' }) : undefined;

@@ -2,7 +2,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { BACKEND_NAMES, type BackendName } from '../backend';
 import { EOS } from '../data/ptb';
 import { Random } from '../random';
-import { nonNegativeInt, positiveNumber, seedInt, UsageError } from './args';
+import { nonNegativeInt, nonNegativeNumber, seedInt, UsageError } from './args';
 import { loadModelFile } from './model-file';
 import type { Io } from './train';
 import { pickBackend } from './train';
@@ -30,6 +30,12 @@ export function sampleWord(scores: Float32Array, temperature: number, topK: numb
   let max = -Infinity;
   for (let i = 0; i < V; i++) if (!banned.has(i) && scores[i] > max) max = scores[i];
   if (max === -Infinity) throw new UsageError('--skip removes every word of the vocabulary');
+  if (temperature === 0) {
+    // Greedy decoding: the most likely allowed word (the lowest id among equals).
+    let best = -1;
+    for (let i = 0; i < V; i++) if (!banned.has(i) && (best < 0 || scores[i] > scores[best])) best = i;
+    return best;
+  }
   let kth = -Infinity;
   if (topK > 0 && topK < V) {
     const sorted = Array.from(scores).filter((_, i) => !banned.has(i)).sort((a, b) => b - a);
@@ -61,7 +67,10 @@ export async function generate(file: string, flags: GenerateFlags, io: Io): Prom
   if (start.length === 0) throw new UsageError('--start needs at least one word');
   const startIds = start.map((w) => {
     const id = wordToId.get(w);
-    if (id === undefined) throw new UsageError(`--start: '${w}' is not in the model's vocabulary (${vocab.length} words)`);
+    if (id === undefined) {
+      const other = vocab.find((v) => v.toLowerCase() === w.toLowerCase());
+      throw new UsageError(`--start: '${w}' is not in the model's vocabulary (${vocab.length} words)${other !== undefined ? `; did you mean '${other}'?` : ''}`);
+    }
     return id;
   });
   const banned = new Set<number>();
@@ -111,7 +120,7 @@ export function generateCommand(run: (file: string, flags: GenerateFlags) => Pro
     .argument('<weights>', 'a .safetensors file written by rnnlm train --save')
     .option('--start <words>', 'the words to start from', 'the')
     .option('--length <n>', 'words to generate', nonNegativeInt, 100)
-    .option('--temperature <x>', 'divide the scores by x before the softmax (lower: more predictable)', positiveNumber, 1.0)
+    .option('--temperature <x>', 'divide the scores by x before the softmax (lower: more predictable; 0: always the most likely word)', nonNegativeNumber, 1.0)
     .option('--top-k <n>', 'sample among the k most likely words only (0 = all)', nonNegativeInt, 0)
     .option('--seed <n>', 'seed of the sampler: the same seed prints the same text', seedInt, 1)
     .option('--skip <words>', 'comma-separated words never to generate', list, [])
