@@ -25,7 +25,7 @@ export interface FitOptions {
   /** OpenBLAS threads while training (native backend; default autoBlasThreads: 1 for small models, else cores / workers). */
   blasThreads?: number;
   /** Stops training after the current iteration: fit rejects with a TrainingInterruptedError. */
-  signal?: AbortSignal;
+  signal?: { readonly aborted: boolean };
   /** Called after every iteration with its loss (for progress displays). */
   onStep?: (p: { epoch: number; iter: number; iters: number; loss: number }) => void;
   /** Continue a run from this state (see RnnlmTrainer.state()); the model's hidden state must be restored too. */

@@ -179,7 +179,7 @@ export function ioReason(e: unknown): string {
 }
 
 /** A file's bytes; an unreadable file is a WeightsFormatError naming `what`, the file and the reason. */
-export function readBytes(file: string, what: string): Buffer {
+export function readBytes(file: string, what: string): Uint8Array {
   try {
     return fs.readFileSync(file);
   } catch (e) {

@@ -3,7 +3,7 @@
  * node_modules and package.json "exports"/"types", type-checked, compiled and run. The program is README's
  * library example.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -43,5 +43,27 @@ describe('the package, imported by name', () => {
     expect(ppl[4]).toBeLessThan(ppl[0]);
     expect(ppl[0]).toBeLessThan(500);
     expect(Number(lines[5].split(' ')[1])).toBeGreaterThan(1);
+  });
+
+  it("type-checks in a project that loads no ambient types (\"types\": [], skipLibCheck false)", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnlm-types-'));
+    fs.mkdirSync(path.join(dir, 'node_modules'));
+    fs.symlinkSync(ROOT, path.join(dir, 'node_modules', 'rnnlm'), 'dir');
+    fs.writeFileSync(path.join(dir, 'main.ts'), `
+import { LanguageModel, RnnlmTrainer, SGD, evalPerplexity, readWeights, type ModelConfig, type Weights } from 'rnnlm';
+const config: Partial<ModelConfig> & { vocabSize: number } = { cell: 'lstm', layers: 2, vocabSize: 10, tied: true };
+export const model = new LanguageModel(config);
+export const trainer = new RnnlmTrainer(model, new SGD(1));
+export const ppl: number = evalPerplexity(model, new Int32Array(100), 2, 5);
+export const load = (f: string): Weights => readWeights(f);
+`);
+    fs.writeFileSync(path.join(dir, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: { strict: true, types: [], skipLibCheck: false, noEmit: true, target: 'ES2022', module: 'commonjs', lib: ['ES2022'] },
+      files: ['main.ts'],
+    }));
+    const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+    const r = spawnSync(process.execPath, [tsc, '-p', dir], { cwd: dir, encoding: 'utf8' });
+    expect(r.stdout + r.stderr).toBe('');
+    expect(r.status).toBe(0);
   });
 });

@@ -52,7 +52,7 @@ export function chooseCoretype(cpuinfo: string): string | undefined {
 }
 
 /** Sets OPENBLAS_CORETYPE from the CPU unless the user has set it. Must run before OpenBLAS loads. */
-export function configureCoretype(env: NodeJS.ProcessEnv = process.env, cpuinfoFile = '/proc/cpuinfo'): CoretypeChoice {
+export function configureCoretype(env: Record<string, string | undefined> = process.env, cpuinfoFile = '/proc/cpuinfo'): CoretypeChoice {
   if (env.OPENBLAS_CORETYPE) {
     return { value: env.OPENBLAS_CORETYPE, source: 'user', reason: 'OPENBLAS_CORETYPE is set in the environment' };
   }
@@ -71,7 +71,7 @@ export function configureCoretype(env: NodeJS.ProcessEnv = process.env, cpuinfoF
 const ROOT = path.resolve(__dirname, '..', '..');
 
 /** Where the addon may be: RNNLM_NATIVE_PATH, then the node-gyp Release and Debug outputs. */
-export function addonCandidates(env: NodeJS.ProcessEnv = process.env): string[] {
+export function addonCandidates(env: Record<string, string | undefined> = process.env): string[] {
   const list = [path.join(ROOT, 'build', 'Release', 'rnnlm.node'), path.join(ROOT, 'build', 'Debug', 'rnnlm.node')];
   return env.RNNLM_NATIVE_PATH ? [path.resolve(env.RNNLM_NATIVE_PATH), ...list] : list;
 }
