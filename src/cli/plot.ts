@@ -1,7 +1,9 @@
 /**
- * The perplexity curve as SVG (the book's figure): training perplexity at every report, validation perplexity at
- * every epoch, against epochs, with axes, tick labels, axis titles and a legend. Log-scaled y when the curve spans
- * more than a factor of 20. One <circle> per report, with a <title> giving its numbers.
+ * The perplexity curve as SVG (the book's figure): the running training perplexity of every report at the end of
+ * the iterations it covers, each epoch's training and validation perplexity at the end of that epoch, against
+ * epochs, with axes, tick labels, axis titles and a legend. Log-scaled y when the curve spans more than a factor
+ * of 4; the y axis runs from a tick at or below the lowest value to one at or above the highest. One <circle> per
+ * point, with a <title> giving its numbers.
  *
  * Written by hand: the charting libraries that fit (vega 6, d3 7) are ES modules with top-level await that this
  * CommonJS package cannot load synchronously (nor under jest), and vega adds ~25 MB for two lines.
@@ -14,7 +16,7 @@ export interface Point {
   label: string;
 }
 
-const W = 720, H = 420, M = { left: 70, right: 150, top: 40, bottom: 55 };
+const W = 760, H = 420, M = { left: 70, right: 180, top: 40, bottom: 55 };
 
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -48,27 +50,47 @@ export function logTicks(lo: number, hi: number): number[] {
   return out;
 }
 
-/** The training and validation series of a run's records. */
-export function series(records: LogRecord[]): { train: Point[]; valid: Point[] } {
+/**
+ * The series of a run's records: `train`, the running perplexity of every report at the end of the iterations it
+ * covers (epoch - 1 + iter / iters); `epoch`, each epoch's training perplexity at its end (x = epoch); `valid`,
+ * each epoch's validation perplexity, also at its end.
+ */
+export function series(records: LogRecord[]): { train: Point[]; epoch: Point[]; valid: Point[] } {
   const iters = records.filter((r) => r.type === 'iter');
   const epochs = records.filter((r) => r.type === 'epoch');
-  const train = iters.length > 0
-    ? iters.map((r) => ({ x: r.epoch - 1 + r.iter / r.iters, y: r.ppl, label: `epoch ${r.epoch}, iteration ${r.iter}: perplexity ${fmt(r.ppl)}` }))
-    : epochs.map((r) => ({ x: r.epoch, y: r.ppl, label: `epoch ${r.epoch}: perplexity ${fmt(r.ppl)}` }));
+  const train = iters.map((r) => ({ x: r.epoch - 1 + r.iter / r.iters, y: r.ppl, label: `epoch ${r.epoch}, iteration ${r.iter}: perplexity ${fmt(r.ppl)}` }));
+  const epoch = epochs.map((r) => ({ x: r.epoch, y: r.ppl, label: `epoch ${r.epoch}: training perplexity ${fmt(r.ppl)}` }));
   const valid = epochs.filter((r) => typeof r.val_ppl === 'number')
     .map((r) => ({ x: r.epoch, y: r.val_ppl as number, label: `epoch ${r.epoch}: validation perplexity ${fmt(r.val_ppl as number)}` }));
-  return { train, valid };
+  return { train, epoch, valid };
+}
+
+/** The largest 1, 2 or 5 times a power of ten at or below v (up: the smallest at or above). */
+export function niceLog(v: number, up: boolean): number {
+  const e = Math.floor(Math.log10(v));
+  const cands = [1, 2, 5, 10].map((m) => Number((m * 10 ** e).toPrecision(12)));
+  return up ? cands.find((c) => c >= v) ?? 10 ** (e + 1) : [...cands].reverse().find((c) => c <= v) ?? 10 ** e;
+}
+
+/** The y axis for values in [yMin, yMax]: scale, ends (ticks themselves) and ticks. */
+export function yAxis(yMin: number, yMax: number): { log: boolean; lo: number; hi: number; ticks: number[] } {
+  if (yMax / yMin > 4) {
+    const lo = niceLog(yMin, false), hi = niceLog(yMax, true);
+    return { log: true, lo, hi, ticks: logTicks(lo, hi) };
+  }
+  const pad = yMax > yMin ? 0 : Math.max(1, 0.05 * yMax);
+  const rough = linearTicks(yMin - pad, yMax + pad);
+  const step = rough.length > 1 ? rough[1] - rough[0] : 1;
+  const lo = Math.max(0, Math.floor((yMin - pad) / step) * step), hi = Math.ceil((yMax + pad) / step) * step;
+  return { log: false, lo, hi, ticks: linearTicks(lo, hi).filter((t) => t >= lo - step * 1e-9 && t <= hi + step * 1e-9) };
 }
 
 export function perplexitySvg(records: LogRecord[], title = 'Perplexity'): string {
-  const { train, valid } = series(records);
-  const all = [...train, ...valid].filter((p) => Number.isFinite(p.y) && p.y > 0);
+  const { train, epoch, valid } = series(records);
+  const all = [...train, ...epoch, ...valid].filter((p) => Number.isFinite(p.y) && p.y > 0);
   if (all.length === 0) throw new Error('nothing to plot: the log has no perplexity records');
   const xMax = Math.max(1, ...all.map((p) => p.x));
-  const yMin = Math.min(...all.map((p) => p.y)), yMax = Math.max(...all.map((p) => p.y));
-  const log = yMax / yMin > 20;
-  const lo = log ? yMin / 1.1 : Math.max(0, yMin - 0.05 * (yMax - yMin + 1));
-  const hi = log ? yMax * 1.1 : yMax + 0.05 * (yMax - yMin + 1);
+  const { log, lo, hi, ticks } = yAxis(Math.min(...all.map((p) => p.y)), Math.max(...all.map((p) => p.y)));
   const pw = W - M.left - M.right, ph = H - M.top - M.bottom;
   const sx = (x: number): number => M.left + (x / xMax) * pw;
   const sy = (y: number): number => M.top + ph - (log ? (Math.log(y / lo) / Math.log(hi / lo)) : (y - lo) / (hi - lo)) * ph;
@@ -86,25 +108,27 @@ export function perplexitySvg(records: LogRecord[], title = 'Perplexity'): strin
   parts.push(`<line x1="${M.left}" y1="${M.top + ph}" x2="${M.left + pw}" y2="${M.top + ph}" stroke="black"/>`);
   parts.push(`<text x="${M.left + pw / 2}" y="${H - 12}" text-anchor="middle">epoch</text></g>`);
   parts.push(`<g class="axis y">`);
-  for (const t of log ? logTicks(lo, hi) : linearTicks(lo, hi)) {
+  for (const t of ticks) {
     parts.push(`<line x1="${M.left}" y1="${r2(sy(t))}" x2="${M.left + pw}" y2="${r2(sy(t))}" stroke="#eee"/>`);
     parts.push(`<text x="${M.left - 8}" y="${r2(sy(t) + 4)}" text-anchor="end">${fmt(t)}</text>`);
   }
   parts.push(`<line x1="${M.left}" y1="${M.top}" x2="${M.left}" y2="${M.top + ph}" stroke="black"/>`);
   parts.push(`<text transform="translate(18 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle">perplexity${log ? ' (log scale)' : ''}</text></g>`);
-  const draw = (name: string, pts: Point[], color: string): void => {
+  const draw = (name: string, pts: Point[], color: string, width: number, radius: number): void => {
     if (pts.length === 0) return;
     parts.push(`<g class="series ${name}">`);
-    parts.push(`<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${pts.map((p) => `${r2(sx(p.x))},${r2(sy(p.y))}`).join(' ')}"/>`);
+    parts.push(`<polyline fill="none" stroke="${color}" stroke-width="${width}" points="${pts.map((p) => `${r2(sx(p.x))},${r2(sy(p.y))}`).join(' ')}"/>`);
     for (const p of pts) {
-      parts.push(`<circle class="${name}" cx="${r2(sx(p.x))}" cy="${r2(sy(p.y))}" r="2.5" fill="${color}"><title>${esc(p.label)}</title></circle>`);
+      parts.push(`<circle class="${name}" cx="${r2(sx(p.x))}" cy="${r2(sy(p.y))}" r="${radius}" fill="${color}"><title>${esc(p.label)}</title></circle>`);
     }
     parts.push(`</g>`);
   };
-  draw('train', train, '#1f77b4');
-  draw('valid', valid, '#ff7f0e');
+  draw('train', train, '#9ecae1', 1, 1.5);
+  draw('epoch', epoch, '#1f77b4', 2, 3.5);
+  draw('valid', valid, '#ff7f0e', 2, 3.5);
   // Legend.
-  const legend = [['train', '#1f77b4', 'training'], ['valid', '#ff7f0e', 'validation']].filter(([n]) => (n === 'train' ? train : valid).length > 0);
+  const legend = ([['train', '#9ecae1', 'training (running)', train], ['epoch', '#1f77b4', 'training (epoch)', epoch],
+    ['valid', '#ff7f0e', 'validation', valid]] as const).filter(([, , , pts]) => pts.length > 0);
   parts.push(`<g class="legend">`);
   legend.forEach(([, color, label], i) => {
     const y = M.top + 10 + i * 20;
