@@ -1,9 +1,13 @@
 /**
- * The perplexity plot puts every point where it belongs: a report at the end of the iterations it covers, each
+ * The progress bar fits the terminal with every number; the perplexity plot puts every point where it belongs: a report at the end of the iterations it covers, each
  * epoch's training and validation perplexity at the end of that epoch (the last one included), and a y axis whose
  * tick labels span every value drawn.
  */
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { perplexitySvg, yAxis } from '../src/cli/plot';
+import { barFormat } from '../src/cli/progress';
+import { PTB_DIR, ROOT } from './helpers';
 import type { LogRecord } from '../src/cli/history';
 
 function records(): LogRecord[] {
@@ -56,5 +60,28 @@ describe('the perplexity plot', () => {
     expect(lin.log).toBe(false);
     expect(lin.ticks[0]).toBeLessThanOrEqual(300);
     expect(lin.ticks[lin.ticks.length - 1]).toBeGreaterThanOrEqual(470);
+  });
+});
+
+describe('the progress bar', () => {
+  it.each([80, 100, 120])('fits a %i-column terminal with every number, by shrinking the bar', (columns) => {
+    const { format, barsize } = barFormat(40, 1327, columns);
+    const widest = format.replace('{bar}', '#'.repeat(barsize)).replace('{epoch}', '40').replace('{value}', '1327')
+      .replace('{total}', '1327').replace('{ppl}', '99999.99').replace('{tps}', '9999999').replace('{eta_formatted}', '59m59s');
+    expect(widest.length).toBeLessThan(columns);
+    expect(format).toMatch(/tok\/s \| ETA/);
+  });
+
+  it('shows tokens/s and ETA on a real 80-column pseudo-terminal', () => {
+    const cmd = `stty cols 80 rows 24; PTB_DIR=${PTB_DIR} ${process.execPath} ${path.join(ROOT, 'dist', 'cli.js')} train --preset ch6 --no-valid --max-iters 40 --workers 1`;
+    const r = spawnSync('script', ['-qfec', cmd, '/dev/null'], { encoding: 'utf8', timeout: 60000 });
+    // eslint-disable-next-line no-control-regex
+    const screen = r.stdout.split(/\x1b\[[0-9;?]*[A-Za-z]|\x1b\d|[\r\n]+/); // each redraw starts with an escape
+    const bars = screen.filter((l) => l.startsWith('epoch 1/4 '));
+    expect(bars.length).toBeGreaterThan(0);
+    for (const l of bars) {
+      expect(l.length).toBeLessThanOrEqual(80);
+      expect(l).toMatch(/\d+\/1327 \| ppl [\d.-]+ \| [\d-]+ tok\/s \| ETA \S+$/);
+    }
   });
 });

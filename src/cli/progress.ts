@@ -1,6 +1,6 @@
 /**
  * Training progress: on a terminal, a progress bar (cli-progress) with epoch, iteration, running perplexity,
- * tokens/s and ETA; otherwise plain `| epoch N | iter i / n | time Xs | perplexity P |` lines at every report.
+ * tokens/s and ETA, the bar shrunk to fit the terminal's width; otherwise plain `| epoch N | iter i / n | time Xs | perplexity P |` lines at every report.
  */
 import { SingleBar } from 'cli-progress';
 import type { IterationReport } from '../trainer';
@@ -24,7 +24,16 @@ export function plainProgress(out: (line: string) => void): Progress {
   };
 }
 
-export function barProgress(maxEpoch: number, stream: NodeJS.WriteStream = process.stdout): Progress {
+/** What the bar line needs besides the bar itself, at the widest its numbers get. */
+export function barFormat(maxEpoch: number, iters: number, columns: number): { format: string; barsize: number } {
+  const format = `epoch {epoch}/${maxEpoch} {bar} {value}/{total} | ppl {ppl} | {tps} tok/s | ETA {eta_formatted}`;
+  const widest = format.replace('{bar} ', '').replace('{epoch}', String(maxEpoch)).replace('{value}', String(iters))
+    .replace('{total}', String(iters)).replace('{ppl}', '99999.99').replace('{tps}', '9999999').replace('{eta_formatted}', '59m59s');
+  // Shrink the bar, never the numbers: the line stays one character short of the terminal's width.
+  return { format, barsize: Math.max(4, Math.min(40, columns - widest.length - 2)) };
+}
+
+export function barProgress(maxEpoch: number, stream: { columns?: number; write(s: string): boolean } & NodeJS.WritableStream = process.stdout): Progress {
   let bar: SingleBar | undefined;
   let epoch = 0, lossSum = 0, count = 0, t0 = 0;
   const stopBar = (): void => {
@@ -39,9 +48,9 @@ export function barProgress(maxEpoch: number, stream: NodeJS.WriteStream = proce
         lossSum = 0;
         count = 0;
         t0 = performance.now();
+        const { format, barsize } = barFormat(maxEpoch, p.iters, stream.columns ?? 80);
         bar = new SingleBar({
-          stream, clearOnComplete: true, hideCursor: true, fps: 5, etaBuffer: 50,
-          format: `epoch {epoch}/${maxEpoch} {bar} iter {value}/{total} | perplexity {ppl} | {tps} tokens/s | ETA {eta_formatted}`,
+          stream: stream as NodeJS.WriteStream, clearOnComplete: true, hideCursor: true, fps: 5, etaBuffer: 50, format, barsize,
         });
         bar.start(p.iters, p.iter - 1, { epoch: p.epoch, ppl: '-', tps: '-' });
       }
