@@ -14,7 +14,8 @@ export interface FitOptions {
   /** Called at every evalInterval report. */
   onReport?: (r: IterationReport) => void;
   /** Called after every epoch; training waits for a returned promise. */
-  onEpoch?: (r: EpochReport) => void | Promise<void>;
+  /** Called after every epoch; training waits for a returned promise, and ends (normally) when it gives false. */
+  onEpoch?: (r: EpochReport) => void | boolean | Promise<void | boolean>;
   /**
    * Worker threads that split every batch by rows (default 'auto': serial for small models, else one per core;
    * see autoWorkers). 1 trains on the calling thread.
@@ -65,6 +66,10 @@ export interface IterationReport {
   ppl: number;
   elapsedS: number;
   tokensPerS: number;
+  /** Milliseconds per iteration since the previous report. */
+  msPerIter: number;
+  /** The learning rate of these iterations. */
+  lr: number;
 }
 
 export interface EpochReport {
@@ -151,6 +156,8 @@ export class RnnlmTrainer {
   epochPpl: number[] = [];
   /** Worker threads used by the last fit (1 = serial). */
   workers = 1;
+  /** Whether the last fit ended because onEpoch returned false. */
+  stoppedEarly = false;
   private current?: TrainerState;
 
   constructor(readonly model: LanguageModel, readonly optimizer: SGD) {}
@@ -206,6 +213,7 @@ export class RnnlmTrainer {
     const tokensPerIter = batchSize * timeSize;
     this.pplList = [];
     this.epochPpl = [];
+    this.stoppedEarly = false;
     const reports: EpochReport[] = [];
     const start = performance.now() - st.elapsedS * 1000;
     // The last DIVERGENCE_WINDOW losses, as a ring with a running sum (allocated once per fit).
@@ -286,6 +294,7 @@ export class RnnlmTrainer {
             opts.onReport?.({
               epoch: st.epoch, iter, iters: maxIters, ppl, elapsedS: st.elapsedS,
               tokensPerS: (st.reportCount * tokensPerIter) / Math.max(1e-9, (now - reportStart) / 1000),
+              msPerIter: (now - reportStart) / st.reportCount, lr: optimizer.lr,
             });
             st.reportLoss = 0;
             st.reportCount = 0;
@@ -306,7 +315,12 @@ export class RnnlmTrainer {
         reports.push(report);
         // The state a checkpoint written here resumes from: the next epoch, nothing of it done.
         this.current = { ...st, epoch: st.epoch + 1, iter: 0, epochLoss: 0 };
-        await opts.onEpoch?.(report);
+        if ((await opts.onEpoch?.(report)) === false) {
+          // Stopped by the caller (early stopping): the run ends here, as if this had been the last epoch.
+          Object.assign(st, this.current);
+          this.stoppedEarly = true;
+          break;
+        }
         this.current = st;
       }
     } finally {

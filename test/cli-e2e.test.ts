@@ -39,7 +39,7 @@ describe('rnnlm end to end', () => {
       '--time-size', '10', '--lr', '1', '--eval-interval', '10', '--save', W, '--save-best', best, '--log', LOG, '--plot', SVG);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^\| epoch 1 \| iter 1 \/ \d+ \| time \d+s \| perplexity [\d.]+ \|$/m);
+    expect(r.out).toMatch(/^\| epoch 1 \| iter 1 \/ \d+ \| time \d+s \| perplexity [\d.]+ \| lr 1 \| [\d.]+ ms\/iter \| \d+ tokens\/s \|$/m);
     expect(r.out).toMatch(/^\| epoch 4 \| perplexity [\d.]+ \| valid perplexity [\d.]+ \|/m);
     const w = readWeights(W);
     const words = new Set(fs.readFileSync(TEXT, 'utf8').split(/\s+/).filter(Boolean));
@@ -105,6 +105,36 @@ describe('rnnlm end to end', () => {
     const notWeights = rnnlm('eval', TEXT);
     expect(notWeights.code).toBe(1);
     expect(notWeights.err.trim()).toMatch(/corpus\.txt: not a safetensors file/);
+  });
+
+  it('decays the learning rate without enough improvement, stops early and restores the best weights', () => {
+    const best = path.join(tmp, 'es-best.safetensors'), last = path.join(tmp, 'es-last.safetensors');
+    const r = rnnlm('train', '--text', TEXT, '--valid-text', VALID, '--valid', '--lr', '1', '--max-grad', '0.5', '--lr-decay', '4',
+      '--min-improvement', '1.003', '--early-stop', '--save-best', best, '--save', last, '--max-epoch', '40', '--eval-interval', '1000');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const decay = /^\| epoch (\d+) \|.*\| lr 1 -> 0\.25 \|$/m.exec(r.out);
+    const stop = /^\| epoch (\d+) \|.*\| stopping early \|$/m.exec(r.out);
+    expect(decay).not.toBeNull();
+    expect(stop).not.toBeNull();
+    expect(Number(stop![1])).toBeGreaterThan(Number(decay![1]));
+    expect(r.out).toMatch(new RegExp(`stopped early after epoch ${stop![1]}: validation did not improve after the learning rate was decayed`));
+    expect(r.out).toMatch(/restored the best weights \(epoch \d+\)/);
+    // What --save wrote is the best epoch's weights.
+    expect(Array.from(readWeights(last).tensors.get('rnn.0.Wh')!.data)).toEqual(Array.from(readWeights(best).tensors.get('rnn.0.Wh')!.data));
+    expect(rnnlm('train', '--early-stop', '--valid').err).toMatch(/--early-stop needs --save-best/);
+  });
+
+  it('validates and tests a PTB prefix with the whole vocabulary, and names that flag when it is missing', () => {
+    const refused = rnnlm('train', '--corpus-size', '5000', '--valid');
+    expect(refused.code).toBe(2);
+    expect(refused.err).toMatch(/--valid: the first 5000 training tokens hold \d+ of the 10000 words that ptb\.valid\.txt uses; keep the whole split's vocabulary \(--full-vocab\)/);
+    const r = rnnlm('train', '--corpus-size', '5000', '--full-vocab', '--valid', '--test', '--max-epoch', '1', '--batch-size', '20',
+      '--time-size', '10', '--lr', '1', '--max-grad', '0.5');
+    expect(r.err).toBe('');
+    expect(r.out).toMatch(/vocabulary 10000/);
+    expect(r.out).toMatch(/^\| epoch 1 \| perplexity [\d.]+ \| valid perplexity [\d.]+ \|/m);
+    expect(r.out).toMatch(/^rnnlm: test perplexity [\d.]+ \(ptb\.test\.txt, 82430 tokens\)$/m);
   });
 
   it('refuses to evaluate a split its vocabulary does not cover', () => {

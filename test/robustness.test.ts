@@ -163,8 +163,13 @@ describe('temporary files', () => {
       // A small run that checkpoints after every epoch, many times a second.
       const child = spawn(process.execPath, [CLI, 'train', '--corpus-size', '3000', '--max-epoch', '100000', '--checkpoint', ckpt,
         '--hidden-size', '300', '--wordvec-size', '300', '--eval-interval', '1000'], { env: { ...process.env, PTB_DIR } });
-      await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
-      await new Promise((resolve) => setTimeout(resolve, 150 + rnd() * 350));
+      // After the first epoch's checkpoint (the second epoch's first report comes after it), at a random moment.
+      let out = '';
+      await new Promise<void>((resolve) => child.stdout.on('data', (d) => {
+        out += d;
+        if (out.includes('| epoch 2 | iter 1 /')) resolve();
+      }));
+      await new Promise((resolve) => setTimeout(resolve, rnd() * 300));
       child.kill('SIGKILL');
       await new Promise((resolve) => child.on('exit', resolve));
     }

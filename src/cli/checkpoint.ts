@@ -19,7 +19,8 @@ const READABLE_VERSIONS = ['1', '2'];
 
 /** What a run was started with: enough to rebuild its data, model and schedule. */
 export interface RunConfig {
-  data: { kind: 'ptb'; corpusSize: number } | { kind: 'text'; file: string; validFile?: string };
+  /** PTB (a prefix of the training split; fullVocab keeps all of its words) or the user's text files. */
+  data: { kind: 'ptb'; corpusSize: number; fullVocab?: boolean } | { kind: 'text'; file: string; validFile?: string };
   /** sha256 of the training ids, to refuse resuming on other data. */
   fingerprint: string;
   batchSize: number;
@@ -38,6 +39,10 @@ export interface RunConfig {
   init?: string;
   evalBatchSize?: number;
   evalTimeSize?: number;
+  /** The validation schedule (absent in older checkpoints: 1, off, off). */
+  minImprovement?: number;
+  earlyStop?: boolean;
+  test?: boolean;
   maxEpoch: number;
   maxGrad?: number;
   seed: number;
@@ -108,6 +113,7 @@ function checkConfig(c: unknown, fail: (msg: string) => never): asserts c is Run
   if (typeof data !== 'object' || data === null) bad('data', 'an object');
   else if (data.kind === 'ptb') {
     if (!Number.isSafeInteger(data.corpusSize) || (data.corpusSize as number) < 0) bad('data', 'a PTB corpus size');
+    if (data.fullVocab !== undefined && typeof data.fullVocab !== 'boolean') bad('data', 'a PTB vocabulary choice');
   } else if (data.kind === 'text') {
     if (typeof data.file !== 'string' || (data.validFile !== undefined && typeof data.validFile !== 'string')) bad('data', 'text files');
   } else bad('data', "kind 'ptb' or 'text'");
@@ -122,6 +128,10 @@ function checkConfig(c: unknown, fail: (msg: string) => never): asserts c is Run
   if (o.cell !== undefined && !['rnn', 'lstm', 'gru'].includes(o.cell as string)) bad('cell', 'rnn, lstm or gru');
   if (o.dropout !== undefined && !(typeof o.dropout === 'number' && o.dropout >= 0 && o.dropout < 1)) bad('dropout', 'a number in [0, 1)');
   if (o.tied !== undefined && typeof o.tied !== 'boolean') bad('tied', 'a boolean');
+  for (const k of ['earlyStop', 'test']) if (o[k] !== undefined && typeof o[k] !== 'boolean') bad(k, 'a boolean');
+  if (o.minImprovement !== undefined && !(typeof o.minImprovement === 'number' && o.minImprovement >= 1 && Number.isFinite(o.minImprovement))) {
+    bad('minImprovement', 'a number >= 1');
+  }
   if (o.weightInit !== undefined && !['book', 'pytorch'].includes(o.weightInit as string)) bad('weightInit', 'book or pytorch');
   for (const k of ['init', 'saveBest', 'save', 'log', 'plot']) str(k);
 }

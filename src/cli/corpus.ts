@@ -36,7 +36,7 @@ function validIds(words: string[], wordToId: Map<string, number>, file: string):
   return Int32Array.from(words, (w) => wordToId.get(w) ?? unk);
 }
 
-export async function loadRunData(data: RunConfig['data'], opts: { valid: boolean; dataDir?: string }): Promise<RunData> {
+export async function loadRunData(data: RunConfig['data'], opts: { valid: boolean; test?: boolean; dataDir?: string }): Promise<RunData> {
   if (data.kind === 'text') {
     const words = tokenize(readText(data.file));
     if (words.length < 2) throw new DataError(`${data.file} has ${words.length} words; training needs at least 2`);
@@ -56,22 +56,26 @@ export async function loadRunData(data: RunConfig['data'], opts: { valid: boolea
     train = train.subarray(0, data.corpusSize);
   }
   if (train.length < 2) throw new UsageError('--corpus-size must be at least 2 (an input and a target)');
+  // The words a prefix uses (ids are in order of first appearance), or with fullVocab all of the split's.
   let vocabSize = 0;
-  for (const id of train) vocabSize = Math.max(vocabSize, id + 1);
-  let valid: Int32Array | undefined;
-  if (opts.valid) {
-    valid = (await loadPtb('valid', { dir: opts.dataDir })).corpus;
+  if (data.fullVocab) vocabSize = ptb.idToWord.length;
+  else for (const id of train) vocabSize = Math.max(vocabSize, id + 1);
+  const covers = async (split: 'valid' | 'test', flag: string): Promise<Int32Array> => {
+    const ids = (await loadPtb(split, { dir: opts.dataDir })).corpus;
     let max = 0;
-    for (const id of valid) max = Math.max(max, id);
+    for (const id of ids) max = Math.max(max, id);
     if (max >= vocabSize) {
       throw new UsageError(
-        `--valid: the first ${train.length} training tokens hold ${vocabSize} of the ${ptb.idToWord.length} words that ptb.valid.txt uses; ` +
-        'train on the whole split (--corpus-size 0) to validate',
+        `${flag}: the first ${train.length} training tokens hold ${vocabSize} of the ${ptb.idToWord.length} words that ptb.${split}.txt uses; ` +
+        'keep the whole split\'s vocabulary (--full-vocab) or train on the whole split (--corpus-size 0)',
       );
     }
-  }
+    return ids;
+  };
+  const valid = opts.valid ? await covers('valid', '--valid') : undefined;
+  if (opts.test) await covers('test', '--test');
   return {
     train, valid, vocab: ptb.idToWord.slice(0, vocabSize), vocabSize, fingerprint: fingerprint(train),
-    describe: `ptb.train.txt${data.corpusSize > 0 ? ` (first ${train.length} tokens)` : ''}`,
+    describe: `ptb.train.txt${data.corpusSize > 0 ? ` (first ${train.length} tokens${data.fullVocab ? ', the whole vocabulary' : ''})` : ''}`,
   };
 }

@@ -39,7 +39,7 @@ export async function evaluate(file: string, flags: EvalFlags, io: Io): Promise<
     const some = [...missing].slice(0, 5).map((w) => `'${w}'`).join(', ');
     throw new DataError(
       `the model's vocabulary (${vocab.length} words) does not cover ${source}: ${missing.size} of its words are missing (${some}${missing.size > 5 ? ', ...' : ''}); ` +
-      'was it trained on a small --corpus-size?',
+      'was it trained on a small --corpus-size? (train with --full-vocab to keep every PTB word)',
     );
   }
   if (ids.length === 0) throw new DataError(`${source} has no words to evaluate`);

@@ -18,7 +18,8 @@ export interface Progress {
 export function plainProgress(out: (line: string) => void): Progress {
   return {
     step: () => undefined,
-    report: (r) => out(`| epoch ${r.epoch} | iter ${r.iter} / ${r.iters} | time ${Math.floor(r.elapsedS)}s | perplexity ${r.ppl.toFixed(2)} |`),
+    report: (r) => out(`| epoch ${r.epoch} | iter ${r.iter} / ${r.iters} | time ${Math.floor(r.elapsedS)}s | perplexity ${r.ppl.toFixed(2)} | ` +
+      `lr ${Number(r.lr.toPrecision(6))} | ${r.msPerIter.toFixed(r.msPerIter < 10 ? 2 : 1)} ms/iter | ${Math.round(r.tokensPerS)} tokens/s |`),
     line: out,
     stop: () => undefined,
   };

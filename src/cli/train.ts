@@ -7,7 +7,8 @@ import { CELL_TYPES, LanguageModel, WEIGHT_INITS, type CellType, type WeightInit
 import { SGD } from '../optimizer';
 import { autoWorkers } from '../parallel/engine';
 import { evalPerplexity, RnnlmTrainer, TrainingInterruptedError } from '../trainer';
-import { modelFromWeights, readWeights, saveWeights } from '../weights';
+import { loadWeightsInto, modelFromWeights, readWeights, saveWeights } from '../weights';
+import { loadPtb } from '../data/ptb';
 import { nonNegativeInt, positiveInt, positiveNumber, seedInt, UsageError, workersArg } from './args';
 import { readCheckpoint, saveCheckpoint, type Checkpoint, type RunConfig } from './checkpoint';
 import { loadRunData } from './corpus';
@@ -50,6 +51,10 @@ export interface TrainFlags {
   evalBatchSize: number;
   evalTimeSize: number;
   maxIters?: number;
+  fullVocab?: boolean;
+  minImprovement: number;
+  earlyStop?: boolean;
+  test?: boolean;
 }
 
 /** The book's recipes (and PyTorch's word_language_model example): flags given explicitly override them. */
@@ -109,20 +114,22 @@ function fileSize(file: string): number {
 /** The run configuration that a command line describes (a new run's, or what a resumed run must agree with). */
 function configFromFlags(flags: TrainFlags): RunConfig {
   return {
-    data: flags.text !== undefined ? { kind: 'text', file: flags.text, validFile: flags.validText } : { kind: 'ptb', corpusSize: flags.corpusSize },
+    data: flags.text !== undefined ? { kind: 'text', file: flags.text, validFile: flags.validText }
+      : { kind: 'ptb', corpusSize: flags.corpusSize, ...(flags.fullVocab && { fullVocab: true }) },
     fingerprint: '',
     batchSize: flags.batchSize, timeSize: flags.timeSize, wordvecSize: flags.wordvecSize, hiddenSize: flags.hiddenSize,
     cell: flags.model, numLayers: flags.numLayers, dropout: flags.dropout, tied: Boolean(flags.tied), weightInit: flags.weightInit,
     lr: flags.lr, init: flags.init, maxEpoch: flags.maxEpoch, maxGrad: flags.maxGrad, seed: flags.seed, evalInterval: flags.evalInterval,
     evalBatchSize: flags.evalBatchSize, evalTimeSize: flags.evalTimeSize,
     valid: Boolean(flags.valid || flags.validText), lrDecay: flags.lrDecay, saveBest: flags.saveBest, save: flags.save,
-    log: flags.log, plot: flags.plot,
+    log: flags.log, plot: flags.plot, minImprovement: flags.minImprovement, earlyStop: Boolean(flags.earlyStop), test: Boolean(flags.test),
   };
 }
 
 /** A flag's value in a run configuration, to compare a resumed command line with its checkpoint. */
 const CONFIG_OF_FLAG: Record<string, (c: RunConfig) => unknown> = {
   corpusSize: (c) => (c.data.kind === 'ptb' ? c.data.corpusSize : undefined),
+  fullVocab: (c) => (c.data.kind === 'ptb' ? c.data.fullVocab ?? false : undefined),
   text: (c) => (c.data.kind === 'text' ? c.data.file : undefined),
   validText: (c) => (c.data.kind === 'text' ? c.data.validFile : undefined),
   model: (c) => c.cell ?? 'rnn',
@@ -131,6 +138,9 @@ const CONFIG_OF_FLAG: Record<string, (c: RunConfig) => unknown> = {
   tied: (c) => c.tied ?? false,
   weightInit: (c) => c.weightInit ?? 'book',
   valid: (c) => c.valid,
+  minImprovement: (c) => c.minImprovement ?? 1,
+  earlyStop: (c) => c.earlyStop ?? false,
+  test: (c) => c.test ?? false,
 };
 for (const k of ['batchSize', 'timeSize', 'wordvecSize', 'hiddenSize', 'lr', 'init', 'maxGrad', 'seed', 'evalInterval',
   'evalBatchSize', 'evalTimeSize', 'lrDecay', 'saveBest', 'save', 'log', 'plot'] as const) {
@@ -192,11 +202,17 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
       return;
     }
   } else {
-    if ((flags.saveBest !== undefined || flags.lrDecay !== undefined) && !flags.valid) {
-      throw new UsageError(`${flags.saveBest !== undefined ? '--save-best' : '--lr-decay'} needs --valid`);
+    if ((flags.saveBest !== undefined || flags.lrDecay !== undefined || flags.earlyStop) && !flags.valid) {
+      throw new UsageError(`${flags.saveBest !== undefined ? '--save-best' : flags.lrDecay !== undefined ? '--lr-decay' : '--early-stop'} needs --valid`);
     }
+    if (flags.earlyStop && flags.saveBest === undefined) {
+      throw new UsageError('--early-stop needs --save-best: the best weights are restored from it when training ends');
+    }
+    if (flags.test && flags.text !== undefined) throw new UsageError('--test reports on ptb.test.txt; for your own text use rnnlm eval --text');
+    if (!(flags.minImprovement >= 1)) throw new UsageError('--min-improvement must be at least 1 (a ratio of perplexities)');
     if (flags.validText !== undefined && flags.text === undefined) throw new UsageError('--valid-text needs --text');
     if (flags.text !== undefined && explicit.has('corpusSize')) throw new UsageError('--corpus-size applies to PTB, not --text');
+    if (flags.text !== undefined && flags.fullVocab) throw new UsageError('--full-vocab applies to PTB, not --text');
     if (flags.lrDecay !== undefined && !(flags.lrDecay > 1)) throw new UsageError('--lr-decay must be greater than 1');
     if (flags.tied && flags.init === undefined && flags.wordvecSize !== flags.hiddenSize) {
       throw new UsageError(`--tied needs --wordvec-size = --hidden-size (the output layer reuses the embedding), but they are ${flags.wordvecSize} and ${flags.hiddenSize}`);
@@ -206,7 +222,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   checkOutputs([['--save', config.save], ['--save-best', config.saveBest], ['--log', config.log], ['--plot', config.plot],
     ['--checkpoint', flags.checkpoint ?? flags.resume]]);
   const backend = pickBackend(flags.backend, io.err);
-  const data = await loadRunData(config.data, { valid: config.valid, dataDir: flags.dataDir });
+  const data = await loadRunData(config.data, { valid: config.valid, test: config.test, dataDir: flags.dataDir });
   if (ckpt && data.fingerprint !== ckpt.config.fingerprint) {
     throw new UsageError(`${flags.resume} was made on other training data than ${data.describe} now holds`);
   }
@@ -265,6 +281,9 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   const trainer = new RnnlmTrainer(model, optimizer);
   const history: LogRecord[] = ckpt ? [...ckpt.history] : [];
   let bestValPpl = ckpt?.bestValPpl;
+  let bestEpoch: number | undefined;
+  // The learning rate has been decayed when it is below the run's first one.
+  let decayed = ckpt !== undefined && config.lr !== undefined && ckpt.lr < config.lr;
   const checkpointFile = flags.checkpoint ?? (ckpt ? flags.resume : undefined);
 
   const iters = Math.floor(xs.length / (batchSize * timeSize));
@@ -329,24 +348,38 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
         let valPpl: number | undefined;
         const lr = optimizer.lr;
         let line = `| epoch ${r.epoch} | perplexity ${r.ppl.toFixed(2)} |`;
+        let go = true;
         if (data.valid) {
           valPpl = evalPerplexity(model, data.valid, config.evalBatchSize ?? flags.evalBatchSize, config.evalTimeSize ?? flags.evalTimeSize); // its own state
           line += ` valid perplexity ${valPpl.toFixed(2)} |`;
+          // Improved enough (Mikolov's --min-improvement ratio) keeps the learning rate; the best weights are kept
+          // whenever validation is lower at all.
+          const enough = bestValPpl === undefined || valPpl * (config.minImprovement ?? 1) < bestValPpl;
           if (bestValPpl === undefined || valPpl < bestValPpl) {
             bestValPpl = valPpl;
+            bestEpoch = r.epoch;
             if (config.saveBest !== undefined) {
               saveWeights(config.saveBest, model, vocab);
               line += ' saved best |';
             }
-          } else if (config.lrDecay !== undefined) {
-            optimizer.lr = lr / config.lrDecay;
-            line += ` lr ${lr} -> ${optimizer.lr} |`;
+          }
+          if (!enough) {
+            // Early stopping: no (enough) improvement once the learning rate has already been decayed.
+            if (config.earlyStop && (decayed || config.lrDecay === undefined)) {
+              go = false;
+              line += ' stopping early |';
+            } else if (config.lrDecay !== undefined) {
+              optimizer.lr = lr / config.lrDecay;
+              decayed = true;
+              line += ` lr ${lr} -> ${optimizer.lr} |`;
+            }
           }
         }
         progress.line(line);
         record({ type: 'epoch', epoch: r.epoch, ppl: r.ppl, ...(valPpl !== undefined && { val_ppl: valPpl }), lr, tokens_per_s: Math.round(r.tokensPerS), elapsed_s: +r.elapsedS.toFixed(3) });
         writePlot();
         writeCheckpoint();
+        return go;
       },
     });
   } catch (e) {
@@ -370,19 +403,34 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   progress.stop();
   const st = trainer.state()!;
   const last = history.filter((r) => r.type === 'epoch').pop();
-  if (st.epoch <= config.maxEpoch) {
+  const trainedTokens = (st.epoch - 1 - (ckpt ? ckpt.trainer.epoch - 1 : 0)) * iters * tokensPerIter;
+  if (trainer.stoppedEarly) {
+    io.out(`rnnlm: stopped early after epoch ${st.epoch - 1}: validation did not improve${decayed ? ' after the learning rate was decayed' : ''}; ` +
+      `best valid perplexity ${bestValPpl!.toFixed(2)}`);
+  } else if (st.epoch <= config.maxEpoch) {
     // --max-iters ended the run before its epochs.
     const lastReport = history.filter((r) => r.type === 'iter').pop();
     io.out(`rnnlm: stopped after ${flags.maxIters} iterations (--max-iters) at epoch ${st.epoch}, iteration ${st.iter}` +
       `${lastReport ? `; running perplexity ${lastReport.ppl.toFixed(2)}` : ''}`);
-  } else io.out(
-    `rnnlm: trained ${config.maxEpoch} epochs (${config.maxEpoch * iters * tokensPerIter} tokens) in ${st.elapsedS.toFixed(2)} s, ` +
-    `${Math.round((config.maxEpoch * iters * tokensPerIter) / Math.max(1e-9, st.elapsedS))} tokens/s; final perplexity ${last ? last.ppl.toFixed(2) : '-'}` +
-    (bestValPpl !== undefined ? `, best valid perplexity ${bestValPpl.toFixed(2)}` : ''),
-  );
+  } else {
+    io.out(
+      `rnnlm: trained ${config.maxEpoch} epochs (${config.maxEpoch * iters * tokensPerIter} tokens) in ${st.elapsedS.toFixed(2)} s, ` +
+      `${Math.round(trainedTokens / Math.max(1e-9, st.elapsedS - (ckpt?.trainer.elapsedS ?? 0)))} tokens/s; final perplexity ${last ? last.ppl.toFixed(2) : '-'}` +
+      (bestValPpl !== undefined ? `, best valid perplexity ${bestValPpl.toFixed(2)}` : ''),
+    );
+  }
+  if (config.earlyStop && config.saveBest !== undefined && fs.existsSync(config.saveBest) && bestEpoch !== st.epoch - 1) {
+    loadWeightsInto(model, readWeights(config.saveBest), config.saveBest);
+    io.out(`rnnlm: restored the best weights${bestEpoch !== undefined ? ` (epoch ${bestEpoch})` : ''} from ${config.saveBest}`);
+  }
   if (config.save !== undefined) {
     saveWeights(config.save, model, vocab);
     io.out(`rnnlm: saved weights to ${config.save}`);
+  }
+  if (config.test) {
+    const testIds = (await loadPtb('test', { dir: flags.dataDir })).corpus;
+    const testPpl = evalPerplexity(model, testIds, config.evalBatchSize ?? flags.evalBatchSize, config.evalTimeSize ?? flags.evalTimeSize);
+    io.out(`rnnlm: test perplexity ${testPpl.toFixed(2)} (ptb.test.txt, ${testIds.length} tokens)`);
   }
 }
 
@@ -409,6 +457,7 @@ export function trainCommand(run: (flags: TrainFlags, explicit: Set<string>) => 
     .option('--tied', 'tie the output weights to the embedding (needs --wordvec-size = --hidden-size)')
     .addOption(new Option('--weight-init <scheme>', "initialisation: book (randn scaled as the book) or pytorch (uniform, as PyTorch's word_language_model)").choices(WEIGHT_INITS).default('book'))
     .option('--corpus-size <n>', 'use the first n tokens of ptb.train.txt (0 = the whole split)', nonNegativeInt, 1000)
+    .option('--full-vocab', "keep all of ptb.train.txt's 10000 words for a --corpus-size prefix, so that validation and test sets are covered")
     .option('--text <file>', 'train on this whitespace-tokenised text instead of PTB (line ends become <eos>)')
     .option('--valid-text <file>', 'validation text for --text (words outside the vocabulary become <unk> if it has one)')
     .option('--batch-size <n>', 'rows per batch (N)', positiveInt, 10)
@@ -425,7 +474,10 @@ export function trainCommand(run: (flags: TrainFlags, explicit: Set<string>) => 
     .option('--eval-batch-size <n>', 'batch size of validation', positiveInt, 10)
     .option('--eval-time-size <n>', 'time steps of validation', positiveInt, 35)
     .option('--save-best <file>', 'keep the weights with the best validation perplexity here (needs --valid)')
-    .option('--lr-decay <x>', 'divide the learning rate by x when validation perplexity worsens (needs --valid)', positiveNumber)
+    .option('--lr-decay <x>', 'divide the learning rate by x when validation does not improve (needs --valid)', positiveNumber)
+    .option('--min-improvement <r>', "an epoch improves when previous best / valid perplexity exceeds r (Mikolov's rnnlm: 1.003)", positiveNumber, 1)
+    .option('--early-stop', 'stop when validation does not improve after the learning rate was decayed, and restore the best weights (needs --save-best)')
+    .option('--test', 'report the test perplexity (ptb.test.txt) when training ends')
     .option('--init <file>', 'start from these weights (.safetensors) instead of a random initialisation')
     .option('--save <file>', 'write the trained weights and vocabulary to this .safetensors file')
     .option('--log <file>', 'append one JSON object per report and per epoch to this .jsonl file')
