@@ -66,4 +66,22 @@ export const load = (f: string): Weights => readWeights(f);
     expect(r.stdout + r.stderr).toBe('');
     expect(r.status).toBe(0);
   });
+
+  it('says once, at first use, that it fell back to the js backend, and why', () => {
+    // A copy of the compiled package without the addon beside it: the loader finds nothing.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnlm-nonative-'));
+    fs.cpSync(path.join(ROOT, 'dist'), path.join(dir, 'dist'), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(dir, 'package.json'));
+    fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+    const code = `const r = require(${JSON.stringify(path.join(dir, 'dist'))});
+      new r.SimpleRnnlm(10, 4, 4); new r.Rnnlm(10, 4, 4); console.log(new r.SimpleRnnlm(10, 4, 4).backend.name);`;
+    const env = { ...process.env };
+    delete env.RNNLM_BACKEND;
+    delete env.RNNLM_NATIVE_PATH;
+    const r = spawnSync(process.execPath, ['-e', code], { encoding: 'utf8', env });
+    expect(r.stdout.trim()).toBe('js');
+    const warnings = r.stderr.split('\n').filter((l) => l.includes('RNNLM_JS_FALLBACK'));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/rnnlm uses the js backend \(about 100x slower\): the native addon could not be loaded \(tried .*not found/);
+  });
 });

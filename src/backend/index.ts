@@ -19,7 +19,9 @@ export const BACKEND_NAMES: readonly BackendName[] = ['js', 'native'];
 export function resolveBackend(b?: BackendName | Backend): Backend {
   if (b === undefined) {
     const native = loadNativeBackend();
-    return native.backend ?? jsBackend;
+    if (native.backend) return native.backend;
+    warnFallbackOnce(native.error ?? 'unknown reason');
+    return jsBackend;
   }
   if (typeof b === 'object') return b;
   if (b === 'js') return jsBackend;
@@ -29,6 +31,18 @@ export function resolveBackend(b?: BackendName | Backend): Backend {
     return native.backend;
   }
   throw new RangeError(`Unknown backend '${String(b)}': expected one of ${BACKEND_NAMES.join(', ')}`);
+}
+
+let warned = false;
+
+/**
+ * Says once per process, as a Node.js warning (RNNLM_JS_FALLBACK; silence it with --no-warnings or
+ * RNNLM_BACKEND=js), that the best backend was asked for and the pure-TypeScript one will run, and why.
+ */
+function warnFallbackOnce(reason: string): void {
+  if (warned || process.env.RNNLM_BACKEND === 'js') return;
+  warned = true;
+  process.emitWarning(`rnnlm uses the js backend (about 100x slower): ${reason}`, { code: 'RNNLM_JS_FALLBACK' });
 }
 
 /** Why the native backend is not available, or undefined when it is. */

@@ -98,8 +98,9 @@ export class Interrupted extends Error {
 export function pickBackend(name: BackendName | undefined, warn: (line: string) => void): Backend {
   if (name !== undefined) return resolveBackend(name);
   const reason = nativeUnavailableReason();
-  if (reason !== undefined) warn(`rnnlm: using the js backend: ${reason.split('\n')[0]}`);
-  return resolveBackend();
+  if (reason === undefined) return resolveBackend('native');
+  warn(`rnnlm: using the js backend: ${reason.split('\n')[0]}`);
+  return resolveBackend('js');
 }
 
 function fileSize(file: string): number {
