@@ -34,4 +34,5 @@ export {
   architectureMetadata, WEIGHTS_FORMAT, type Weights,
 } from './weights';
 export { writeFileAtomic } from './atomic';
+export { scoreSentences, type ScoreOptions } from './scorer';
 export { Random } from './random';

@@ -6,6 +6,7 @@ import { UsageError } from './args';
 import { evalCommand, evaluate } from './eval';
 import { generate, generateCommand } from './generate';
 import { infoCommand } from './info';
+import { score, scoreCommand } from './score';
 import { plotCommand, plotLog } from './plot-command';
 import { Interrupted, train, trainCommand } from './train';
 
@@ -34,6 +35,7 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     trainCommand((flags, explicit) => train(flags, explicit, io)),
     evalCommand((file, flags) => evaluate(file, flags, io)),
     generateCommand((file, flags) => generate(file, flags, io)),
+    scoreCommand((model, file, flags) => score(model, file, flags, io)),
     plotCommand((log, out) => plotLog(log, out, io)),
     infoCommand(VERSION, io.out),
   ];
