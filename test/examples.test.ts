@@ -66,5 +66,5 @@ describe('the examples train', () => {
     const vocab = Number(/vocabulary (\d+)/.exec(r.stdout)![1]);
     const ppl = Number(/running perplexity ([\d.]+)/.exec(r.stdout)![1]);
     expect(ppl).toBeLessThan(0.6 * vocab); // learning: the first report is about the vocabulary size
-  });
+  }, 400000);
 });
