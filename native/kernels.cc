@@ -482,14 +482,39 @@ void embedding_backward(float* dW, const float* dout, const int32_t* ids, int64_
   for (int64_t r = 0; r < R; r++) simd().axpy(dW + ids[r] * D, dout + r * D, 1.0f, D);
 }
 
+// Assembles h_{t-1} for every (n,t) into hprev [N,T,H].
+static void shift_states(float* hprev, const float* h0, const float* hs, int N, int T, int H) {
+  const int64_t TH = static_cast<int64_t>(T) * H;
+  for (int n = 0; n < N; n++) {
+    float* hp = hprev + n * TH;
+    std::memcpy(hp, h0 + static_cast<int64_t>(n) * H, sizeof(float) * H);
+    if (T > 1) std::memcpy(hp + H, hs + n * TH, sizeof(float) * (T - 1) * H);
+  }
+}
+
+// A [NT,G] = xs [NT,D] Wx [D,G] + b [G]: a recurrent layer's input products for all N*T rows in one product.
+static void input_products(float* A, const float* xs, const float* Wx, const float* b, int64_t NT, int D, int G) {
+  for (int64_t r = 0; r < NT; r++) std::memcpy(A + r * G, b, sizeof(float) * G);
+  sgemm(false, false, static_cast<int>(NT), G, D, 1.0f, xs, D, Wx, G, 1.0f, A, G);
+}
+
+// dWx [D,G] += xs^T dA, db [G] += row sums of dA, dxs [NT,D] = dA Wx^T: the time-independent part of a backward.
+static void input_gradients(float* dxs, float* dWx, float* db, const float* dA, const float* xs, const float* Wx,
+                            int64_t NT, int D, int G) {
+  const int nt = static_cast<int>(NT);
+  sgemm(true, false, D, G, nt, 1.0f, xs, D, dA, G, 1.0f, dWx, G);
+  const Simd& s = simd();
+  for (int64_t r = 0; r < NT; r++) s.axpy(db, dA + r * G, 1.0f, G);
+  sgemm(false, true, nt, D, G, 1.0f, dA, G, Wx, G, 0.0f, dxs, D);
+}
+
 void rnn_forward(float* hs, const float* xs, const float* h0, const float* Wx, const float* Wh, const float* b, int N,
                  int T, int D, int H) {
   const int64_t NT = static_cast<int64_t>(N) * T;
   const int TH = T * H;
   if (NT == 0 || H == 0) return;
-  // hs = b (broadcast), then hs += xs Wx over all N*T rows in one product.
-  for (int64_t r = 0; r < NT; r++) std::memcpy(hs + r * H, b, sizeof(float) * H);
-  sgemm(false, false, static_cast<int>(NT), H, D, 1.0f, xs, D, Wx, H, 1.0f, hs, H);
+  // hs = xs Wx + b over all N*T rows in one product.
+  input_products(hs, xs, Wx, b, NT, D, H);
   const Simd& s = simd();
   for (int t = 0; t < T; t++) {
     // hs[:,t] += h_{t-1} Wh; rows of hs[:,t] are T*H apart.
@@ -520,16 +545,9 @@ void rnn_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, con
     }
     sgemm(false, true, N, H, H, 1.0f, dt + static_cast<int64_t>(t) * H, TH, Wh, H, 0.0f, dh0, H);
   }
-  for (int n = 0; n < N; n++) {
-    float* hp = hprev + static_cast<int64_t>(n) * TH;
-    if (H > 0) std::memcpy(hp, h0 + static_cast<int64_t>(n) * H, sizeof(float) * H);
-    if (T > 1) std::memcpy(hp + H, hs + static_cast<int64_t>(n) * TH, sizeof(float) * (T - 1) * H);
-  }
-  const int nt = static_cast<int>(NT);
-  sgemm(true, false, D, H, nt, 1.0f, xs, D, dt, H, 1.0f, dWx, H);
-  sgemm(true, false, H, H, nt, 1.0f, hprev, H, dt, H, 1.0f, dWh, H);
-  for (int64_t r = 0; r < NT; r++) s.axpy(db, dt + r * H, 1.0f, H);
-  sgemm(false, true, nt, D, H, 1.0f, dt, H, Wx, H, 0.0f, dxs, D);
+  shift_states(hprev, h0, hs, N, T, H);
+  sgemm(true, false, H, H, static_cast<int>(NT), 1.0f, hprev, H, dt, H, 1.0f, dWh, H);
+  input_gradients(dxs, dWx, db, dt, xs, Wx, NT, D, H);
 }
 
 void affine_forward(float* out, const float* x, const float* W, const float* b, bool transW, int R, int I, int O) {
@@ -575,8 +593,7 @@ void lstm_forward(float* hs, float* cs, float* gates, const float* xs, const flo
   if (NT == 0 || H == 0) return;
   const int G = 4 * H;
   const int64_t TG = static_cast<int64_t>(T) * G, TH = static_cast<int64_t>(T) * H;
-  for (int64_t r = 0; r < NT; r++) std::memcpy(gates + r * G, b, sizeof(float) * G);
-  sgemm(false, false, static_cast<int>(NT), G, D, 1.0f, xs, D, Wx, G, 1.0f, gates, G);
+  input_products(gates, xs, Wx, b, NT, D, G);
   const Simd& s = simd();
   for (int t = 0; t < T; t++) {
     float* At = gates + static_cast<int64_t>(t) * G;
@@ -588,16 +605,6 @@ void lstm_forward(float* hs, float* cs, float* gates, const float* xs, const flo
       const float* cp = t == 0 ? c0 + static_cast<int64_t>(n) * H : cs + o - H;
       s.lstm_step(At + n * TG, hs + o, cs + o, cp, H);
     }
-  }
-}
-
-// Assembles h_{t-1} for every (n,t) into hprev [N,T,H].
-static void shift_states(float* hprev, const float* h0, const float* hs, int N, int T, int H) {
-  const int64_t TH = static_cast<int64_t>(T) * H;
-  for (int n = 0; n < N; n++) {
-    float* hp = hprev + n * TH;
-    std::memcpy(hp, h0 + static_cast<int64_t>(n) * H, sizeof(float) * H);
-    if (T > 1) std::memcpy(hp + H, hs + n * TH, sizeof(float) * (T - 1) * H);
   }
 }
 
@@ -627,11 +634,8 @@ void lstm_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, fl
     sgemm(false, true, N, H, G, 1.0f, dA + static_cast<int64_t>(t) * G, static_cast<int>(TG), Wh, G, 0.0f, dh0, H);
   }
   shift_states(hprev, h0, hs, N, T, H);
-  const int nt = static_cast<int>(NT);
-  sgemm(true, false, D, G, nt, 1.0f, xs, D, dA, G, 1.0f, dWx, G);
-  sgemm(true, false, H, G, nt, 1.0f, hprev, H, dA, G, 1.0f, dWh, G);
-  for (int64_t r = 0; r < NT; r++) s.axpy(db, dA + r * G, 1.0f, G);
-  sgemm(false, true, nt, D, G, 1.0f, dA, G, Wx, G, 0.0f, dxs, D);
+  sgemm(true, false, H, G, static_cast<int>(NT), 1.0f, hprev, H, dA, G, 1.0f, dWh, G);
+  input_gradients(dxs, dWx, db, dA, xs, Wx, NT, D, G);
 }
 
 void gru_forward(float* hs, float* gates, float* rh, const float* xs, const float* h0, const float* Wx,
@@ -640,8 +644,7 @@ void gru_forward(float* hs, float* gates, float* rh, const float* xs, const floa
   if (NT == 0 || H == 0) return;
   const int G = 3 * H;
   const int64_t TG = static_cast<int64_t>(T) * G, TH = static_cast<int64_t>(T) * H;
-  for (int64_t r = 0; r < NT; r++) std::memcpy(gates + r * G, b, sizeof(float) * G);
-  sgemm(false, false, static_cast<int>(NT), G, D, 1.0f, xs, D, Wx, G, 1.0f, gates, G);
+  input_products(gates, xs, Wx, b, NT, D, G);
   const Simd& s = simd();
   for (int t = 0; t < T; t++) {
     float* At = gates + static_cast<int64_t>(t) * G;
@@ -692,11 +695,9 @@ void gru_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, con
   }
   shift_states(hprev, h0, hs, N, T, H);
   const int nt = static_cast<int>(NT);
-  sgemm(true, false, D, G, nt, 1.0f, xs, D, dA, G, 1.0f, dWx, G);
   sgemm(true, false, H, 2 * H, nt, 1.0f, hprev, H, dA, G, 1.0f, dWh, G);
   sgemm(true, false, H, H, nt, 1.0f, rh, H, dA + 2 * H, G, 1.0f, dWh + 2 * H, G);
-  for (int64_t r = 0; r < NT; r++) s.axpy(db, dA + r * G, 1.0f, G);
-  sgemm(false, true, nt, D, G, 1.0f, dA, G, Wx, G, 0.0f, dxs, D);
+  input_gradients(dxs, dWx, db, dA, xs, Wx, NT, D, G);
 }
 
 // ---------------------------------------------------------------------------------------------------------------

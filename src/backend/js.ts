@@ -113,6 +113,29 @@ export function dropoutBits(base: number, unit: number): number {
   return mix(base, unit);
 }
 
+/** A [NT,G] = xs [NT,D] Wx [D,G] + b [G]: a recurrent layer's input products for all N*T rows at once. */
+function inputProducts(A: Float32Array, xs: Float32Array, Wx: Float32Array, b: Float32Array, NT: number, D: number, G: number): void {
+  sgemmJs(false, false, NT, G, D, 1, xs, D, Wx, G, 0, A, G);
+  addBias(A, b, NT, G);
+}
+
+/** dWx [D,G] += xs^T dA, db [G] += the row sums of dA, dxs [NT,D] = dA Wx^T: the time-independent part of a backward. */
+function inputGradients(dxs: Float32Array, dWx: Float32Array, db: Float32Array, dA: Float32Array, xs: Float32Array, Wx: Float32Array,
+  NT: number, D: number, G: number): void {
+  sgemmJs(true, false, D, G, NT, 1, xs, D, dA, G, 1, dWx, G);
+  sumRows(db, dA, NT, G);
+  sgemmJs(false, true, NT, D, G, 1, dA, G, Wx, G, 0, dxs, D);
+}
+
+/** hprev [N,T,H] = h_{t-1} for every (n,t): h0 [N,H] at t = 0, else hs [N,T,H] one step back. */
+function shiftStates(hprev: Float32Array, h0: Float32Array, hs: Float32Array, N: number, T: number, H: number): void {
+  const TH = T * H;
+  for (let n = 0; n < N; n++) {
+    hprev.set(h0.subarray(n * H, n * H + H), n * TH);
+    if (T > 1) hprev.set(hs.subarray(n * TH, n * TH + (T - 1) * H), n * TH + H);
+  }
+}
+
 export const jsBackend: Backend = {
   name: 'js',
 
@@ -152,8 +175,7 @@ export const jsBackend: Backend = {
     v.f32('Wh', Wh, v.product('H*H', H, H), 'H*H');
     v.f32('b', b, H, 'H');
     // The time-independent part for all N*T rows at once: hs = xs Wx + b.
-    sgemmJs(false, false, NT, H, D, 1, xs, D, Wx, H, 0, hs, H);
-    addBias(hs, b, NT, H);
+    inputProducts(hs, xs, Wx, b, NT, D, H);
     const TH = T * H;
     for (let t = 0; t < T; t++) {
       // hs[:,t] += h_{t-1} Wh, rows of hs[:,t] are T*H apart.
@@ -201,15 +223,10 @@ export const jsBackend: Backend = {
       // carry = dt[:,t] Wh^T
       sgemmJs(false, true, N, H, H, 1, dt.subarray(t * H), TH, Wh, H, 0, dh0, H);
     }
-    for (let n = 0; n < N; n++) {
-      hprev.set(h0.subarray(n * H, n * H + H), n * TH);
-      if (T > 1) hprev.set(hs.subarray(n * TH, n * TH + (T - 1) * H), n * TH + H);
-    }
+    shiftStates(hprev, h0, hs, N, T, H);
     // The time-independent products over all N*T rows at once.
-    sgemmJs(true, false, D, H, NT, 1, xs, D, dt, H, 1, dWx, H);
     sgemmJs(true, false, H, H, NT, 1, hprev, H, dt, H, 1, dWh, H);
-    sumRows(db, dt, NT, H);
-    sgemmJs(false, true, NT, D, H, 1, dt, H, Wx, H, 0, dxs, D);
+    inputGradients(dxs, dWx, db, dt, xs, Wx, NT, D, H);
   },
 
   lstmForward(hs, cs, gates, xs, h0, c0, Wx, Wh, b, N, T, D, H) {
@@ -226,8 +243,7 @@ export const jsBackend: Backend = {
     if (s.NT === 0 || H === 0) return;
     const G = s.G, TG = T * G, TH = T * H;
     // The input products for all N*T rows at once: A = xs Wx + b.
-    sgemmJs(false, false, s.NT, G, D, 1, xs, D, Wx, G, 0, gates, G);
-    addBias(gates, b, s.NT, G);
+    inputProducts(gates, xs, Wx, b, s.NT, D, G);
     for (let t = 0; t < T; t++) {
       // A[:,t] += h_{t-1} Wh; rows of A[:,t] are T*4H apart, of hs[:,t-1] T*H apart.
       const At = gates.subarray(t * G);
@@ -298,14 +314,9 @@ export const jsBackend: Backend = {
       // dh_{t-1} = dA[:,t] Wh^T
       sgemmJs(false, true, N, H, G, 1, dA.subarray(t * G), TG, Wh, G, 0, dh0, H);
     }
-    for (let n = 0; n < N; n++) {
-      hprev.set(h0.subarray(n * H, n * H + H), n * TH);
-      if (T > 1) hprev.set(hs.subarray(n * TH, n * TH + (T - 1) * H), n * TH + H);
-    }
-    sgemmJs(true, false, D, G, s.NT, 1, xs, D, dA, G, 1, dWx, G);
+    shiftStates(hprev, h0, hs, N, T, H);
     sgemmJs(true, false, H, G, s.NT, 1, hprev, H, dA, G, 1, dWh, G);
-    sumRows(db, dA, s.NT, G);
-    sgemmJs(false, true, s.NT, D, G, 1, dA, G, Wx, G, 0, dxs, D);
+    inputGradients(dxs, dWx, db, dA, xs, Wx, s.NT, D, G);
   },
 
   gruForward(hs, gates, rh, xs, h0, Wx, Wh, b, N, T, D, H) {
@@ -320,8 +331,7 @@ export const jsBackend: Backend = {
     v.f32('b', b, s.G, '3H');
     if (s.NT === 0 || H === 0) return;
     const G = s.G, TG = T * G, TH = T * H;
-    sgemmJs(false, false, s.NT, G, D, 1, xs, D, Wx, G, 0, gates, G);
-    addBias(gates, b, s.NT, G);
+    inputProducts(gates, xs, Wx, b, s.NT, D, G);
     for (let t = 0; t < T; t++) {
       const At = gates.subarray(t * G);
       const hp = t === 0 ? h0 : hs.subarray((t - 1) * H), ldh = t === 0 ? H : TH;
@@ -401,15 +411,10 @@ export const jsBackend: Backend = {
       // dh_{t-1} += [dA_z, dA_r] Wh[:,0:2H]^T
       sgemmJs(false, true, N, H, 2 * H, 1, dA.subarray(t * G), TG, Wh, G, 1, dh0, H);
     }
-    for (let n = 0; n < N; n++) {
-      hprev.set(h0.subarray(n * H, n * H + H), n * TH);
-      if (T > 1) hprev.set(hs.subarray(n * TH, n * TH + (T - 1) * H), n * TH + H);
-    }
-    sgemmJs(true, false, D, G, s.NT, 1, xs, D, dA, G, 1, dWx, G);
+    shiftStates(hprev, h0, hs, N, T, H);
     sgemmJs(true, false, H, 2 * H, s.NT, 1, hprev, H, dA, G, 1, dWh, G);
     sgemmJs(true, false, H, H, s.NT, 1, rh, H, dA.subarray(2 * H), G, 1, dWh.subarray(2 * H), G);
-    sumRows(db, dA, s.NT, G);
-    sgemmJs(false, true, s.NT, D, G, 1, dA, G, Wx, G, 0, dxs, D);
+    inputGradients(dxs, dWx, db, dA, xs, Wx, s.NT, D, G);
   },
 
   dropoutForward(out, mask, x, p, seed, iteration, site, row0, N, T, U) {
