@@ -71,6 +71,10 @@ export const PRESETS = {
     about: "the book's chapter 6 BetterRnnlm: 2-layer LSTM 650/650, dropout 0.5, tied weights, lr 20 / 4 when validation worsens, 40 epochs",
     flags: { model: 'lstm', numLayers: 2, dropout: 0.5, tied: true, corpusSize: 0, batchSize: 20, timeSize: 35, wordvecSize: 650, hiddenSize: 650, lr: 20, maxGrad: 0.25, maxEpoch: 40, valid: true, lrDecay: 4 },
   },
+  'rnn-ptb': {
+    about: "the plain tanh RNN 100/100 with the full softmax on all of PTB: PyTorch's initialisation, lr 4, clip 0.25, lr / 2 when validation improves by less than 0.3% (Mikolov's rule), 20 epochs",
+    flags: { model: 'rnn', numLayers: 1, dropout: 0, tied: false, corpusSize: 0, batchSize: 20, timeSize: 35, wordvecSize: 100, hiddenSize: 100, weightInit: 'pytorch', lr: 4, maxGrad: 0.25, maxEpoch: 20, valid: true, lrDecay: 2, minImprovement: 1.003 },
+  },
   pytorch: {
     about: "PyTorch's word_language_model example: 2-layer LSTM 200/200, dropout 0.2, lr 20 / 4 when validation does not improve, 6 epochs (add --tied)",
     flags: { model: 'lstm', numLayers: 2, dropout: 0.2, tied: false, corpusSize: 0, batchSize: 20, timeSize: 35, wordvecSize: 200, hiddenSize: 200, lr: 20, maxGrad: 0.25, maxEpoch: 6, valid: true, lrDecay: 4 },
