@@ -158,7 +158,7 @@ export function weightsFromSafetensors(file: SafetensorsFile, source = 'weights 
 }
 
 /** The first word that appears twice in a vocabulary, with both ids. */
-export function firstDuplicate(words: readonly string[]): { word: string; first: number; second: number } | undefined {
+function firstDuplicate(words: readonly string[]): { word: string; first: number; second: number } | undefined {
   const seen = new Map<string, number>();
   for (let i = 0; i < words.length; i++) {
     const j = seen.get(words[i]);

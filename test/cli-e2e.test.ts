@@ -209,6 +209,16 @@ describe('rnnlm end to end', () => {
     expect(rnnlm('generate', W2, '--length', '5').code).toBe(0);
   });
 
+  it('resumes a run from --init weights whose vocabulary is larger than its corpus (a checkpoint without a vocabulary)', () => {
+    const ckpt = path.join(tmp, 'novocab.ckpt');
+    const init = path.join(ROOT, '..', 'shared', 'fixtures', 'seed-config-init.safetensors');
+    expect(rnnlm('train', '--init', init, '--corpus-size', '500', '--max-epoch', '2', '--checkpoint', ckpt).code).toBe(0);
+    const r = rnnlm('train', '--resume', ckpt, '--max-epoch', '3');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/resuming .*novocab\.ckpt at epoch 3, iteration 1/);
+  });
+
   it('applies a preset under explicit flags, and describes weights of the first format', () => {
     const r = rnnlm('train', '--preset', 'ch6', '--corpus-size', '3000', '--max-epoch', '1', '--no-valid', '--hidden-size', '20',
       '--wordvec-size', '20', '--eval-interval', '100');

@@ -9,7 +9,7 @@ import { writeFileAtomic } from '../atomic';
 import { stateTable, type CellType, type LanguageModel } from '../model';
 import { parseSafetensors, serializeSafetensors, WeightsFormatError } from '../safetensors';
 import type { TrainerState } from '../trainer';
-import { architectureMetadata, firstDuplicate, modelTensors, readBytes, weightsFromSafetensors, type Weights } from '../weights';
+import { architectureMetadata, modelTensors, readBytes, weightsFromSafetensors, type Weights } from '../weights';
 import type { LogRecord } from './history';
 
 export const CHECKPOINT_FORMAT = 'rnnlm.checkpoint';
@@ -83,7 +83,9 @@ export function checkpointBytes(model: LanguageModel, c: Omit<Checkpoint, 'weigh
     trainer: JSON.stringify(c.trainer),
     lr: JSON.stringify(c.lr),
     best_val_ppl: JSON.stringify(c.bestValPpl ?? null),
-    vocab: JSON.stringify(c.vocab),
+    // The vocabulary under the weights' own key, so that weightsFromSafetensors checks it; none when empty (a run
+    // from --init weights with a larger vocabulary than its corpus).
+    ...(c.vocab.length > 0 && { vocab: JSON.stringify(c.vocab) }),
     history: JSON.stringify(c.history),
     log_bytes: String(c.logBytes),
   });
@@ -157,7 +159,6 @@ export function readCheckpoint(file: string): Checkpoint {
   const trainer = json('trainer');
   const lr = json('lr');
   const best = json('best_val_ppl');
-  const vocab = json('vocab');
   const history = json('history');
   const logBytes = Number(raw.metadata.log_bytes);
   checkConfig(config, fail);
@@ -177,13 +178,10 @@ export function readCheckpoint(file: string): Checkpoint {
     fail(`checkpoint field 'best_val_ppl' is ${String(best)}, not a perplexity`);
   }
   if (typeof lr !== 'number' || !(lr > 0) || !Number.isFinite(lr)) fail("checkpoint field 'lr' is malformed");
-  if (!Array.isArray(vocab) || !vocab.every((w) => typeof w === 'string')) fail("checkpoint field 'vocab' is malformed");
   if (!Array.isArray(history)) fail("checkpoint field 'history' is malformed");
   if (!Number.isSafeInteger(logBytes) || logBytes < 0) fail("checkpoint field 'log_bytes' is malformed");
-  const weights = weightsFromSafetensors(raw, file); // the same parse: checks every tensor, no second copy
-  if ((vocab as string[]).length !== 0 && (vocab as string[]).length !== weights.vocabSize) fail(`vocabulary has ${(vocab as string[]).length} words but the weights ${weights.vocabSize}`);
-  const dup = firstDuplicate(vocab as string[]);
-  if (dup) fail(`vocabulary has ${JSON.stringify(dup.word)} twice (ids ${dup.first} and ${dup.second})`);
+  // The same parse: checks every tensor and the vocabulary (its length, its words, no word twice), no second copy.
+  const weights = weightsFromSafetensors(raw, file);
   if (config.wordvecSize !== weights.wordvecSize || config.hiddenSize !== weights.hiddenSize) {
     fail(`checkpoint field 'config' says wordvec ${config.wordvecSize}, hidden ${config.hiddenSize} but the weights have ${weights.wordvecSize}, ${weights.hiddenSize}`);
   }
@@ -211,7 +209,7 @@ export function readCheckpoint(file: string): Checkpoint {
     state = names.map((n) => raw.tensors.get(n)!.data);
   }
   return {
-    config, trainer: trainer as TrainerState, lr: lr as number, bestValPpl: typeof best === 'number' ? best : undefined, vocab: vocab as string[],
+    config, trainer: trainer as TrainerState, lr: lr as number, bestValPpl: typeof best === 'number' ? best : undefined, vocab: weights.vocab ?? [],
     history: history as LogRecord[], logBytes, weights, state,
   };
 }
