@@ -13,7 +13,6 @@ export interface FitOptions {
   evalInterval?: number;
   /** Called at every evalInterval report. */
   onReport?: (r: IterationReport) => void;
-  /** Called after every epoch; training waits for a returned promise. */
   /** Called after every epoch; training waits for a returned promise, and ends (normally) when it gives false. */
   onEpoch?: (r: EpochReport) => void | boolean | Promise<void | boolean>;
   /**

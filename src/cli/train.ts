@@ -12,7 +12,7 @@ import { loadPtb } from '../data/ptb';
 import { nonNegativeInt, positiveInt, positiveNumber, seedInt, UsageError, workersArg } from './args';
 import { readCheckpoint, saveCheckpoint, type Checkpoint, type RunConfig } from './checkpoint';
 import { loadRunData } from './corpus';
-import type { LogRecord } from './history';
+import type { EpochRecord, LogRecord } from './history';
 import { perplexitySvg } from './plot';
 import { barProgress, plainProgress, type Progress } from './progress';
 
@@ -115,7 +115,6 @@ function fileSize(file: string): number {
   }
 }
 
-/** `rnnlm train`: a new run from flags, or a run resumed from a checkpoint. */
 /** The run configuration that a command line describes (a new run's, or what a resumed run must agree with). */
 function configFromFlags(flags: TrainFlags): RunConfig {
   return {
@@ -286,7 +285,6 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   const trainer = new RnnlmTrainer(model, optimizer);
   const history: LogRecord[] = ckpt ? [...ckpt.history] : [];
   let bestValPpl = ckpt?.bestValPpl;
-  let bestEpoch: number | undefined;
   // The learning rate has been decayed when it is below the run's first one.
   let decayed = ckpt !== undefined && config.lr !== undefined && ckpt.lr < config.lr;
   const checkpointFile = flags.checkpoint ?? (ckpt ? flags.resume : undefined);
@@ -362,7 +360,6 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
           const enough = bestValPpl === undefined || valPpl * (config.minImprovement ?? 1) < bestValPpl;
           if (bestValPpl === undefined || valPpl < bestValPpl) {
             bestValPpl = valPpl;
-            bestEpoch = r.epoch;
             if (config.saveBest !== undefined) {
               saveWeights(config.saveBest, model, vocab);
               line += ' saved best |';
@@ -408,7 +405,6 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   progress.stop();
   const st = trainer.state()!;
   const last = history.filter((r) => r.type === 'epoch').pop();
-  const trainedTokens = (st.epoch - 1 - (ckpt ? ckpt.trainer.epoch - 1 : 0)) * iters * tokensPerIter;
   if (trainer.stoppedEarly) {
     io.out(`rnnlm: stopped early after epoch ${st.epoch - 1}: validation did not improve${decayed ? ' after the learning rate was decayed' : ''}; ` +
       `best valid perplexity ${bestValPpl!.toFixed(2)}`);
@@ -420,13 +416,16 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   } else {
     io.out(
       `rnnlm: trained ${config.maxEpoch} epochs (${config.maxEpoch * iters * tokensPerIter} tokens) in ${st.elapsedS.toFixed(2)} s, ` +
-      `${Math.round(trainedTokens / Math.max(1e-9, st.elapsedS - (ckpt?.trainer.elapsedS ?? 0)))} tokens/s; final perplexity ${last ? last.ppl.toFixed(2) : '-'}` +
+      `${Math.round((config.maxEpoch * iters * tokensPerIter) / Math.max(1e-9, st.elapsedS))} tokens/s; final perplexity ${last ? last.ppl.toFixed(2) : '-'}` +
       (bestValPpl !== undefined ? `, best valid perplexity ${bestValPpl.toFixed(2)}` : ''),
     );
   }
-  if (config.earlyStop && config.saveBest !== undefined && fs.existsSync(config.saveBest) && bestEpoch !== st.epoch - 1) {
+  // The best epoch, from the history (which a checkpoint carries across a resume).
+  const validated = history.filter((r): r is EpochRecord => r.type === 'epoch' && r.val_ppl !== undefined);
+  const best = validated.length > 0 ? validated.reduce((b, r) => (r.val_ppl! < b.val_ppl! ? r : b)) : undefined;
+  if (config.earlyStop && config.saveBest !== undefined && best !== undefined && best.epoch !== st.epoch - 1) {
     loadWeightsInto(model, readWeights(config.saveBest), config.saveBest);
-    io.out(`rnnlm: restored the best weights${bestEpoch !== undefined ? ` (epoch ${bestEpoch})` : ''} from ${config.saveBest}`);
+    io.out(`rnnlm: restored the best weights (epoch ${best.epoch}) from ${config.saveBest}`);
   }
   if (config.save !== undefined) {
     saveWeights(config.save, model, vocab);
