@@ -20,12 +20,12 @@ export function fingerprint(ids: Int32Array): string {
   return createHash('sha256').update(new Uint8Array(ids.buffer, ids.byteOffset, ids.byteLength)).digest('hex');
 }
 
-/** A text file's contents; unreadable files are a DataError naming the file and the reason. */
+/** A text file's contents ('-': standard input); unreadable files are a DataError naming the file and the reason. */
 export function readText(file: string): string {
   try {
-    return fs.readFileSync(file, 'utf8');
+    return fs.readFileSync(file === '-' ? 0 : file, 'utf8');
   } catch (e) {
-    throw new DataError(`cannot read ${file}: ${ioReason(e)}`);
+    throw new DataError(`cannot read ${file === '-' ? 'standard input' : file}: ${ioReason(e)}`);
   }
 }
 

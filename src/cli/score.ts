@@ -1,10 +1,9 @@
 /** `rnnlm score MODEL [FILE|-]`: the log-probability and perplexity of every sentence (one per line). */
-import * as fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { BACKEND_NAMES, type BackendName } from '../backend';
 import { DataError, EOS } from '../data/ptb';
 import { scoreSentences } from '../scorer';
-import { ioReason } from '../weights';
+import { readText } from './corpus';
 import { loadModelFile } from './model-file';
 import type { Io } from './train';
 import { pickBackend } from './train';
@@ -18,14 +17,6 @@ export interface ScoreFlags {
 
 const LN10 = Math.log(10);
 
-function readInput(file: string): string {
-  try {
-    return fs.readFileSync(file === '-' ? 0 : file, 'utf8');
-  } catch (e) {
-    throw new DataError(`cannot read ${file === '-' ? 'standard input' : file}: ${ioReason(e)}`);
-  }
-}
-
 export async function score(model: string, file: string, flags: ScoreFlags, io: Io): Promise<void> {
   const backend = pickBackend(flags.backend, io.err);
   const { model: lm, vocab } = await loadModelFile(model, backend, flags.dataDir);
@@ -33,7 +24,7 @@ export async function score(model: string, file: string, flags: ScoreFlags, io: 
   const eos = wordToId.get(EOS);
   if (eos === undefined) throw new DataError(`${model}: the vocabulary has no ${EOS}, so sentences cannot be scored`);
   const unk = wordToId.get('<unk>');
-  const lines = readInput(file).split('\n').map((l) => l.trim().split(/\s+/).filter((w) => w !== ''));
+  const lines = readText(file).split('\n').map((l) => l.trim().split(/\s+/).filter((w) => w !== ''));
   if (lines.length > 0 && lines[lines.length - 1].length === 0) lines.pop(); // the newline that ends the file
   const oovs: number[] = [];
   const missing = new Set<string>();
