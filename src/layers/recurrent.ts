@@ -19,7 +19,7 @@ export interface RecurrentOptions extends LayerOptions {
 /**
  * What TimeRNN, TimeLSTM and TimeGRU share: the weights and their gradients, the carried state (one [N,H] tensor
  * per name in `stateNames`: `h`, and `c` for the LSTM), and the bookkeeping of stateful truncated BPTT. A subclass
- * says how many gates it has and which backend ops run its forward and backward.
+ * passes its gate count to the constructor and says which backend ops run its forward and backward.
  * params = [Wx, Wh, b], grads = [dWx, dWh, db]; backward accumulates into the gradients.
  */
 export abstract class TimeRecurrent {
@@ -43,7 +43,6 @@ export abstract class TimeRecurrent {
 
   /** The state tensors this cell carries: ['h'], or ['h', 'c'] for the LSTM. */
   abstract readonly stateNames: readonly string[];
-  protected abstract readonly gates: number;
 
   constructor(w: RecurrentWeights, D: number, H: number, gates: number, opts: RecurrentOptions = {}) {
     const G = gates * H;
@@ -159,7 +158,6 @@ export abstract class TimeRecurrent {
  */
 export class TimeRNN extends TimeRecurrent {
   readonly stateNames = ['h'] as const;
-  protected readonly gates = 1;
 
   constructor(w: RecurrentWeights, D: number, H: number, opts: RecurrentOptions = {}) {
     super(w, D, H, 1, opts);
@@ -186,7 +184,6 @@ export class TimeRNN extends TimeRecurrent {
  */
 export class TimeLSTM extends TimeRecurrent {
   readonly stateNames = ['h', 'c'] as const;
-  protected readonly gates = 4;
   private cs?: Float32Array;
   private gateActs?: Float32Array;
 
@@ -224,7 +221,6 @@ export class TimeLSTM extends TimeRecurrent {
  */
 export class TimeGRU extends TimeRecurrent {
   readonly stateNames = ['h'] as const;
-  protected readonly gates = 3;
   private gateActs?: Float32Array;
   private rh?: Float32Array;
 
