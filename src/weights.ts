@@ -6,12 +6,10 @@
  */
 import * as fs from 'node:fs';
 import { writeFileAtomic } from './atomic';
-import { CELL_TYPES, LanguageModel, modelConfig, paramTable, type CellType, type ModelConfig, type ModelOptions } from './model';
+import { LanguageModel, modelConfig, paramTable, type CellType, type ModelConfig, type ModelOptions } from './model';
 import { parseSafetensors, serializeSafetensors, WeightsFormatError, type SafetensorsFile, type Tensor } from './safetensors';
 
 export const WEIGHTS_FORMAT = 'rnnlm.LanguageModel';
-/** The first format: a SimpleRnnlm with tensors rnn.Wx, rnn.Wh, rnn.b. */
-export const LEGACY_WEIGHTS_FORMAT = 'rnnlm.SimpleRnnlm';
 
 export interface Weights extends SafetensorsFile {
   /** The architecture: from the metadata when present, else from the tensors (dropout 0). */
@@ -125,7 +123,6 @@ export function weightsFromSafetensors(file: SafetensorsFile, source = 'weights 
       fail(`__metadata__.architecture: ${(e as Error).message}`);
     }
   }
-  if (!CELL_TYPES.includes(config.cell)) fail(`unknown cell '${config.cell}'`);
   for (const spec of paramTable(config)) {
     const t = file.tensors.get(spec.name);
     if (!t) fail(`missing tensor '${spec.name}'`);

@@ -230,7 +230,7 @@ export const jsBackend: Backend = {
   },
 
   lstmForward(hs, cs, gates, xs, h0, c0, Wx, Wh, b, N, T, D, H) {
-    const s = v.recurrentShapes('lstmForward', 4, N, T, D, H);
+    const s = v.recurrentShapes(4, N, T, D, H);
     v.f32('hs', hs, s.NTH, 'N*T*H');
     v.f32('cs', cs, s.NTH, 'N*T*H');
     v.f32('gates', gates, s.NTG, 'N*T*4H');
@@ -270,7 +270,7 @@ export const jsBackend: Backend = {
   },
 
   lstmBackward(dxs, dWx, dWh, db, dh0, dc0, dhs, xs, hs, cs, gates, h0, c0, Wx, Wh, work, N, T, D, H) {
-    const s = v.recurrentShapes('lstmBackward', 4, N, T, D, H);
+    const s = v.recurrentShapes(4, N, T, D, H);
     v.f32('dxs', dxs, s.NTD, 'N*T*D');
     v.f32('dWx', dWx, s.DG, 'D*4H');
     v.f32('dWh', dWh, s.HG, 'H*4H');
@@ -320,7 +320,7 @@ export const jsBackend: Backend = {
   },
 
   gruForward(hs, gates, rh, xs, h0, Wx, Wh, b, N, T, D, H) {
-    const s = v.recurrentShapes('gruForward', 3, N, T, D, H);
+    const s = v.recurrentShapes(3, N, T, D, H);
     v.f32('hs', hs, s.NTH, 'N*T*H');
     v.f32('gates', gates, s.NTG, 'N*T*3H');
     v.f32('rh', rh, s.NTH, 'N*T*H');
@@ -363,7 +363,7 @@ export const jsBackend: Backend = {
   },
 
   gruBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, gates, rh, h0, Wx, Wh, work, N, T, D, H) {
-    const s = v.recurrentShapes('gruBackward', 3, N, T, D, H);
+    const s = v.recurrentShapes(3, N, T, D, H);
     v.f32('dxs', dxs, s.NTD, 'N*T*D');
     v.f32('dWx', dWx, s.DG, 'D*3H');
     v.f32('dWh', dWh, s.HG, 'H*3H');

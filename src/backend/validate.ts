@@ -44,7 +44,7 @@ export function bool(name: string, v: unknown): boolean {
 }
 
 /** The sizes of a recurrent op with G = gates*H columns per row, each checked for range and overflow. */
-export function recurrentShapes(_op: string, gates: number, N: unknown, T: unknown, D: unknown, H: unknown) {
+export function recurrentShapes(gates: number, N: unknown, T: unknown, D: unknown, H: unknown) {
   const n = dim('N', N), t = dim('T', T), d = dim('D', D), h = dim('H', H);
   const NT = product('N*T', n, t);
   const G = product(`${gates}*H`, gates, h);

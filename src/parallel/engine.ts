@@ -71,7 +71,6 @@ export class ParallelEngine {
   private readonly ts: Int32Array;
   private readonly state: Float32Array;
   private readonly stateViews: Float32Array[];
-  private readonly stateCount: number;
   private readonly gradBlocks: Float32Array[];
   private readonly runId: string;
   private hasState = false;
@@ -101,9 +100,9 @@ export class ParallelEngine {
     this.ts = new Int32Array(new SharedArrayBuffer(N * T * 4));
     // The recurrent state of every row: S tensors [N,H] one after the other (S = model.stateNames.length).
     const NH = N * model.hiddenSize;
-    this.stateCount = model.stateNames.length;
-    this.state = new Float32Array(new SharedArrayBuffer(this.stateCount * NH * 4));
-    this.stateViews = Array.from({ length: this.stateCount }, (_, k) => this.state.subarray(k * NH, (k + 1) * NH));
+    const S = model.stateNames.length;
+    this.state = new Float32Array(new SharedArrayBuffer(S * NH * 4));
+    this.stateViews = Array.from({ length: S }, (_, k) => this.state.subarray(k * NH, (k + 1) * NH));
     const st = model.getState();
     if (st !== null && st[0].length === NH) {
       st.forEach((s, k) => this.stateViews[k].set(s));
