@@ -35,4 +35,5 @@ export {
 } from './weights';
 export { writeFileAtomic } from './atomic';
 export { scoreSentences, type ScoreOptions } from './scorer';
+export { exportOnnx, ONNX_OPSET, type OnnxExportOptions } from './onnx';
 export { Random } from './random';

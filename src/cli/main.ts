@@ -4,6 +4,7 @@ import { WeightsFormatError } from '../safetensors';
 import { TrainingDivergedError, TrainingInterruptedError } from '../trainer';
 import { UsageError } from './args';
 import { evalCommand, evaluate } from './eval';
+import { exportCommand, exportModel } from './export';
 import { generate, generateCommand } from './generate';
 import { infoCommand } from './info';
 import { score, scoreCommand } from './score';
@@ -36,6 +37,7 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     evalCommand((file, flags) => evaluate(file, flags, io)),
     generateCommand((file, flags) => generate(file, flags, io)),
     scoreCommand((model, file, flags) => score(model, file, flags, io)),
+    exportCommand((file, flags) => exportModel(file, flags, VERSION, io)),
     plotCommand((log, out) => plotLog(log, out, io)),
     infoCommand(VERSION, io.out),
   ];
