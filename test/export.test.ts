@@ -1,14 +1,15 @@
 /**
- * ONNX export, checked by running the exported file with ONNX Runtime (an independent reader of the format and an
+ * Exports. ONNX, checked by running the exported file with ONNX Runtime (an independent reader of the format and an
  * independent implementation of RNN, LSTM and GRU): the log-probabilities and next state agree with the model's
  * own for every cell, stacked and tied, and `rnnlm export` + ONNX Runtime give the scores of `rnnlm score` on
- * Penn Treebank test sentences.
+ * Penn Treebank test sentences. PyTorch, checked by PyTorch's own formulas for nn.RNN / nn.LSTM / nn.Linear
+ * (gate order i, f, g, o; two biases) computed here from the exported state_dict.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { exportOnnx, LanguageModel, readWeights, type ModelConfig } from '../src';
+import { exportOnnx, LanguageModel, parseSafetensors, readWeights, saveWeights, type ModelConfig, type Tensor } from '../src';
 import { PTB_DIR, ROOT, randomArray } from './helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnlm-onnx-'));
@@ -119,8 +120,97 @@ describe('rnnlm export --onnx', () => {
   });
 
   it('says what is wrong with a missing output, folder or weights file', () => {
-    expect(run(['export', W])).toMatchObject({ status: 2, stderr: 'rnnlm: export needs an output: --onnx FILE\n' });
+    expect(run(['export', W])).toMatchObject({ status: 2, stderr: 'rnnlm: export needs an output: --onnx FILE or --pytorch FILE\n' });
     expect(run(['export', W, '--onnx', path.join(tmp, 'no', 'x.onnx')]).stderr).toMatch(/^rnnlm: cannot write .*x\.onnx: folder .*no does not exist\n$/);
     expect(run(['export', path.join(tmp, 'none.safetensors'), '--onnx', O])).toMatchObject({ status: 1, stderr: expect.stringMatching(/^rnnlm: cannot read weights file .*none\.safetensors: no such file\n$/) });
+  });
+});
+
+const sigmoid = (x: number): number => 1 / (1 + Math.exp(-x));
+
+/**
+ * PyTorch word_language_model's RNNModel.forward (eval mode) from its state_dict, written from PyTorch's documented
+ * formulas: nn.RNN h' = tanh(W_ih x + b_ih + W_hh h + b_hh); nn.LSTM gates i, f, g, o of W_ih x + b_ih + W_hh h +
+ * b_hh, c' = f c + i g, h' = o tanh(c'); decoder W x + b; log_softmax. xs [N, T]; state per layer h (and c) [N, H].
+ */
+function torchForward(sd: Map<string, Tensor>, lstm: boolean, layers: number, xs: Int32Array, N: number, T: number, state: Float32Array[]): Float64Array {
+  const [V, D] = sd.get('encoder.weight')!.shape;
+  const H = sd.get('rnn.weight_hh_l0')!.shape[1];
+  const S = lstm ? 2 : 1;
+  const logits = new Float32Array(N * T * V);
+  for (let n = 0; n < N; n++) {
+    const h = Array.from({ length: layers }, (_, l) => Array.from(state[l * S].subarray(n * H, n * H + H)));
+    const c = Array.from({ length: layers }, (_, l) => (lstm ? Array.from(state[l * S + 1].subarray(n * H, n * H + H)) : []));
+    for (let t = 0; t < T; t++) {
+      const id = xs[n * T + t];
+      let x = Array.from(sd.get('encoder.weight')!.data.subarray(id * D, id * D + D));
+      for (let l = 0; l < layers; l++) {
+        const [Wih, Whh, bih, bhh] = ['weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'].map((k) => sd.get(`rnn.${k}_l${l}`)!.data);
+        const GH = bih.length, I = x.length;
+        const g = new Float64Array(GH);
+        for (let r = 0; r < GH; r++) {
+          let v = bih[r] + bhh[r];
+          for (let k = 0; k < I; k++) v += Wih[r * I + k] * x[k];
+          for (let k = 0; k < H; k++) v += Whh[r * H + k] * h[l][k];
+          g[r] = v;
+        }
+        for (let j = 0; j < H; j++) {
+          if (!lstm) {
+            h[l][j] = Math.tanh(g[j]);
+            continue;
+          }
+          c[l][j] = sigmoid(g[H + j]) * c[l][j] + sigmoid(g[j]) * Math.tanh(g[2 * H + j]);
+          h[l][j] = sigmoid(g[3 * H + j]) * Math.tanh(c[l][j]);
+        }
+        x = h[l].slice();
+      }
+      const W = sd.get('decoder.weight')!.data, b = sd.get('decoder.bias')!.data;
+      for (let v = 0; v < V; v++) {
+        let s = b[v];
+        for (let k = 0; k < H; k++) s += W[v * H + k] * x[k];
+        logits[(n * T + t) * V + v] = s;
+      }
+    }
+  }
+  return logSoftmax(logits, V);
+}
+
+describe('rnnlm export --pytorch', () => {
+  const CLI = path.join(ROOT, 'dist', 'cli.js');
+  const run = (args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+  const cases: [string, Partial<ModelConfig>][] = [
+    ['rnn', { cell: 'rnn', layers: 1 }],
+    ['lstm, 2 layers', { cell: 'lstm', layers: 2 }],
+    ['lstm, 2 layers, tied', { cell: 'lstm', layers: 2, tied: true }],
+  ];
+  it.each(cases)('%s: PyTorch\'s formulas on the exported state_dict give the model\'s log-probabilities', (name, c) => {
+    const V = 29, H = 10, N = 2, T = 5;
+    const model = new LanguageModel({ vocabSize: V, wordvecSize: H, hiddenSize: H, ...c } as ModelConfig, { backend: 'js', seed: 5 });
+    model.flatParams.set(randomArray(model.flatParams.length, 17).map((v) => v * 0.8));
+    const W = path.join(tmp, `torch-${name.replace(/\W+/g, '-')}.safetensors`), P = W.replace('.safetensors', '.pt.safetensors');
+    saveWeights(W, model, Array.from({ length: V }, (_, i) => `w${i}`));
+    const r = run(['export', W, '--pytorch', P]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain(`RNNModel('${c.cell === 'lstm' ? 'LSTM' : 'RNN_TANH'}', ${V}, ${H}, ${H}, ${c.layers}, tie_weights=${c.tied ? 'True' : 'False'})`);
+    const file = parseSafetensors(fs.readFileSync(P));
+    const names = ['encoder.weight', ...Array.from({ length: c.layers! }, (_, l) => ['weight_ih', 'weight_hh', 'bias_ih', 'bias_hh'].map((k) => `rnn.${k}_l${l}`)).flat(), 'decoder.weight', 'decoder.bias'];
+    expect([...file.tensors.keys()].sort()).toEqual(names.sort());
+    expect(file.metadata).toMatchObject({ rnn_type: c.cell === 'lstm' ? 'LSTM' : 'RNN_TANH', ntoken: String(V), nlayers: String(c.layers), tie_weights: String(!!c.tied) });
+    const xs = Int32Array.from({ length: N * T }, (_, i) => (i * 5 + 2) % V);
+    const state = model.stateNames.map((_, k) => randomArray(N * H, 40 + k));
+    model.eval();
+    model.setState(state);
+    const ref = logSoftmax(model.predict(xs, N, T), V);
+    expect(maxAbsDiff(torchForward(file.tensors, c.cell === 'lstm', c.layers!, xs, N, T, state), ref)).toBeLessThan(1e-5);
+  });
+
+  it('refuses a GRU, which PyTorch\'s nn.GRU cannot express, and writes nothing', () => {
+    const model = new LanguageModel({ cell: 'gru', vocabSize: 5, wordvecSize: 4, hiddenSize: 4 }, { backend: 'js' });
+    const W = path.join(tmp, 'gru.safetensors'), P = path.join(tmp, 'gru.pt.safetensors'), O = path.join(tmp, 'gru-both.onnx');
+    saveWeights(W, model);
+    const r = run(['export', W, '--pytorch', P, '--onnx', O]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^rnnlm: PyTorch's nn\.GRU applies the reset gate after the recurrent product .* export it with --onnx\n$/);
+    expect(fs.existsSync(P) || fs.existsSync(O)).toBe(false);
   });
 });
