@@ -313,7 +313,7 @@ describe('rnnlm end to end', () => {
   });
 
   it('has --help with examples for every command, --version, and exit code 2 for usage errors', () => {
-    for (const cmd of ['train', 'eval', 'generate', 'plot', 'info']) {
+    for (const cmd of ['train', 'eval', 'generate', 'score', 'export', 'plot', 'info']) {
       const r = rnnlm(cmd, '--help');
       expect(r.code).toBe(0);
       expect(r.out).toMatch(/Examples?:\n\s+\$ rnnlm /);
@@ -322,5 +322,7 @@ describe('rnnlm end to end', () => {
     expect(rnnlm('frobnicate').code).toBe(2);
     expect(rnnlm('generate').code).toBe(2); // missing <weights>
     expect(rnnlm('train', '--save-best', 'x.safetensors').err).toMatch(/--save-best needs --valid/);
+    // A preset's schedule that --no-valid turns off says where it comes from.
+    expect(rnnlm('train', '--preset', 'pytorch', '--no-valid')).toMatchObject({ code: 2, err: 'rnnlm: --lr-decay (set by --preset pytorch) needs validation: drop --no-valid\n' });
   });
 });

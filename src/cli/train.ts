@@ -207,7 +207,13 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     }
   } else {
     if ((flags.saveBest !== undefined || flags.lrDecay !== undefined || flags.earlyStop) && !flags.valid) {
-      throw new UsageError(`${flags.saveBest !== undefined ? '--save-best' : flags.lrDecay !== undefined ? '--lr-decay' : '--early-stop'} needs --valid`);
+      const flag = flags.saveBest !== undefined ? 'saveBest' : flags.lrDecay !== undefined ? 'lrDecay' : 'earlyStop';
+      const name = { saveBest: '--save-best', lrDecay: '--lr-decay', earlyStop: '--early-stop' }[flag];
+      // A preset's schedule the user did not ask for by name: say where it comes from and how to turn it off.
+      const fromPreset = !explicit.has(flag) && flags.preset !== undefined;
+      throw new UsageError(fromPreset
+        ? `${name} (set by --preset ${flags.preset}) needs validation: drop --no-valid`
+        : `${name} needs --valid`);
     }
     if (flags.earlyStop && flags.saveBest === undefined) {
       throw new UsageError('--early-stop needs --save-best: the best weights are restored from it when training ends');
