@@ -5,10 +5,13 @@
  * recurrent state. Nothing outside this file names a cell's tensors.
  *
  * Layers: TimeEmbedding -> [TimeDropout -> TimeRNN|TimeLSTM|TimeGRU] x layers -> TimeDropout -> TimeAffine
- * (or, tied, the embedding matrix transposed) -> TimeSoftmaxWithLoss.
+ * (or, tied, the embedding matrix transposed) -> TimeSoftmaxWithLoss; or, with class output, the last two as one
+ * TimeClassSoftmaxWithLoss over the same word weights.
  */
 import { resolveBackend, type Backend, type BackendName } from './backend';
 import { TimeAffine } from './layers/affine';
+import { ensureF32 } from './layers/buffers';
+import { checkClassBounds, TimeClassSoftmaxWithLoss } from './layers/class-softmax';
 import { TimeDropout } from './layers/dropout';
 import { TimeEmbedding } from './layers/embedding';
 import { TimeGRU, TimeLSTM, TimeRNN, type RecurrentOptions, type RecurrentWeights, type TimeRecurrent } from './layers/recurrent';
@@ -41,13 +44,27 @@ export interface ModelConfig {
   dropout: number;
   /** Output weights tied to the embedding: scores = h embed.W^T + affine.b (needs wordvecSize = hiddenSize). */
   tied: boolean;
+  /**
+   * The output layer: `full` softmax over the vocabulary (the book's), or `class`: a class-factored softmax
+   * (TimeClassSoftmaxWithLoss) over classes of consecutive word ids given by `classBounds`.
+   */
+  output: OutputType;
+  /** For `class` output: [0, b1, ..., V], class c holding word ids classBounds[c] .. classBounds[c+1]-1; else []. */
+  classBounds: number[];
 }
 
-/** A config with defaults filled in (1 layer, no dropout, untied; wordvec and hidden 100) and every field checked. */
+export type OutputType = 'full' | 'class';
+export const OUTPUT_TYPES: readonly OutputType[] = ['full', 'class'];
+
+/**
+ * A config with defaults filled in (1 layer, no dropout, untied, full softmax; wordvec and hidden 100) and every
+ * field checked.
+ */
 export function modelConfig(c: Partial<ModelConfig> & { vocabSize: number }): ModelConfig {
   const config: ModelConfig = {
     cell: c.cell ?? 'rnn', layers: c.layers ?? 1, vocabSize: c.vocabSize, wordvecSize: c.wordvecSize ?? 100,
     hiddenSize: c.hiddenSize ?? 100, dropout: c.dropout ?? 0, tied: c.tied ?? false,
+    output: c.output ?? 'full', classBounds: c.classBounds ? Array.from(c.classBounds) : [],
   };
   if (!CELL_TYPES.includes(config.cell)) {
     throw new RangeError(`Unknown cell '${String(config.cell)}': expected one of ${CELL_TYPES.join(', ')}`);
@@ -60,6 +77,11 @@ export function modelConfig(c: Partial<ModelConfig> & { vocabSize: number }): Mo
     throw new RangeError(`Expected dropout in [0, 1) but received ${config.dropout}`);
   }
   if (typeof config.tied !== 'boolean') throw new TypeError(`Expected boolean for tied but received ${String(config.tied)}`);
+  if (!OUTPUT_TYPES.includes(config.output)) {
+    throw new RangeError(`Unknown output layer '${String(config.output)}': expected one of ${OUTPUT_TYPES.join(', ')}`);
+  }
+  if (config.output === 'class') checkClassBounds(config.classBounds, config.vocabSize);
+  else if (config.classBounds.length > 0) throw new RangeError(`classBounds are for the class output layer, not '${config.output}'`);
   if (config.tied && config.wordvecSize !== config.hiddenSize) {
     throw new RangeError(
       `Tied weights need wordvecSize = hiddenSize (the output layer reuses the embedding), but they are ${config.wordvecSize} and ${config.hiddenSize}`,
@@ -81,7 +103,7 @@ export interface ParamSpec {
 /**
  * The size table: every tensor's name, shape, place in the flat buffers and initial scale, in the book's order:
  * `embed.W` [V,D]; per layer l: `{cell}.{l}.Wx` [in,G*H], `{cell}.{l}.Wh` [H,G*H], `{cell}.{l}.b` [G*H];
- * `affine.W` [H,V] (absent when tied); `affine.b` [V].
+ * `affine.W` [H,V] (absent when tied); `affine.b` [V]; with class output `class.W` [H,C] and `class.b` [C].
  */
 export function paramTable(config: ModelConfig): ParamSpec[] {
   const { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H } = config;
@@ -93,6 +115,10 @@ export function paramTable(config: ModelConfig): ParamSpec[] {
   }
   if (!config.tied) list.push(['affine.W', [H, V], 1 / Math.sqrt(H)]);
   list.push(['affine.b', [V], 0]);
+  if (config.output === 'class') {
+    const C = config.classBounds.length - 1;
+    list.push(['class.W', [H, C], 1 / Math.sqrt(H)], ['class.b', [C], 0]);
+  }
   let offset = 0;
   return list.map(([name, shape, initScale]) => {
     const size = shape.reduce((a, b) => a * b, 1);
@@ -113,12 +139,15 @@ export function stateTable(config: ModelConfig): { name: string; layer: number; 
 
 /**
  * The matrix-product FLOPs of one training iteration (forward and backward: 3 products of 2 FLOPs per
- * multiply-add): per recurrent layer 6*N*T*(in + H)*G*H with G gates, plus the output layer 6*N*T*H*V.
+ * multiply-add): per recurrent layer 6*N*T*(in + H)*G*H with G gates, plus the output layer 6*N*T*H*V; for the
+ * class output 6*N*T*H*(C + V/C), counting the in-class scores at the mean class size (the real count depends on
+ * which classes the targets fall in).
  */
 export function iterationFlops(config: ModelConfig, N: number, T: number): number {
   const { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H } = config;
   const G = CELLS[cell].gates;
-  let f = 6 * N * T * H * V;
+  const C = config.classBounds.length - 1;
+  let f = 6 * N * T * H * (config.output === 'class' ? C + V / C : V);
   for (let l = 0; l < layers; l++) f += 6 * N * T * ((l === 0 ? D : H) + H) * G * H;
   return f;
 }
@@ -171,11 +200,14 @@ export class LanguageModel {
   readonly dropouts: TimeDropout[];
   readonly affine: TimeAffine;
   readonly lossLayer: TimeSoftmaxWithLoss;
+  /** The class-factored output layer (config.output 'class'), in place of lossLayer; shares affine's weights. */
+  readonly classLayer?: TimeClassSoftmaxWithLoss;
   /** Training forwards so far: the default dropout iteration. */
   forwardCount = 0;
   private training = true;
   private forwarded = false;
   private evalReplica?: LanguageModel;
+  private predicted?: Float32Array;
 
   constructor(config: Partial<ModelConfig> & { vocabSize: number }, opts: ModelOptions = {}) {
     this.config = modelConfig(config);
@@ -214,6 +246,12 @@ export class LanguageModel {
       ? new TimeAffine(this.param('embed.W'), this.param('affine.b'), H, V, { backend, dW: this.grad('embed.W'), db: this.grad('affine.b'), transposed: true })
       : new TimeAffine(this.param('affine.W'), this.param('affine.b'), H, V, { backend, dW: this.grad('affine.W'), db: this.grad('affine.b') });
     this.lossLayer = new TimeSoftmaxWithLoss({ backend });
+    if (this.config.output === 'class') {
+      const [W, dW] = tied ? [this.param('embed.W'), this.grad('embed.W')] : [this.param('affine.W'), this.grad('affine.W')];
+      this.classLayer = new TimeClassSoftmaxWithLoss(W, this.param('affine.b'), this.param('class.W'), this.param('class.b'), this.config.classBounds, H, V, {
+        backend, transposed: tied, dW, db: this.grad('affine.b'), dWc: this.grad('class.W'), dbc: this.grad('class.b'),
+      });
+    }
   }
 
   get vocabSize(): number {
@@ -238,9 +276,9 @@ export class LanguageModel {
       if (init === 'book') {
         if (s.initScale === 0) view.fill(0);
         else rng.fillRandn(view, s.initScale);
-      } else if (s.name === 'affine.b') {
+      } else if (s.name === 'affine.b' || s.name === 'class.b') {
         view.fill(0);
-      } else if (s.name === 'embed.W' || s.name === 'affine.W') {
+      } else if (s.name === 'embed.W' || s.name === 'affine.W' || s.name === 'class.W') {
         for (let i = 0; i < view.length; i++) view[i] = (2 * rng.uniform() - 1) * 0.1;
       } else {
         const terms = s.name.endsWith('.b') ? 2 : 1; // PyTorch's b_ih + b_hh
@@ -282,8 +320,8 @@ export class LanguageModel {
     return this.training;
   }
 
-  /** Scores [N,T,V] for word ids xs [N,T], advancing the state; dropout as the mode says. */
-  private scores(xs: Int32Array, N: number, T: number, key: StepKey): Float32Array {
+  /** The output layer's input [N,T,H] for word ids xs [N,T], advancing the state; dropout as the mode says. */
+  private hidden(xs: Int32Array, N: number, T: number, key: StepKey): Float32Array {
     const H = this.hiddenSize;
     const dkey = { seed: this.seed, iteration: key.iteration ?? this.forwardCount, row0: key.row0 ?? 0 };
     let x = this.embed.forward(xs, N, T);
@@ -294,15 +332,23 @@ export class LanguageModel {
       size = H;
     });
     if (this.dropouts.length > 0) x = this.dropouts[this.layers.length].forward(x, N, T, H, dkey);
-    return this.affine.forward(x, N, T);
+    return x;
   }
 
-  /** Scores [N,T,V] for word ids xs [N,T] (no loss, no dropout), advancing the state: for generation. */
+  /**
+   * Scores [N,T,V] for word ids xs [N,T] (no loss, no dropout), advancing the state: for generation and scoring;
+   * their softmax is the model's distribution of the next word. With class output they are the log-probabilities.
+   */
   predict(xs: Int32Array, N: number, T: number): Float32Array {
     const mode = this.training;
     this.train(false);
     try {
-      return this.scores(xs, N, T, {});
+      const h = this.hidden(xs, N, T, {});
+      if (this.classLayer) {
+        this.predicted = ensureF32(this.predicted, N * T * this.vocabSize);
+        return this.classLayer.logProbs(this.predicted, h, N, T);
+      }
+      return this.affine.forward(h, N, T);
     } finally {
       this.train(mode);
     }
@@ -310,17 +356,17 @@ export class LanguageModel {
 
   /** The mean cross-entropy of predicting ts [N,T] from xs [N,T] (-1 targets are skipped). */
   forward(xs: Int32Array, ts: Int32Array, N: number, T: number, key: StepKey = {}): number {
-    const scores = this.scores(xs, N, T, key);
+    const h = this.hidden(xs, N, T, key);
     if (this.training) this.forwardCount++;
     this.forwarded = true;
-    return this.lossLayer.forward(scores, ts, N, T, this.vocabSize);
+    if (this.classLayer) return this.classLayer.forward(h, ts, N, T);
+    return this.lossLayer.forward(this.affine.forward(h, N, T), ts, N, T, this.vocabSize);
   }
 
   /** Adds the gradients of the last forward's loss (times dout) to `grads`. */
   backward(dout = 1): void {
     if (!this.forwarded) throw new Error('LanguageModel.backward called before forward');
-    let d = this.lossLayer.backward(dout);
-    d = this.affine.backward(d);
+    let d = this.classLayer ? this.classLayer.backward(dout) : this.affine.backward(this.lossLayer.backward(dout));
     const L = this.layers.length;
     if (this.dropouts.length > 0) d = this.dropouts[L].backward(d);
     for (let l = L - 1; l >= 0; l--) {

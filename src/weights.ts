@@ -59,8 +59,11 @@ export function parseWeights(buf: Uint8Array, source = 'weights file'): Weights 
 
 const LAYER_TENSOR = /^(rnn|lstm|gru)\.(\d+)\.(Wx|Wh|b)$/;
 
-/** The architecture that a file's tensor names and shapes describe. */
-function inferConfig(file: SafetensorsFile, fail: (msg: string) => never): ModelConfig {
+/**
+ * The architecture that a file's tensor names and shapes describe (a full softmax: the class boundaries of a class
+ * output layer come only from the architecture metadata, `hasArchitecture`).
+ */
+function inferConfig(file: SafetensorsFile, fail: (msg: string) => never, hasArchitecture: boolean): ModelConfig {
   const t = file.tensors;
   const emb = t.get('embed.W');
   if (!emb) fail("missing tensor 'embed.W'");
@@ -86,7 +89,8 @@ function inferConfig(file: SafetensorsFile, fail: (msg: string) => never): Model
   if (!(V >= 1 && D >= 1 && H >= 1)) fail(`sizes must be positive (V=${V}, D=${D}, H=${H})`);
   const tied = !t.has('affine.W');
   if (tied && D !== H) fail(`missing tensor 'affine.W' (tied output weights need wordvec = hidden, but they are ${D} and ${H})`);
-  return { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H, dropout: 0, tied };
+  if (!hasArchitecture && (t.has('class.W') || t.has('class.b'))) fail("tensors 'class.W' and 'class.b' of a class output layer need __metadata__.architecture (its class boundaries)");
+  return { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H, dropout: 0, tied, output: 'full', classBounds: [] };
 }
 
 /** The checks of parseWeights on an already parsed safetensors file (which may hold more tensors). */
@@ -102,7 +106,7 @@ export function weightsFromSafetensors(file: SafetensorsFile, source = 'weights 
       file.tensors.delete(`rnn.${p}`);
     }
   }
-  const inferred = inferConfig(file, fail);
+  const inferred = inferConfig(file, fail, file.metadata.architecture !== undefined);
   let config = inferred;
   if (file.metadata.architecture !== undefined) {
     let meta: Partial<ModelConfig>;
@@ -118,7 +122,7 @@ export function weightsFromSafetensors(file: SafetensorsFile, source = 'weights 
       }
     }
     try {
-      config = modelConfig({ ...inferred, dropout: meta.dropout ?? 0 });
+      config = modelConfig({ ...inferred, dropout: meta.dropout ?? 0, output: meta.output, classBounds: meta.classBounds });
     } catch (e) {
       fail(`__metadata__.architecture: ${(e as Error).message}`);
     }

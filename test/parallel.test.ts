@@ -45,6 +45,7 @@ describe.each(backends().map((b) => [b.name, b] as const))('parallel training on
     [2, 6, { cell: 'lstm', layers: 2, wordvecSize: H, tied: true, dropout: 0.3 }],
     [3, 7, { cell: 'lstm', layers: 2, wordvecSize: H, tied: true, dropout: 0.3 }],
     [2, 5, { cell: 'gru', layers: 1, dropout: 0.5 }],
+    [2, 6, { cell: 'rnn', layers: 1, dropout: 0.2, output: 'class', classBounds: [0, 3, 9, 20, V] }],
   ] as const)('%i worker(s) match serial with dropout on (batch %i, %j)', async (workers, N, config) => {
     const serial = await run(backend, 1, N, 4, 30, undefined, config);
     const par = await run(backend, workers, N, 4, 30, undefined, config);
