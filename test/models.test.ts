@@ -26,9 +26,9 @@ describe('model configurations', () => {
   });
 
   it("keeps the book's models by name with the book's defaults", () => {
-    expect(new SimpleRnnlm(20).config).toEqual({ cell: 'rnn', layers: 1, vocabSize: 20, wordvecSize: 100, hiddenSize: 100, dropout: 0, tied: false });
-    expect(new Rnnlm(20).config).toEqual({ cell: 'lstm', layers: 1, vocabSize: 20, wordvecSize: 100, hiddenSize: 100, dropout: 0, tied: false });
-    expect(new BetterRnnlm(20, 8, 8).config).toEqual({ cell: 'lstm', layers: 2, vocabSize: 20, wordvecSize: 8, hiddenSize: 8, dropout: 0.5, tied: true });
+    expect(new SimpleRnnlm(20).config).toEqual({ cell: 'rnn', layers: 1, vocabSize: 20, wordvecSize: 100, hiddenSize: 100, dropout: 0, tied: false, output: 'full', classBounds: [] });
+    expect(new Rnnlm(20).config).toEqual({ cell: 'lstm', layers: 1, vocabSize: 20, wordvecSize: 100, hiddenSize: 100, dropout: 0, tied: false, output: 'full', classBounds: [] });
+    expect(new BetterRnnlm(20, 8, 8).config).toEqual({ cell: 'lstm', layers: 2, vocabSize: 20, wordvecSize: 8, hiddenSize: 8, dropout: 0.5, tied: true, output: 'full', classBounds: [] });
   });
 
   it("initialises as the book (randn) or as PyTorch's example (uniform), from the seed", () => {
@@ -163,12 +163,12 @@ describe('weights files and the architecture', () => {
   it('reads the architecture of a file without metadata from its tensor names and shapes', () => {
     const model = new LanguageModel({ cell: 'gru', layers: 3, vocabSize: 6, wordvecSize: 5, hiddenSize: 5, tied: true }, { backend: jsBackend, seed: 5 });
     const bytes = serializeSafetensors(model.specs.map((s, i) => [s.name, { shape: s.shape, data: model.params[i] }]));
-    expect(parseWeights(bytes).config).toEqual({ cell: 'gru', layers: 3, vocabSize: 6, wordvecSize: 5, hiddenSize: 5, dropout: 0, tied: true });
+    expect(parseWeights(bytes).config).toEqual({ cell: 'gru', layers: 3, vocabSize: 6, wordvecSize: 5, hiddenSize: 5, dropout: 0, tied: true, output: 'full', classBounds: [] });
   });
 
   it('still loads the first format (rnn.Wx, rnn.Wh, rnn.b), e.g. the seed-configuration weights', () => {
     const w = readWeights(path.join(FIXTURES, 'seed-config-init.safetensors'));
-    expect(w.config).toEqual({ cell: 'rnn', layers: 1, vocabSize: 418, wordvecSize: 100, hiddenSize: 100, dropout: 0, tied: false });
+    expect(w.config).toEqual({ cell: 'rnn', layers: 1, vocabSize: 418, wordvecSize: 100, hiddenSize: 100, dropout: 0, tied: false, output: 'full', classBounds: [] });
     expect(modelFromWeights(w).specs.map((s) => s.name)).toEqual(['embed.W', 'rnn.0.Wx', 'rnn.0.Wh', 'rnn.0.b', 'affine.W', 'affine.b']);
   });
 
