@@ -50,7 +50,7 @@ export interface ModelConfig {
    */
   output: OutputType;
   /** For `class` output: [0, b1, ..., V], class c holding word ids classBounds[c] .. classBounds[c+1]-1; else []. */
-  classBounds: number[];
+  classBounds: readonly number[];
 }
 
 export type OutputType = 'full' | 'class';

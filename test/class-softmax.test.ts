@@ -98,3 +98,46 @@ describe('class output in files', () => {
     expect(() => parseWeights(serializeSafetensors(modelTensors(model)))).toThrow("tensors 'class.W' and 'class.b' of a class output layer need __metadata__.architecture (its class boundaries)");
   });
 });
+
+describe('rnnlm train --output class', () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnlm-class-'));
+  const CLI = path.join(ROOT, 'dist', 'cli.js');
+  const env = { ...process.env, PTB_DIR };
+  const rnnlm = (...args: string[]) => {
+    const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env });
+    return { code: r.status, out: r.stdout, err: r.stderr };
+  };
+  const records = (file: string): { type: string; epoch: number; ppl: number; val_ppl?: number }[] =>
+    fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const args = ['train', '--output', 'class', '--classes', '30', '--corpus-size', '20000', '--full-vocab', '--batch-size', '10',
+    '--time-size', '10', '--lr', '1', '--max-grad', '0.25', '--eval-interval', '50', '--valid', '--workers', '2'];
+
+  it('trains, validates and tests on frequency-numbered words; eval of the saved file agrees; a resumed run is exact', () => {
+    const W = path.join(tmp, 'full.safetensors'), log = path.join(tmp, 'full.jsonl');
+    const r = rnnlm(...args, '--max-epoch', '2', '--test', '--log', log, '--save', W);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const classes = Number(/model rnn 100\/100, (\d+) word classes/.exec(r.out)![1]);
+    expect(classes).toBeGreaterThan(20);
+    expect(classes).toBeLessThanOrEqual(30);
+    // The test split is read with PTB's numbering and renumbered for the run: rnnlm eval, which maps words through
+    // the file's vocabulary, gets the same perplexity.
+    const test = /rnnlm: test perplexity ([\d.]+) \(ptb\.test\.txt/.exec(r.out)![1];
+    expect(rnnlm('eval', W, '--split', 'test', '--batch-size', '10', '--time-size', '35').out).toContain(`perplexity ${test}`);
+    expect(Number(test)).toBeLessThan(1000);
+    expect(rnnlm('info', W).out).toContain(`class output (${classes} word classes)`);
+    // One epoch, a checkpoint, and the same command resumed to two: the same numbers.
+    const ckpt = path.join(tmp, 'run.ckpt'), part = path.join(tmp, 'part.jsonl');
+    expect(rnnlm(...args, '--max-epoch', '1', '--checkpoint', ckpt, '--log', part).code).toBe(0);
+    const again = rnnlm(...args, '--max-epoch', '2', '--resume', ckpt, '--log', part);
+    expect(again.err).toBe('');
+    const a = records(log), b = records(part);
+    expect(b.map((x) => [x.type, x.epoch])).toEqual(a.map((x) => [x.type, x.epoch]));
+    expectClose('perplexities', b.map((x) => x.ppl), a.map((x) => x.ppl), 1e-5);
+    expectClose('validation', b.flatMap((x) => x.val_ppl ?? []), a.flatMap((x) => x.val_ppl ?? []), 1e-5);
+  });
+
+  it('refuses --classes without --output class', () => {
+    expect(rnnlm('train', '--classes', '5')).toMatchObject({ code: 2, err: 'rnnlm: --classes needs --output class\n' });
+  });
+});

@@ -6,7 +6,7 @@
  * rename), so a failed write never replaces the previous good checkpoint.
  */
 import { writeFileAtomic } from '../atomic';
-import { stateTable, type CellType, type LanguageModel } from '../model';
+import { stateTable, type CellType, type LanguageModel, type OutputType } from '../model';
 import { parseSafetensors, serializeSafetensors, WeightsFormatError } from '../safetensors';
 import type { TrainerState } from '../trainer';
 import { architectureMetadata, modelTensors, readBytes, weightsFromSafetensors, type Weights } from '../weights';
@@ -32,6 +32,9 @@ export interface RunConfig {
   numLayers?: number;
   dropout?: number;
   tied?: boolean;
+  /** The output layer and, for `class`, the number of frequency classes asked for (absent in older checkpoints: full). */
+  output?: OutputType;
+  classes?: number;
   /** How the weights were initialised (absent in version 1 checkpoints: book). */
   weightInit?: 'book' | 'pytorch';
   /** The initial learning rate, the --init file and the validation windows (absent in older checkpoints). */
@@ -130,6 +133,8 @@ function checkConfig(c: unknown, fail: (msg: string) => never): asserts c is Run
   if (o.cell !== undefined && !['rnn', 'lstm', 'gru'].includes(o.cell as string)) bad('cell', 'rnn, lstm or gru');
   if (o.dropout !== undefined && !(typeof o.dropout === 'number' && o.dropout >= 0 && o.dropout < 1)) bad('dropout', 'a number in [0, 1)');
   if (o.tied !== undefined && typeof o.tied !== 'boolean') bad('tied', 'a boolean');
+  if (o.output !== undefined && !['full', 'class'].includes(o.output as string)) bad('output', 'full or class');
+  posInt('classes', true);
   for (const k of ['earlyStop', 'test']) if (o[k] !== undefined && typeof o[k] !== 'boolean') bad(k, 'a boolean');
   if (o.minImprovement !== undefined && !(typeof o.minImprovement === 'number' && o.minImprovement >= 1 && Number.isFinite(o.minImprovement))) {
     bad('minImprovement', 'a number >= 1');

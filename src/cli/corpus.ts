@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { buildVocab, DataError, loadPtb, tokenize, toIds } from '../data/ptb';
+import { frequencyOrder } from '../layers/class-softmax';
 import { ioReason } from '../weights';
 import { UsageError } from './args';
 import type { RunConfig } from './checkpoint';
@@ -14,6 +15,24 @@ export interface RunData {
   vocabSize: number;
   fingerprint: string;
   describe: string;
+  /** With `byFrequency`: each word's count in the training data, by id (most frequent first). */
+  counts?: Float64Array;
+  /** Another text's ids (e.g. ptb.test.txt, read with the PTB numbering) in this run's numbering. */
+  toRunIds: (ids: Int32Array) => Int32Array;
+}
+
+/**
+ * The data renumbered so that word ids run from the most frequent word in the training data to the least (ties
+ * in the old order), as a class output layer needs (its classes are runs of consecutive ids; see frequencyClasses).
+ */
+function byFrequency(data: RunData): RunData {
+  const { order, remap, counts } = frequencyOrder(data.train, data.vocabSize);
+  const map = (ids: Int32Array): Int32Array => Int32Array.from(ids, (id) => remap[id]);
+  const train = map(data.train);
+  return {
+    ...data, train, valid: data.valid && map(data.valid), vocab: Array.from(order, (old) => data.vocab[old]), counts,
+    fingerprint: fingerprint(train), toRunIds: (ids) => map(data.toRunIds(ids)),
+  };
 }
 
 export function fingerprint(ids: Int32Array): string {
@@ -36,7 +55,16 @@ function validIds(words: string[], wordToId: Map<string, number>, file: string):
   return Int32Array.from(words, (w) => wordToId.get(w) ?? unk);
 }
 
-export async function loadRunData(data: RunConfig['data'], opts: { valid: boolean; test?: boolean; dataDir?: string }): Promise<RunData> {
+/**
+ * The run's data; with `byFrequency`, numbered by frequency (for class output). The vocabulary is that of the
+ * whole text, or of the PTB prefix (all of PTB's with fullVocab).
+ */
+export async function loadRunData(data: RunConfig['data'], opts: { valid: boolean; test?: boolean; dataDir?: string; byFrequency?: boolean }): Promise<RunData> {
+  const run = await loadData(data, opts);
+  return opts.byFrequency ? byFrequency(run) : run;
+}
+
+async function loadData(data: RunConfig['data'], opts: { valid: boolean; test?: boolean; dataDir?: string }): Promise<RunData> {
   if (data.kind === 'text') {
     const words = tokenize(readText(data.file));
     if (words.length < 2) throw new DataError(`${data.file} has ${words.length} words; training needs at least 2`);
@@ -45,7 +73,7 @@ export async function loadRunData(data: RunConfig['data'], opts: { valid: boolea
     let valid: Int32Array | undefined;
     if (data.validFile) valid = validIds(tokenize(readText(data.validFile)), wordToId, data.validFile);
     else if (opts.valid) throw new UsageError('--valid with --text needs --valid-text <file>');
-    return { train, valid, vocab: idToWord, vocabSize: idToWord.length, fingerprint: fingerprint(train), describe: data.file };
+    return { train, valid, vocab: idToWord, vocabSize: idToWord.length, fingerprint: fingerprint(train), describe: data.file, toRunIds: (ids) => ids };
   }
   const ptb = await loadPtb('train', { dir: opts.dataDir });
   let train = ptb.corpus;
@@ -75,7 +103,7 @@ export async function loadRunData(data: RunConfig['data'], opts: { valid: boolea
   const valid = opts.valid ? await covers('valid', '--valid') : undefined;
   if (opts.test) await covers('test', '--test');
   return {
-    train, valid, vocab: ptb.idToWord.slice(0, vocabSize), vocabSize, fingerprint: fingerprint(train),
+    train, valid, vocab: ptb.idToWord.slice(0, vocabSize), vocabSize, fingerprint: fingerprint(train), toRunIds: (ids) => ids,
     describe: `ptb.train.txt${data.corpusSize > 0 ? ` (first ${train.length} tokens${data.fullVocab ? ', the whole vocabulary' : ''})` : ''}`,
   };
 }

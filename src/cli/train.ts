@@ -3,7 +3,8 @@ import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomic } from '../atomic';
 import { BACKEND_NAMES, nativeUnavailableReason, resolveBackend, type Backend, type BackendName } from '../backend';
-import { CELL_TYPES, LanguageModel, WEIGHT_INITS, type CellType, type WeightInit } from '../model';
+import { frequencyClasses } from '../layers/class-softmax';
+import { CELL_TYPES, LanguageModel, OUTPUT_TYPES, WEIGHT_INITS, type CellType, type OutputType, type WeightInit } from '../model';
 import { SGD } from '../optimizer';
 import { autoWorkers } from '../parallel/engine';
 import { evalPerplexity, RnnlmTrainer, TrainingInterruptedError } from '../trainer';
@@ -22,6 +23,8 @@ export interface TrainFlags {
   numLayers: number;
   dropout: number;
   tied?: boolean;
+  output: OutputType;
+  classes?: number;
   weightInit: WeightInit;
   corpusSize: number;
   batchSize: number;
@@ -56,6 +59,9 @@ export interface TrainFlags {
   earlyStop?: boolean;
   test?: boolean;
 }
+
+/** Word classes of `--output class` unless --classes says otherwise: about sqrt(V) for PTB's 10000 words. */
+const DEFAULT_CLASSES = 100;
 
 /** The book's recipes (and PyTorch's word_language_model example): flags given explicitly override them. */
 export const PRESETS = {
@@ -123,6 +129,7 @@ function configFromFlags(flags: TrainFlags): RunConfig {
     fingerprint: '',
     batchSize: flags.batchSize, timeSize: flags.timeSize, wordvecSize: flags.wordvecSize, hiddenSize: flags.hiddenSize,
     cell: flags.model, numLayers: flags.numLayers, dropout: flags.dropout, tied: Boolean(flags.tied), weightInit: flags.weightInit,
+    output: flags.output, ...(flags.output === 'class' && { classes: flags.classes ?? DEFAULT_CLASSES }),
     lr: flags.lr, init: flags.init, maxEpoch: flags.maxEpoch, maxGrad: flags.maxGrad, seed: flags.seed, evalInterval: flags.evalInterval,
     evalBatchSize: flags.evalBatchSize, evalTimeSize: flags.evalTimeSize,
     valid: Boolean(flags.valid || flags.validText), lrDecay: flags.lrDecay, saveBest: flags.saveBest, save: flags.save,
@@ -140,6 +147,8 @@ const CONFIG_OF_FLAG: Record<string, (c: RunConfig) => unknown> = {
   numLayers: (c) => c.numLayers ?? 1,
   dropout: (c) => c.dropout ?? 0,
   tied: (c) => c.tied ?? false,
+  output: (c) => c.output ?? 'full',
+  classes: (c) => c.classes,
   weightInit: (c) => c.weightInit ?? 'book',
   valid: (c) => c.valid,
   minImprovement: (c) => c.minImprovement ?? 1,
@@ -224,6 +233,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     if (flags.text !== undefined && explicit.has('corpusSize')) throw new UsageError('--corpus-size applies to PTB, not --text');
     if (flags.text !== undefined && flags.fullVocab) throw new UsageError('--full-vocab applies to PTB, not --text');
     if (flags.lrDecay !== undefined && !(flags.lrDecay > 1)) throw new UsageError('--lr-decay must be greater than 1');
+    if (flags.classes !== undefined && flags.output !== 'class') throw new UsageError('--classes needs --output class');
     if (flags.tied && flags.init === undefined && flags.wordvecSize !== flags.hiddenSize) {
       throw new UsageError(`--tied needs --wordvec-size = --hidden-size (the output layer reuses the embedding), but they are ${flags.wordvecSize} and ${flags.hiddenSize}`);
     }
@@ -232,7 +242,10 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   checkOutputs([['--save', config.save], ['--save-best', config.saveBest], ['--log', config.log], ['--plot', config.plot],
     ['--checkpoint', flags.checkpoint ?? flags.resume]]);
   const backend = pickBackend(flags.backend, io.err);
-  const data = await loadRunData(config.data, { valid: config.valid, test: config.test, dataDir: flags.dataDir });
+  // --init weights are read first: their output layer decides how the data is numbered.
+  const initWeights = !ckpt && flags.init !== undefined ? readWeights(flags.init) : undefined;
+  const classOutput = (initWeights ? initWeights.config.output : ckpt ? ckpt.weights.config.output : config.output) === 'class';
+  const data = await loadRunData(config.data, { valid: config.valid, test: config.test, dataDir: flags.dataDir, byFrequency: classOutput });
   if (ckpt && data.fingerprint !== ckpt.config.fingerprint) {
     throw new UsageError(`${flags.resume} was made on other training data than ${data.describe} now holds`);
   }
@@ -257,8 +270,8 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     model = modelFromWeights(ckpt.weights, { backend, seed: config.seed }, flags.resume);
     if (ckpt.state) model.setState(ckpt.state);
     vocabSize = model.vocabSize;
-  } else if (flags.init !== undefined) {
-    const w = readWeights(flags.init);
+  } else if (initWeights) {
+    const w = initWeights;
     // The architecture comes from the file; flags given explicitly must agree with it (dropout is the run's).
     const file = w.config;
     const agree: [string, string, keyof RunConfig, string | number | boolean, string][] = [
@@ -278,12 +291,18 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
       throw new UsageError(`--init ${flags.init} has a vocabulary of ${w.vocabSize} words but the corpus needs ${vocabSize}`);
     }
     vocabSize = w.vocabSize;
+    if (classOutput && w.vocab && w.vocab.some((word, i) => word !== data.vocab[i])) {
+      throw new UsageError(`--init ${flags.init} has a class output layer over another word numbering than this run's data (most frequent first)`);
+    }
+    if (explicit.has('output') && config.output !== file.output) throw new UsageError(`--init ${flags.init} has output ${file.output}, but --output is ${config.output}`);
+    config.output = file.output;
     if (!explicit.has('dropout')) config.dropout = file.dropout; // the file's training recipe, unless told otherwise
     model = modelFromWeights(w, { backend, seed: config.seed, dropout: config.dropout }, flags.init);
   } else {
     model = new LanguageModel({
       cell: config.cell, layers: config.numLayers, vocabSize, wordvecSize: config.wordvecSize, hiddenSize: config.hiddenSize,
-      dropout: config.dropout, tied: config.tied,
+      dropout: config.dropout, tied: config.tied, output: config.output,
+      ...(config.output === 'class' && { classBounds: frequencyClasses(data.counts!, config.classes ?? DEFAULT_CLASSES) }),
     }, { backend, seed: config.seed, init: config.weightInit });
   }
   const vocab = vocabSize === data.vocab.length ? data.vocab : undefined;
@@ -438,7 +457,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     io.out(`rnnlm: saved weights to ${config.save}`);
   }
   if (config.test) {
-    const testIds = (await loadPtb('test', { dir: flags.dataDir })).corpus;
+    const testIds = data.toRunIds((await loadPtb('test', { dir: flags.dataDir })).corpus);
     const testPpl = evalPerplexity(model, testIds, config.evalBatchSize ?? flags.evalBatchSize, config.evalTimeSize ?? flags.evalTimeSize);
     io.out(`rnnlm: test perplexity ${testPpl.toFixed(2)} (ptb.test.txt, ${testIds.length} tokens)`);
   }
@@ -448,7 +467,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
 export function describeModel(model: LanguageModel): string {
   const c = model.config;
   return `${c.cell} ${c.layers > 1 ? `${c.layers}x` : ''}${c.wordvecSize}/${c.hiddenSize}` +
-    `${c.dropout > 0 ? `, dropout ${c.dropout}` : ''}${c.tied ? ', tied' : ''}`;
+    `${c.dropout > 0 ? `, dropout ${c.dropout}` : ''}${c.tied ? ', tied' : ''}${c.output === 'class' ? `, ${c.classBounds.length - 1} word classes` : ''}`;
 }
 
 function dropoutArg(value: string): number {
@@ -465,6 +484,8 @@ export function trainCommand(run: (flags: TrainFlags, explicit: Set<string>) => 
     .option('--num-layers <n>', 'stacked recurrent layers', positiveInt, 1)
     .option('--dropout <p>', 'dropout ratio after the embedding, between layers and before the output layer', dropoutArg, 0)
     .option('--tied', 'tie the output weights to the embedding (needs --wordvec-size = --hidden-size)')
+    .addOption(new Option('--output <layer>', 'output layer: full softmax, or class (a class-factored softmax over frequency classes: exact probabilities, far fewer scores per word)').choices(OUTPUT_TYPES).default('full'))
+    .option('--classes <n>', `word classes of --output class (default ${DEFAULT_CLASSES}; Mikolov's frequency classes, fewer when frequent words fill them)`, positiveInt)
     .addOption(new Option('--weight-init <scheme>', "initialisation: book (randn scaled as the book) or pytorch (uniform, as PyTorch's word_language_model)").choices(WEIGHT_INITS).default('book'))
     .option('--corpus-size <n>', 'use the first n tokens of ptb.train.txt (0 = the whole split)', nonNegativeInt, 1000)
     .option('--full-vocab', "keep all of ptb.train.txt's 10000 words for a --corpus-size prefix, so that validation and test sets are covered")
