@@ -45,11 +45,18 @@ async function main() {
   }
   const w = WORKLOADS[spec.workload];
   const { corpus } = await rnnlm.loadPtb('train');
-  const data = w.corpusSize > 0 ? corpus.subarray(0, w.corpusSize) : corpus;
+  let data = w.corpusSize > 0 ? corpus.subarray(0, w.corpusSize) : corpus;
   let V = 0;
   for (const id of data) V = Math.max(V, id + 1);
+  const config = { ...w.model, vocabSize: V };
+  if (w.classes) {
+    // As rnnlm train --output class: words numbered by frequency, frequency classes as runs of ids.
+    const { remap, counts } = rnnlm.frequencyOrder(data, V);
+    data = Int32Array.from(data, (id) => remap[id]);
+    config.classBounds = rnnlm.frequencyClasses(counts, w.classes);
+  }
   const backend = rnnlm.resolveBackend(spec.backend);
-  const model = new rnnlm.LanguageModel({ ...w.model, vocabSize: V }, { backend, seed: 0 });
+  const model = new rnnlm.LanguageModel(config, { backend, seed: 0 });
   const sgd = new rnnlm.SGD(0.1, { backend });
   const batches = new rnnlm.BatchCutter(data.subarray(0, -1), data.subarray(1), w.N, w.T);
   const workers = spec.workers === 'auto' ? rnnlm.autoWorkers(model, w.N, w.T) : spec.workers || 1;

@@ -2,7 +2,9 @@
 /**
  * The benchmark workloads: the same training iteration (batch -> zero grads -> forward -> backward -> SGD) on
  * every backend. GFLOP/s counts the matrix products as the model counts them (model.flops: per recurrent layer
- * 6*N*T*(in + H)*G*H with G gates, plus 6*N*T*H*V for the output layer).
+ * 6*N*T*(in + H)*G*H with G gates, plus 6*N*T*H*V for the output layer, or 6*N*T*H*(C + V/C) for the class output:
+ * the in-class products counted at the mean class size). `classes` numbers the words by frequency and cuts them
+ * into that many frequency classes, as `rnnlm train --output class` does.
  * `js: false` skips the pure-TypeScript backend where one iteration takes tens of seconds (D measures it for LSTMs).
  */
 const WORKLOADS = {
@@ -17,6 +19,10 @@ const WORKLOADS = {
   F: {
     label: 'BetterRnnlm, LSTM 2x650', corpusSize: 0, N: 20, T: 35, js: false,
     model: { cell: 'lstm', layers: 2, wordvecSize: 650, hiddenSize: 650, dropout: 0.5, tied: true },
+  },
+  G: {
+    label: 'B with class output (100 frequency classes)', corpusSize: 0, N: 20, T: 35, classes: 100,
+    model: { cell: 'rnn', wordvecSize: 100, hiddenSize: 100, output: 'class' },
   },
 };
 
