@@ -202,6 +202,7 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
                              InstanceMethod("softmaxCrossEntropyBackward", &RnnlmAddon::SoftmaxBackward),
                              InstanceMethod("sgdUpdate", &RnnlmAddon::SgdUpdate),
                              InstanceMethod("sumSquares", &RnnlmAddon::SumSquares),
+                             InstanceMethod("addSumSquares", &RnnlmAddon::AddSumSquares),
                              InstanceMethod("scale", &RnnlmAddon::Scale),
                              InstanceMethod("getNumThreads", &RnnlmAddon::GetNumThreads),
                              InstanceMethod("setNumThreads", &RnnlmAddon::SetNumThreads),
@@ -493,6 +494,15 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     const int64_t n = a.F32Length(0, "x");
     const float* x = a.F32(0, "x", n, "x.length");
     return Napi::Number::New(info.Env(), rnnlm::sum_squares(x, n));
+  }
+
+  // addSumSquares(y, x) -> number
+  Value AddSumSquares(const CallbackInfo& info) {
+    Args a(info, "addSumSquares", 2);
+    const int64_t n = a.F32Length(0, "y");
+    float* y = a.F32(0, "y", n, "y.length");
+    const float* x = a.F32(1, "x", n, "y.length");
+    return Napi::Number::New(info.Env(), rnnlm::add_sum_squares(y, x, n));
   }
 
   // scale(x, s)

@@ -200,6 +200,12 @@ ALWAYS_INLINE double sumsq_body(const float* x, int64_t n) {
   return r;
 }
 
+// y += x, and the sum of squares of the new y in double precision (a gradient block summed in, with its norm).
+ALWAYS_INLINE double add_sumsq_body(float* y, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] += x[i];
+  return sumsq_body(y, n);
+}
+
 struct Simd {
   const char* name;
   float (*max)(const float*, int64_t);
@@ -209,6 +215,7 @@ struct Simd {
   void (*tanh)(float*, int64_t);
   void (*dtanh)(float*, const float*, const float*, const float*, int64_t);
   double (*sumsq)(const float*, int64_t);
+  double (*add_sumsq)(float*, const float*, int64_t);
   void (*lstm_step)(float*, float*, float*, const float*, int64_t);
   void (*lstm_back)(float*, float*, const float*, const float*, const float*, const float*, const float*, int64_t);
   void (*gru_zr)(float*, float*, const float*, int64_t);
@@ -229,6 +236,7 @@ struct Simd {
     dtanh_body(dt, dh, c, h, n);                                                                             \
   }                                                                                                          \
   TARGET double sumsq(const float* x, int64_t n) { return sumsq_body(x, n); }                               \
+  TARGET double add_sumsq(float* y, const float* x, int64_t n) { return add_sumsq_body(y, x, n); }          \
   TARGET void lstm_step(float* a, float* h, float* c, const float* cp, int64_t H) {                          \
     lstm_step_body(a, h, c, cp, H);                                                                          \
   }                                                                                                          \
@@ -245,7 +253,7 @@ struct Simd {
     gru_back2_body(dA, c, drh, a, hp, H);                                                                    \
   }                                                                                                          \
   TARGET void mul(float* y, const float* a, const float* b, int64_t n) { mul_body(y, a, b, n); }            \
-  const Simd table = {NAME, max, exp_sum, scale, axpy, tanh, dtanh, sumsq,                                   \
+  const Simd table = {NAME, max, exp_sum, scale, axpy, tanh, dtanh, sumsq, add_sumsq,                                   \
                       lstm_step, lstm_back, gru_zr, gru_n, gru_back1, gru_back2, mul};                       \
   }
 
@@ -763,6 +771,15 @@ void softmax_xent_backward(float* dx, const float* ys, const int32_t* ts, float 
 void sgd_update(float* param, const float* grad, float lr, int64_t n) { simd().axpy(param, grad, -lr, n); }
 
 double sum_squares(const float* x, int64_t n) { return simd().sumsq(x, n); }
+
+double add_sum_squares(float* y, const float* x, int64_t n) {
+  // In blocks that stay in cache between the add and the squares.
+  constexpr int64_t kBlock = 4096;
+  const Simd& s = simd();
+  double total = 0;
+  for (int64_t i = 0; i < n; i += kBlock) total += s.add_sumsq(y + i, x + i, n - i < kBlock ? n - i : kBlock);
+  return total;
+}
 
 void scale(float* x, float s, int64_t n) { simd().scale(x, x, s, n); }
 

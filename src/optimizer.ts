@@ -11,12 +11,19 @@ export class SGD {
     this.backend = resolveBackend(opts.backend);
   }
 
-  update(params: Float32Array[], grads: Float32Array[]): void {
+  /** param -= lr * scale * grad; `scale` folds a clipping factor (clipScale) into the update's one pass. */
+  update(params: Float32Array[], grads: Float32Array[], scale = 1): void {
     if (params.length !== grads.length) {
       throw new RangeError(`Expected as many gradients as parameters (${params.length}) but received ${grads.length}`);
     }
-    for (let i = 0; i < params.length; i++) this.backend.sgdUpdate(params[i], grads[i], this.lr);
+    for (let i = 0; i < params.length; i++) this.backend.sgdUpdate(params[i], grads[i], this.lr * scale);
   }
+}
+
+/** The factor global-norm clipping scales gradients of this norm by: maxNorm / (norm + 1e-6) when below 1, else 1. */
+export function clipScale(norm: number, maxNorm: number): number {
+  const rate = maxNorm / (norm + 1e-6);
+  return rate < 1 ? rate : 1;
 }
 
 /**
@@ -28,7 +35,7 @@ export function clipGrads(grads: Float32Array[], maxNorm: number, backend?: Back
   let sum = 0;
   for (const g of grads) sum += b.sumSquares(g);
   const norm = Math.sqrt(sum);
-  const rate = maxNorm / (norm + 1e-6);
+  const rate = clipScale(norm, maxNorm);
   if (rate < 1) for (const g of grads) b.scale(g, rate);
   return norm;
 }

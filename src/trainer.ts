@@ -1,5 +1,5 @@
 import type { LanguageModel } from './model';
-import { clipGrads, type SGD } from './optimizer';
+import { clipScale, type SGD } from './optimizer';
 import { getBlasThreads, loadNativeBackend, setBlasThreads } from './backend/native';
 import { autoBlasThreads, autoWorkers, ParallelEngine, type WorkerPool } from './parallel/engine';
 
@@ -276,8 +276,14 @@ export class RnnlmTrainer {
             }
           }
           if (!engine) model.backward();
-          if (opts.maxGrad !== undefined) clipGrads([model.flatGrads], opts.maxGrad, model.backend);
-          optimizer.update([model.flatParams], [model.flatGrads]);
+          // Clipping as the book's clip_grads, folded into the update: param -= lr * rate * grad in one pass, with
+          // the norm from the engine's block sum when it computed one.
+          let rate = 1;
+          if (opts.maxGrad !== undefined) {
+            const sumSq = engine?.gradSumSquares ?? model.backend.sumSquares(model.flatGrads);
+            rate = clipScale(Math.sqrt(sumSq), opts.maxGrad);
+          }
+          optimizer.update([model.flatParams], [model.flatGrads], rate);
           st.iter = iter;
           done++;
           st.timeIdx = batches.timeIdx;

@@ -59,6 +59,7 @@ function validCalls(rnd: () => number): [string, unknown[]][] {
     ['softmaxCrossEntropyBackward', [f(R * V), f(R * V), ids(R, V), 0.5, R, V]],
     ['sgdUpdate', [f(5), f(5), 0.1]],
     ['sumSquares', [f(5)]],
+    ['addSumSquares', [f(5), f(5)]],
     ['scale', [f(5), 2]],
     ['setNumThreads', [1]],
   ];
@@ -167,6 +168,10 @@ describeNative('native boundary', () => {
     const a = new Float32Array(new SharedArrayBuffer(16));
     a.set([1, 2, 3, 4]);
     expect(addon!.sumSquares(a)).toBe(30);
+    const y = Float32Array.from([1, 2, 3]);
+    expect(addon!.addSumSquares(y, Float32Array.from([1, 1, 1]))).toBe(29);
+    expect(Array.from(y)).toEqual([2, 3, 4]);
+    throwsExactly(() => addon!.addSumSquares(new Float32Array(3), new Float32Array(2)), 'RangeError', 'Expected Float32Array of length >= 3 (y.length) for x but received length 2');
     const r = randomArray(8, 3);
     expect(addon!.sumSquares(r.subarray(4))).toBeCloseTo(r.subarray(4).reduce((s, x) => s + x * x, 0), 5);
   });

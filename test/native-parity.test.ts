@@ -153,6 +153,7 @@ describeNative('native backend parity with js', () => {
     const g = randomArray(n, 17);
     same('sgdUpdate', [randomArray(n, 18)], (be, [p]) => be.sgdUpdate(p, g, 0.1));
     same('sumSquares', [], (be) => be.sumSquares(g));
+    same('addSumSquares', [randomArray(n, 20)], (be, [y]) => be.addSumSquares(y, g));
     same('scale', [randomArray(n, 19)], (be, [x]) => be.scale(x, -0.3));
   });
 });

@@ -541,6 +541,17 @@ export const jsBackend: Backend = {
     return s;
   },
 
+  addSumSquares(y, x) {
+    v.f32('y', y, 0);
+    v.f32('x', x, y.length, 'y.length');
+    let s = 0;
+    for (let i = 0; i < y.length; i++) {
+      y[i] += x[i];
+      s += y[i] * y[i];
+    }
+    return s;
+  },
+
   scale(x, s) {
     v.f32('x', x, 0);
     v.finite('s', s);

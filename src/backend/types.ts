@@ -136,6 +136,12 @@ export interface Backend {
   /** The sum of squares of x, accumulated in double precision. */
   sumSquares(x: Float32Array): number;
 
+  /**
+   * y += x over equal-length arrays; returns the sum of squares of the new y in double precision (a gradient
+   * block summed in and the global norm's sum in one pass).
+   */
+  addSumSquares(y: Float32Array, x: Float32Array): number;
+
   /** x *= s. */
   scale(x: Float32Array, s: number): void;
 }

@@ -74,6 +74,11 @@ export class ParallelEngine {
   private readonly gradBlocks: Float32Array[];
   private readonly runId: string;
   private hasState = false;
+  /**
+   * The sum of squares of the last step's summed gradient, computed while adding the blocks (undefined with one
+   * worker, where there is nothing to add): the trainer's clipping norm without another pass.
+   */
+  gradSumSquares?: number;
 
   constructor(private readonly model: LanguageModel, readonly N: number, readonly T: number, opts: ParallelOptions) {
     if (!Number.isInteger(opts.workers) || opts.workers < 1) {
@@ -145,8 +150,13 @@ export class ParallelEngine {
     }
     this.hasState = true;
     m.setState(this.stateViews); // the model's own state stays current (checkpoints, evaluation between epochs)
-    // Sum the blocks in slice order (block 0 is flatGrads): the same numbers whichever thread ran which slice.
-    for (let k = 1; k < this.workers; k++) m.backend.sgdUpdate(m.flatGrads, this.gradBlocks[k], -1); // += block k
+    // Sum the blocks in slice order (block 0 is flatGrads): the same numbers whichever thread ran which slice. The
+    // last addition also sums the squares of the result.
+    this.gradSumSquares = undefined;
+    for (let k = 1; k < this.workers; k++) {
+      if (k < this.workers - 1) m.backend.sgdUpdate(m.flatGrads, this.gradBlocks[k], -1); // += block k
+      else this.gradSumSquares = m.backend.addSumSquares(m.flatGrads, this.gradBlocks[k]);
+    }
     let lossSum = 0;
     for (const s of settled) lossSum += (s as PromiseFulfilledResult<StepResult>).value.lossSum;
     return countTotal === 0 ? 0 : lossSum / countTotal;
