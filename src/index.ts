@@ -17,7 +17,7 @@ export {
   WEIGHT_INITS, OUTPUT_TYPES, type OutputType, type WeightInit, type ModelConfig, type CellType, type ParamSpec, type ModelOptions, type StepKey,
 } from './model';
 export { SGD, clipGrads, clipScale } from './optimizer';
-export { WORKER_FILE, autoWorkers, autoBlasThreads, AUTO_MIN_FLOPS, ParallelEngine, WorkerError, type WorkerPool, type ParallelOptions } from './parallel/engine';
+export { WORKER_FILE, autoWorkers, autoBlasThreads, AUTO_MIN_FLOPS, AUTO_WORKERS_MIN_FLOPS, ParallelEngine, WorkerError, type WorkerPool, type ParallelOptions } from './parallel/engine';
 export {
   nativeInfo, getBlasThreads, setBlasThreads, chooseCoretype, type NativeInfo, type CoretypeChoice,
 } from './backend/native';

@@ -19,15 +19,22 @@ export const WORKER_FILE = ((): string => {
   return fs.existsSync(here) ? here : path.resolve(__dirname, '..', '..', 'dist', 'parallel', 'worker.js');
 })();
 
-/** Below this many model FLOPs per iteration, `auto` trains serially: threads cost more than they save. */
+/** Below this many model FLOPs per iteration, OpenBLAS gets one thread: waking more costs more than it saves. */
 export const AUTO_MIN_FLOPS = 100e6;
 
 /**
- * The worker count `auto` picks: serial for small models (iterationFlops < AUTO_MIN_FLOPS, e.g. the seed
- * configuration's 13 MFLOP), else one worker per core, at most one per batch row.
+ * Below this many model FLOPs per iteration, `auto` trains on one worker (with autoBlasThreads): worker steps and
+ * the block sums cost more than they save. Measured (npm run bench): the class output on B's shapes (168 MFLOP)
+ * runs 8.0 ms per iteration on 1 worker with 2 BLAS threads and 11.2 ms on 2 workers; B (4.2 GFLOP) 47.2 and 35.5.
+ */
+export const AUTO_WORKERS_MIN_FLOPS = 1e9;
+
+/**
+ * The worker count `auto` picks: serial for models below AUTO_WORKERS_MIN_FLOPS (the seed configuration's 13 MFLOP,
+ * a plain RNN with the class output), else one worker per core, at most one per batch row.
  */
 export function autoWorkers(model: LanguageModel, N: number, T: number, cores = os.availableParallelism()): number {
-  if (model.flops(N, T) < AUTO_MIN_FLOPS) return 1;
+  if (model.flops(N, T) < AUTO_WORKERS_MIN_FLOPS) return 1;
   return Math.max(1, Math.min(cores, N));
 }
 
