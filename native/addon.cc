@@ -198,6 +198,8 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
                              InstanceMethod("dropoutBackward", &RnnlmAddon::DropoutBackward),
                              InstanceMethod("affineForward", &RnnlmAddon::AffineForward),
                              InstanceMethod("affineBackward", &RnnlmAddon::AffineBackward),
+                             InstanceMethod("classSoftmaxForward", &RnnlmAddon::ClassSoftmaxForward),
+                             InstanceMethod("classSoftmaxBackward", &RnnlmAddon::ClassSoftmaxBackward),
                              InstanceMethod("softmaxCrossEntropyForward", &RnnlmAddon::SoftmaxForward),
                              InstanceMethod("softmaxCrossEntropyBackward", &RnnlmAddon::SoftmaxBackward),
                              InstanceMethod("sgdUpdate", &RnnlmAddon::SgdUpdate),
@@ -448,6 +450,101 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     const float* W = a.F32(5, "W", a.Mul("I*O", I, O), "I*O");
     float* work = a.F32(6, "work", a.Mul("R*I", R, I), "R*I");
     rnnlm::affine_backward(dx, dW, db, dout, x, W, work, transW, R, I, O);
+    return info.Env().Undefined();
+  }
+
+  // The class grouping shared by classSoftmaxForward/Backward (argument indices given by the caller): bounds [C+1]
+  // from 0 to V, strictly increasing; ct [R] each row's class (-1 exactly where ts is -1, else the class of ts);
+  // groups [C+1] from 0, non-decreasing, to count <= R; order [count] rows of ct = c in group c. Returns
+  // sum_c n_c * m_c, the length probs needs.
+  static int64_t ClassGroups(const Args& a, const int32_t* bounds, const int32_t* ct, size_t orderArg,
+                             const int32_t* groups, const int32_t* ts, int R, int V, int C, const int32_t** order) {
+    if (bounds[0] != 0 || bounds[C] != V) {
+      a.RangeErr("Expected bounds from 0 to V = " + std::to_string(V) + " but received " + std::to_string(bounds[0]) + " .. " + std::to_string(bounds[C]));
+    }
+    for (int c = 0; c < C; c++) {
+      if (bounds[c + 1] <= bounds[c]) a.RangeErr("Expected increasing bounds but bounds[" + std::to_string(c + 1) + "] = " + std::to_string(bounds[c + 1]) + " after " + std::to_string(bounds[c]));
+    }
+    for (int r = 0; r < R; r++) {
+      const int32_t k = ct[r], t = ts[r];
+      const bool ok = (k == -1 && t == -1) || (k >= 0 && k < C && t >= bounds[k] && t < bounds[k + 1]);
+      if (!ok) a.RangeErr("Expected ct[" + std::to_string(r) + "] to be the class of ts[" + std::to_string(r) + "] = " + std::to_string(t) + " but received " + std::to_string(k));
+    }
+    if (groups[0] != 0) a.RangeErr("Expected groups[0] = 0 but received " + std::to_string(groups[0]));
+    for (int c = 0; c < C; c++) {
+      if (groups[c + 1] < groups[c] || groups[c + 1] > R) {
+        a.RangeErr("Expected non-decreasing groups in [0, R = " + std::to_string(R) + "] but groups[" + std::to_string(c + 1) + "] = " + std::to_string(groups[c + 1]));
+      }
+    }
+    const int count = groups[C];
+    *order = a.I32(orderArg, "order", count, "groups[C]");
+    int64_t need = 0;
+    for (int c = 0; c < C; c++) {
+      for (int i = groups[c]; i < groups[c + 1]; i++) {
+        const int32_t r = (*order)[i];
+        if (r < 0 || r >= R || ct[r] != c) {
+          a.RangeErr("Expected order[" + std::to_string(i) + "] to be a row of class " + std::to_string(c) + " but received " + std::to_string(r));
+        }
+      }
+      need += a.Mul("n_c*m_c", groups[c + 1] - groups[c], bounds[c + 1] - bounds[c]);
+      if (need > (int64_t{1} << 40)) a.RangeErr("Size of probs is too large");
+    }
+    return need;
+  }
+
+  // classSoftmaxForward(zs, zp, probs, hg, h, W, b, Wc, bc, bounds, ct, order, groups, ts, transW, R, H, V, C) -> loss
+  Value ClassSoftmaxForward(const CallbackInfo& info) {
+    Args a(info, "classSoftmaxForward", 19);
+    const bool transW = a.Bool(14, "transW");
+    const int R = a.Dim(15, "R"), H = a.Dim(16, "H"), V = a.Dim(17, "V", 1), C = a.Dim(18, "C", 1);
+    if (C > V) a.RangeErr("Expected C <= V but received C = " + std::to_string(C) + ", V = " + std::to_string(V));
+    float* zs = a.F32(0, "zs", a.Mul("R*C", R, C), "R*C");
+    float* zp = a.F32(1, "zp", a.Mul("R*C", R, C), "R*C");
+    const float* h = a.F32(4, "h", a.Mul("R*H", R, H), "R*H");
+    const float* W = a.F32(5, "W", a.Mul("H*V", H, V), "H*V");
+    const float* b = a.F32(6, "b", V, "V");
+    const float* Wc = a.F32(7, "Wc", a.Mul("H*C", H, C), "H*C");
+    const float* bc = a.F32(8, "bc", C, "C");
+    const int32_t* bounds = a.I32(9, "bounds", int64_t{C} + 1, "C+1");
+    const int32_t* ct = a.I32(10, "ct", R, "R");
+    const int32_t* groups = a.I32(12, "groups", int64_t{C} + 1, "C+1");
+    const int32_t* ts = a.I32(13, "ts", R, "R");
+    const int32_t* order = nullptr;
+    const int64_t need = ClassGroups(a, bounds, ct, 11, groups, ts, R, V, C, &order);
+    float* probs = a.F32(2, "probs", need, "sum of group rows x class sizes");
+    float* hg = a.F32(3, "hg", a.Mul("groups[C]*H", groups[C], H), "groups[C]*H");
+    return Napi::Number::New(info.Env(), rnnlm::class_softmax_forward(zs, zp, probs, hg, h, W, b, Wc, bc, bounds, ct,
+                                                                     order, groups, ts, transW, R, H, V, C));
+  }
+
+  // classSoftmaxBackward(dh, dW, db, dWc, dbc, work, zp, probs, hg, h, W, Wc, bounds, ct, order, groups, ts, scale,
+  //                      transW, R, H, V, C)
+  Value ClassSoftmaxBackward(const CallbackInfo& info) {
+    Args a(info, "classSoftmaxBackward", 23);
+    const bool transW = a.Bool(18, "transW");
+    const int R = a.Dim(19, "R"), H = a.Dim(20, "H"), V = a.Dim(21, "V", 1), C = a.Dim(22, "C", 1);
+    if (C > V) a.RangeErr("Expected C <= V but received C = " + std::to_string(C) + ", V = " + std::to_string(V));
+    float* dh = a.F32(0, "dh", a.Mul("R*H", R, H), "R*H");
+    float* dW = a.F32(1, "dW", a.Mul("H*V", H, V), "H*V");
+    float* db = a.F32(2, "db", V, "V");
+    float* dWc = a.F32(3, "dWc", a.Mul("H*C", H, C), "H*C");
+    float* dbc = a.F32(4, "dbc", C, "C");
+    float* work = a.F32(5, "work", a.Mul("R*H", R, H), "R*H");
+    float* zp = a.F32(6, "zp", a.Mul("R*C", R, C), "R*C");
+    const float* h = a.F32(9, "h", a.Mul("R*H", R, H), "R*H");
+    const float* W = a.F32(10, "W", a.Mul("H*V", H, V), "H*V");
+    const float* Wc = a.F32(11, "Wc", a.Mul("H*C", H, C), "H*C");
+    const int32_t* bounds = a.I32(12, "bounds", int64_t{C} + 1, "C+1");
+    const int32_t* ct = a.I32(13, "ct", R, "R");
+    const int32_t* groups = a.I32(15, "groups", int64_t{C} + 1, "C+1");
+    const int32_t* ts = a.I32(16, "ts", R, "R");
+    const float scale = static_cast<float>(a.Finite(17, "scale"));
+    const int32_t* order = nullptr;
+    const int64_t need = ClassGroups(a, bounds, ct, 14, groups, ts, R, V, C, &order);
+    float* probs = a.F32(7, "probs", need, "sum of group rows x class sizes");
+    const float* hg = a.F32(8, "hg", a.Mul("groups[C]*H", groups[C], H), "groups[C]*H");
+    rnnlm::class_softmax_backward(dh, dW, db, dWc, dbc, work, zp, probs, hg, h, W, Wc, bounds, ct, order, groups, ts,
+                                  scale, transW, R, H, V, C);
     return info.Env().Undefined();
   }
 

@@ -768,6 +768,74 @@ void softmax_xent_backward(float* dx, const float* ys, const int32_t* ts, float 
   }
 }
 
+double class_softmax_forward(float* zs, float* zp, float* probs, float* hg, const float* h, const float* W,
+                             const float* b, const float* Wc, const float* bc, const int32_t* bounds,
+                             const int32_t* ct, const int32_t* order, const int32_t* groups, const int32_t* ts,
+                             bool transW, int R, int H, int V, int C) {
+  const Simd& s = simd();
+  // P(class | h) for every row.
+  affine_forward(zs, h, Wc, bc, false, R, H, C);
+  double loss = softmax_xent_forward(zp, zs, ct, R, C);
+  // P(word | class, h), one product per class against its block of W, over the rows whose target is in it.
+  int64_t p = 0;
+  for (int c = 0; c < C; c++) {
+    const int g0 = groups[c], n = groups[c + 1] - g0;
+    if (n == 0) continue;
+    const int lo = bounds[c], m = bounds[c + 1] - lo;
+    float* G = hg + static_cast<int64_t>(g0) * H;
+    float* S = probs + p;
+    for (int i = 0; i < n; i++) {
+      std::memcpy(G + static_cast<int64_t>(i) * H, h + static_cast<int64_t>(order[g0 + i]) * H, sizeof(float) * H);
+      std::memcpy(S + static_cast<int64_t>(i) * m, b + lo, sizeof(float) * m);
+    }
+    if (transW) sgemm(false, true, n, m, H, 1.0f, G, H, W + static_cast<int64_t>(lo) * H, H, 1.0f, S, m);
+    else sgemm(false, false, n, m, H, 1.0f, G, H, W + lo, V, 1.0f, S, m);
+    for (int i = 0; i < n; i++) {
+      float* x = S + static_cast<int64_t>(i) * m;
+      const float xt = x[ts[order[g0 + i]] - lo];
+      const float mx = s.max(x, m);
+      const float sum = s.exp_sum(x, x, mx, m);
+      s.scale(x, x, 1.0f / sum, m);
+      loss += std::log(static_cast<double>(sum)) - (static_cast<double>(xt) - mx);
+    }
+    p += static_cast<int64_t>(n) * m;
+  }
+  return loss;
+}
+
+void class_softmax_backward(float* dh, float* dW, float* db, float* dWc, float* dbc, float* work, float* zp,
+                            float* probs, const float* hg, const float* h, const float* W, const float* Wc,
+                            const int32_t* bounds, const int32_t* ct, const int32_t* order, const int32_t* groups,
+                            const int32_t* ts, float scale_, bool transW, int R, int H, int V, int C) {
+  const Simd& s = simd();
+  softmax_xent_backward(zp, zp, ct, scale_, R, C);
+  affine_backward(dh, dWc, dbc, zp, h, Wc, work, false, R, H, C);
+  int64_t p = 0;
+  for (int c = 0; c < C; c++) {
+    const int g0 = groups[c], n = groups[c + 1] - g0;
+    if (n == 0) continue;
+    const int lo = bounds[c], m = bounds[c + 1] - lo;
+    const float* G = hg + static_cast<int64_t>(g0) * H;
+    float* D = probs + p;
+    for (int i = 0; i < n; i++) {
+      float* row = D + static_cast<int64_t>(i) * m;
+      s.scale(row, row, scale_, m);
+      row[ts[order[g0 + i]] - lo] -= scale_;
+      s.axpy(db + lo, row, 1.0f, m);
+    }
+    // work (free after affine_backward) holds dh of the group's rows before they are added back.
+    if (transW) {
+      sgemm(true, false, m, H, n, 1.0f, D, m, G, H, 1.0f, dW + static_cast<int64_t>(lo) * H, H);
+      sgemm(false, false, n, H, m, 1.0f, D, m, W + static_cast<int64_t>(lo) * H, H, 0.0f, work, H);
+    } else {
+      sgemm(true, false, H, m, n, 1.0f, G, H, D, m, 1.0f, dW + lo, V);
+      sgemm(false, true, n, H, m, 1.0f, D, m, W + lo, V, 0.0f, work, H);
+    }
+    for (int i = 0; i < n; i++) s.axpy(dh + static_cast<int64_t>(order[g0 + i]) * H, work + static_cast<int64_t>(i) * H, 1.0f, H);
+    p += static_cast<int64_t>(n) * m;
+  }
+}
+
 void sgd_update(float* param, const float* grad, float lr, int64_t n) { simd().axpy(param, grad, -lr, n); }
 
 double sum_squares(const float* x, int64_t n) { return simd().sumsq(x, n); }

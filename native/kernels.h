@@ -40,6 +40,23 @@ void affine_forward(float* out, const float* x, const float* W, const float* b, 
 void affine_backward(float* dx, float* dW, float* db, const float* dout, const float* x, const float* W, float* work,
                      bool transW, int R, int I, int O);
 
+// The class-factored output layer (see TimeClassSoftmaxWithLoss). Class c holds word ids bounds[c] .. bounds[c+1]-1;
+// ct [R] is each row's target class (-1: no target); the rows with a target are grouped by class: rows
+// order[groups[c]] .. order[groups[c+1]-1] have their target in class c. Forward writes zs [R,C] = h Wc + bc,
+// zp = softmax(zs), hg [count,H] (the grouped rows of h) and probs (per class, [n_c, m_c] in-class softmax of
+// hg W[:, class] + b[class], one block after the other); returns the summed -log P(class) - log P(word | class).
+double class_softmax_forward(float* zs, float* zp, float* probs, float* hg, const float* h, const float* W,
+                             const float* b, const float* Wc, const float* bc, const int32_t* bounds,
+                             const int32_t* ct, const int32_t* order, const int32_t* groups, const int32_t* ts,
+                             bool transW, int R, int H, int V, int C);
+
+// Its backward for loss * scale: zp and probs become their gradients in place; dh [R,H] is written; dW, db, dWc,
+// dbc accumulate; work [R*H] scratch. W is [H,V], or [V,H] with transW (tied).
+void class_softmax_backward(float* dh, float* dW, float* db, float* dWc, float* dbc, float* work, float* zp,
+                            float* probs, const float* hg, const float* h, const float* W, const float* Wc,
+                            const int32_t* bounds, const int32_t* ct, const int32_t* order, const int32_t* groups,
+                            const int32_t* ts, float scale, bool transW, int R, int H, int V, int C);
+
 // LSTM, gates f, g, i, o: A = x Wx + h Wh + b; c = sig(f) c' + tanh(g) sig(i); h = sig(o) tanh(c).
 // Writes hs [N,T,H], cs [N,T,H], gates [N,T,4H] (activations); reads xs [N,T,D], h0, c0 [N,H], Wx [D,4H],
 // Wh [H,4H], b [4H].

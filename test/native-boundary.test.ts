@@ -2,6 +2,7 @@
  * The native boundary trusts nothing: wrong types, shapes, lengths, negative and huge dimensions, detached buffers
  * and out-of-range ids all end in a TypeError or RangeError that names the argument, never in a crash.
  */
+import { jsBackend } from '../src/backend';
 import { loadNativeBackend } from '../src/backend/native';
 import { randomArray, describeNative as describeNativeIf } from './helpers';
 
@@ -38,7 +39,27 @@ function validCalls(rnd: () => number): [string, unknown[]][] {
     for (let i = 0; i < n; i++) v[i] = Math.floor(rnd() * max);
     return v;
   };
+  // A class-factored output layer: C classes over V2 words, R rows grouped by their targets' classes.
+  const C = d(), V2 = C + d(), Hc = d();
+  const bounds = Int32Array.from({ length: C + 1 }, (_, c) => (c === C ? V2 : c));
+  const ts = ids(R, V2 + 1).map((t) => (t === V2 ? -1 : t));
+  const cls = (t: number): number => (t === -1 ? -1 : Math.min(t, C - 1));
+  const ct = ts.map(cls);
+  const groups = Int32Array.from({ length: C + 1 }, (_, c) => ct.filter((k) => k >= 0 && k < c).length);
+  const order = Int32Array.from(Array.from(ct, (k, r) => [k, r]).filter(([k]) => k >= 0).sort((a, b) => a[0] - b[0] || a[1] - b[1]).map(([, r]) => r));
+  let need = 0;
+  for (let c = 0; c < C; c++) need += (groups[c + 1] - groups[c]) * (bounds[c + 1] - bounds[c]);
+  const withPad = (v: Int32Array): Int32Array => {
+    const all = new Int32Array(v.length + 2 * PAD).fill(CANARY);
+    all.set(v, PAD);
+    return all.subarray(PAD, PAD + v.length);
+  };
+  const tied = rnd() < 0.5;
   return [
+    ['classSoftmaxForward', [f(R * C), f(R * C), f(need), f(R * Hc), f(R * Hc), f(Hc * V2), f(V2), f(Hc * C), f(C), withPad(bounds),
+      withPad(ct), withPad(order), withPad(groups), withPad(ts), tied, R, Hc, V2, C]],
+    ['classSoftmaxBackward', [f(R * Hc), f(Hc * V2), f(V2), f(Hc * C), f(C), f(R * Hc), f(R * C), f(need), f(R * Hc), f(R * Hc), f(Hc * V2),
+      f(Hc * C), withPad(bounds), withPad(ct), withPad(order), withPad(groups), withPad(ts), 0.5, tied, R, Hc, V2, C]],
     ['sgemm', [false, true, M, N, K, 1, f(M * K), K, f(N * K), K, 0, f(M * N), N]],
     ['embeddingForward', [f(R * D), f(V * D), ids(R, V), R, V, D]],
     ['embeddingBackward', [f(V * D), f(R * D), ids(R, V), R, V, D]],
@@ -111,6 +132,20 @@ function xorshift(seed: number): () => number {
 }
 
 describeNative('native boundary', () => {
+  it('accepts the valid calls the malformed ones are made from, on both backends alike', () => {
+    const rnd = xorshift(777);
+    for (let i = 0; i < 200; i++) {
+      for (const [name, args] of validCalls(rnd)) {
+        if (name === 'setNumThreads') continue;
+        const copy = args.map((a) => (a instanceof Float32Array ? Float32Array.from(a) : a));
+        const rn = addon![name](...args);
+        expect(canariesIntact(args)).toBe(true);
+        const rj = (jsBackend as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...copy);
+        if (typeof rn === 'number') expect(Math.abs(rn - (rj as number))).toBeLessThan(1e-4 * Math.max(1, Math.abs(rn)));
+      }
+    }
+  });
+
   it('20,000 random malformed calls all throw TypeError or RangeError or stay inside their buffers', () => {
     const rnd = xorshift(12345);
     const counts = { TypeError: 0, RangeError: 0, ok: 0 };

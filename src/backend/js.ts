@@ -480,6 +480,111 @@ export const jsBackend: Backend = {
     sumRows(db, dout, R, O);
   },
 
+  classSoftmaxForward(zs, zp, probs, hg, h, W, b, Wc, bc, bounds, ct, order, groups, ts, transW, R, H, V, C) {
+    v.bool('transW', transW);
+    v.dim('R', R); v.dim('H', H); v.dim('V', V, 1); v.dim('C', C, 1);
+    if (C > V) throw new RangeError(`Expected C <= V but received C = ${C}, V = ${V}`);
+    const RC = v.product('R*C', R, C);
+    v.f32('zs', zs, RC, 'R*C');
+    v.f32('zp', zp, RC, 'R*C');
+    v.f32('h', h, v.product('R*H', R, H), 'R*H');
+    v.f32('W', W, v.product('H*V', H, V), 'H*V');
+    v.f32('b', b, V, 'V');
+    v.f32('Wc', Wc, v.product('H*C', H, C), 'H*C');
+    v.f32('bc', bc, C, 'C');
+    v.i32('bounds', bounds, C + 1, 'C+1');
+    v.i32('ct', ct, R, 'R');
+    v.i32('groups', groups, C + 1, 'C+1');
+    v.i32('ts', ts, R, 'R');
+    const need = v.classGroups(bounds, ct, order, groups, ts, R, V, C);
+    v.f32('probs', probs, need, 'sum of group rows x class sizes');
+    v.f32('hg', hg, v.product('groups[C]*H', groups[C], H), 'groups[C]*H');
+    this.affineForward(zs, h, Wc, bc, false, R, H, C);
+    let loss = this.softmaxCrossEntropyForward(zp, zs, ct, R, C);
+    let p = 0;
+    for (let c = 0; c < C; c++) {
+      const g0 = groups[c], n = groups[c + 1] - g0;
+      if (n === 0) continue;
+      const lo = bounds[c], m = bounds[c + 1] - lo;
+      for (let i = 0; i < n; i++) {
+        const r = order[g0 + i];
+        hg.set(h.subarray(r * H, r * H + H), (g0 + i) * H);
+        probs.set(b.subarray(lo, lo + m), p + i * m);
+      }
+      const G = hg.subarray(g0 * H), S = probs.subarray(p);
+      if (transW) sgemmJs(false, true, n, m, H, 1, G, H, W.subarray(lo * H), H, 1, S, m);
+      else sgemmJs(false, false, n, m, H, 1, G, H, W.subarray(lo), V, 1, S, m);
+      for (let i = 0; i < n; i++) {
+        const o = p + i * m, xt = probs[o + ts[order[g0 + i]] - lo];
+        let max = -Infinity;
+        for (let j = 0; j < m; j++) if (probs[o + j] > max) max = probs[o + j];
+        let sum = 0;
+        for (let j = 0; j < m; j++) {
+          const e = exp(probs[o + j] - max);
+          probs[o + j] = e;
+          sum += e;
+        }
+        const inv = 1 / sum;
+        for (let j = 0; j < m; j++) probs[o + j] *= inv;
+        loss += log(sum) - (xt - max);
+      }
+      p += n * m;
+    }
+    return loss;
+  },
+
+  classSoftmaxBackward(dh, dW, db, dWc, dbc, work, zp, probs, hg, h, W, Wc, bounds, ct, order, groups, ts, scale, transW, R, H, V, C) {
+    v.bool('transW', transW);
+    v.dim('R', R); v.dim('H', H); v.dim('V', V, 1); v.dim('C', C, 1);
+    if (C > V) throw new RangeError(`Expected C <= V but received C = ${C}, V = ${V}`);
+    const RH = v.product('R*H', R, H);
+    v.f32('dh', dh, RH, 'R*H');
+    v.f32('dW', dW, v.product('H*V', H, V), 'H*V');
+    v.f32('db', db, V, 'V');
+    v.f32('dWc', dWc, v.product('H*C', H, C), 'H*C');
+    v.f32('dbc', dbc, C, 'C');
+    v.f32('work', work, RH, 'R*H');
+    v.f32('zp', zp, v.product('R*C', R, C), 'R*C');
+    v.f32('h', h, RH, 'R*H');
+    v.f32('W', W, v.product('H*V', H, V), 'H*V');
+    v.f32('Wc', Wc, v.product('H*C', H, C), 'H*C');
+    v.i32('bounds', bounds, C + 1, 'C+1');
+    v.i32('ct', ct, R, 'R');
+    v.i32('groups', groups, C + 1, 'C+1');
+    v.i32('ts', ts, R, 'R');
+    v.finite('scale', scale);
+    const need = v.classGroups(bounds, ct, order, groups, ts, R, V, C);
+    v.f32('probs', probs, need, 'sum of group rows x class sizes');
+    v.f32('hg', hg, v.product('groups[C]*H', groups[C], H), 'groups[C]*H');
+    this.softmaxCrossEntropyBackward(zp, zp, ct, scale, R, C);
+    this.affineBackward(dh, dWc, dbc, zp, h, Wc, work, false, R, H, C);
+    let p = 0;
+    for (let c = 0; c < C; c++) {
+      const g0 = groups[c], n = groups[c + 1] - g0;
+      if (n === 0) continue;
+      const lo = bounds[c], m = bounds[c + 1] - lo;
+      for (let i = 0; i < n; i++) {
+        const o = p + i * m;
+        for (let j = 0; j < m; j++) probs[o + j] *= scale;
+        probs[o + ts[order[g0 + i]] - lo] -= scale;
+      }
+      const D = probs.subarray(p), G = hg.subarray(g0 * H);
+      sumRows(db.subarray(lo), D, n, m);
+      if (transW) {
+        sgemmJs(true, false, m, H, n, 1, D, m, G, H, 1, dW.subarray(lo * H), H);
+        sgemmJs(false, false, n, H, m, 1, D, m, W.subarray(lo * H), H, 0, work, H);
+      } else {
+        sgemmJs(true, false, H, m, n, 1, G, H, D, m, 1, dW.subarray(lo), V);
+        sgemmJs(false, true, n, H, m, 1, D, m, W.subarray(lo), V, 0, work, H);
+      }
+      for (let i = 0; i < n; i++) {
+        const o = order[g0 + i] * H;
+        for (let k = 0; k < H; k++) dh[o + k] += work[i * H + k];
+      }
+      p += n * m;
+    }
+  },
+
   softmaxCrossEntropyForward(ys, scores, ts, R, V) {
     v.dim('R', R); v.dim('V', V, 1);
     const RV = v.product('R*V', R, V);

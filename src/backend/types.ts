@@ -122,6 +122,31 @@ export interface Backend {
   ): void;
 
   /**
+   * The class-factored output layer's forward (TimeClassSoftmaxWithLoss). Class c holds word ids bounds[c] ..
+   * bounds[c+1]-1; ct [R] is each row's target class (-1 where ts is -1); the rows with a target are grouped by
+   * class: order[groups[c]] .. order[groups[c+1]-1] are the rows of class c. Writes zs [R,C] = h Wc + bc, zp =
+   * softmax(zs), hg [count,H] (the grouped rows of h) and probs: per class, one block [n_c, m_c] after the other, the
+   * softmax of hg W[:, class] + b[class] (W [H,V], or [V,H] with transW). Returns the summed
+   * -log P(class) - log P(word | class) over the rows with a target. bounds, ct, order, groups: Int32Array.
+   */
+  classSoftmaxForward(
+    zs: Float32Array, zp: Float32Array, probs: Float32Array, hg: Float32Array, h: Float32Array, W: Float32Array,
+    b: Float32Array, Wc: Float32Array, bc: Float32Array, bounds: Int32Array, ct: Int32Array, order: Int32Array,
+    groups: Int32Array, ts: Int32Array, transW: boolean, R: number, H: number, V: number, C: number,
+  ): number;
+
+  /**
+   * Its backward for loss * scale: zp and probs become their gradients in place; dh [R,H] is written; dW, db, dWc
+   * [H,C], dbc [C] accumulate; work [R*H] scratch.
+   */
+  classSoftmaxBackward(
+    dh: Float32Array, dW: Float32Array, db: Float32Array, dWc: Float32Array, dbc: Float32Array, work: Float32Array,
+    zp: Float32Array, probs: Float32Array, hg: Float32Array, h: Float32Array, W: Float32Array, Wc: Float32Array,
+    bounds: Int32Array, ct: Int32Array, order: Int32Array, groups: Int32Array, ts: Int32Array, scale: number,
+    transW: boolean, R: number, H: number, V: number, C: number,
+  ): void;
+
+  /**
    * ys = softmax(scores) row by row; returns the summed cross-entropy -log ys[r, ts[r]] over the rows whose
    * target is not -1 (those rows still get their probabilities). ys [R,V], scores [R,V], ts [R].
    */

@@ -135,3 +135,38 @@ export function sgemmArgs(
   const c = f32('C', C, matrixLength('C', m, n, lc), 'M x N');
   return { transA, transB, M: m, N: n, K: k, alpha: al, A: a, lda: la, B: b, ldb: lb, beta: be, C: c, ldc: lc };
 }
+
+/**
+ * The class grouping of classSoftmaxForward/Backward (the same checks and messages as native/addon.cc): bounds
+ * [C+1] from 0 to V, increasing; ct [R] each row's class (-1 exactly where ts is -1); groups [C+1] from 0,
+ * non-decreasing, to count <= R; order [count]: rows of class c in group c. Returns sum_c n_c * m_c, what probs
+ * must hold.
+ */
+export function classGroups(bounds: Int32Array, ct: Int32Array, order: unknown, groups: Int32Array, ts: Int32Array,
+  R: number, V: number, C: number): number {
+  if (bounds[0] !== 0 || bounds[C] !== V) throw new RangeError(`Expected bounds from 0 to V = ${V} but received ${bounds[0]} .. ${bounds[C]}`);
+  for (let c = 0; c < C; c++) {
+    if (!(bounds[c + 1] > bounds[c])) throw new RangeError(`Expected increasing bounds but bounds[${c + 1}] = ${bounds[c + 1]} after ${bounds[c]}`);
+  }
+  for (let r = 0; r < R; r++) {
+    const k = ct[r], t = ts[r];
+    const ok = (k === -1 && t === -1) || (k >= 0 && k < C && t >= bounds[k] && t < bounds[k + 1]);
+    if (!ok) throw new RangeError(`Expected ct[${r}] to be the class of ts[${r}] = ${t} but received ${k}`);
+  }
+  if (groups[0] !== 0) throw new RangeError(`Expected groups[0] = 0 but received ${groups[0]}`);
+  for (let c = 0; c < C; c++) {
+    if (groups[c + 1] < groups[c] || groups[c + 1] > R) {
+      throw new RangeError(`Expected non-decreasing groups in [0, R = ${R}] but groups[${c + 1}] = ${groups[c + 1]}`);
+    }
+  }
+  const rows = i32('order', order, groups[C], 'groups[C]');
+  let need = 0;
+  for (let c = 0; c < C; c++) {
+    for (let i = groups[c]; i < groups[c + 1]; i++) {
+      const r = rows[i];
+      if (!(r >= 0 && r < R) || ct[r] !== c) throw new RangeError(`Expected order[${i}] to be a row of class ${c} but received ${r}`);
+    }
+    need += product('n_c*m_c', groups[c + 1] - groups[c], bounds[c + 1] - bounds[c]);
+  }
+  return need;
+}

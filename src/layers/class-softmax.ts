@@ -14,6 +14,7 @@ import { IGNORE_LABEL } from './softmax';
  * evaluation pay for C + |class of the target| output scores per position instead of V: the class scores as one
  * product for all N*T positions, the in-class scores by grouping the positions by their target's class, one
  * product per class against that class's columns of W (a block of consecutive columns: no gather of weights).
+ * The layer groups the positions; the backend's classSoftmaxForward/Backward do the arithmetic.
  *
  * h [N,T,H] -> loss (the mean over positions whose target is not -1); backward -> dh [N,T,H]. W is the word output
  * matrix [H,V] (affine.W), or with `transposed` the embedding [V,H] (tied weights); b [V]; Wc [H,C]; bc [C].
@@ -35,23 +36,18 @@ export class TimeClassSoftmaxWithLoss {
   private R = 0;
   private count = 0;
   private consumed = true;
-  // Per forward: class targets and probabilities; positions grouped by class; in-class probabilities.
+  // Per forward: targets, class targets, positions grouped by class, and the backend op's outputs.
+  private ts = new Int32Array(0);
   private ct = new Int32Array(0);
+  private order = new Int32Array(0);
+  private readonly groups: Int32Array;
+  private readonly fill: Int32Array;
   private zs: Float32Array = new Float32Array(0);
   private zp: Float32Array = new Float32Array(0);
-  private order = new Int32Array(0);
-  private local = new Int32Array(0);
-  /** Per class: first grouped row, row count, offset into probs. */
-  private rowStart = new Int32Array(0);
-  private rowCount = new Int32Array(0);
-  private probStart = new Float64Array(0);
   private hg: Float32Array = new Float32Array(0);
-  private scores: Float32Array = new Float32Array(0);
   private probs: Float32Array = new Float32Array(0);
   private dh: Float32Array = new Float32Array(0);
-  private dhg: Float32Array = new Float32Array(0);
   private work: Float32Array = new Float32Array(0);
-  private ones: Float32Array = new Float32Array(0);
 
   constructor(W: Float32Array, b: Float32Array, Wc: Float32Array, bc: Float32Array, bounds: ArrayLike<number>, H: number, V: number,
     opts: LayerOptions & { dW: Float32Array; db: Float32Array; dWc: Float32Array; dbc: Float32Array; transposed?: boolean }) {
@@ -72,6 +68,8 @@ export class TimeClassSoftmaxWithLoss {
     this.backend = resolveBackend(opts.backend);
     this.params = [W, b, Wc, bc];
     this.grads = [opts.dW, opts.db, opts.dWc, opts.dbc];
+    this.groups = new Int32Array(this.C + 1);
+    this.fill = new Int32Array(this.C);
     this.classOf = new Int32Array(V);
     for (let c = 0; c < this.C; c++) this.classOf.fill(c, this.bounds[c], this.bounds[c + 1]);
   }
@@ -79,16 +77,6 @@ export class TimeClassSoftmaxWithLoss {
   /** The class scores z = h Wc + bc [R,C] into `out`. */
   private classScores(out: Float32Array, h: Float32Array, R: number): void {
     this.backend.affineForward(out, h, this.params[2], this.params[3], false, R, this.H, this.C);
-  }
-
-  /** The in-class scores of `rows` gathered rows hg (from row `r0`) against class c's words, into out [rows, m]. */
-  private wordScores(out: Float32Array, hg: Float32Array, rows: number, c: number): void {
-    const { H, V } = this;
-    const lo = this.bounds[c], m = this.bounds[c + 1] - lo;
-    const [W, b] = this.params;
-    for (let i = 0; i < rows; i++) out.set(b.subarray(lo, lo + m), i * m);
-    if (this.transposed) this.backend.sgemm(false, true, rows, m, H, 1, hg, H, W.subarray(lo * H), H, 1, out, m);
-    else this.backend.sgemm(false, false, rows, m, H, 1, hg, H, W.subarray(lo), V, 1, out, m);
   }
 
   /** h [N,T,H], ts [N,T] -> the mean of -log P(ts | h) over positions whose target is not -1. h is kept (not copied). */
@@ -102,13 +90,13 @@ export class TimeClassSoftmaxWithLoss {
     if (this.ct.length !== R) {
       this.ct = new Int32Array(R);
       this.order = new Int32Array(R);
-      this.local = new Int32Array(R);
+      this.ts = new Int32Array(R);
     }
-    this.rowStart = this.rowStart.length === C ? this.rowStart : new Int32Array(C);
-    this.rowCount = this.rowCount.length === C ? this.rowCount : new Int32Array(C);
-    this.probStart = this.probStart.length === C ? this.probStart : new Float64Array(C);
-    // Class targets, and the positions grouped by class (a counting sort, stable in r).
-    this.rowCount.fill(0);
+    this.ts.set(ts);
+    // Class targets, and the positions grouped by class (a counting sort, stable in r): groups[c] .. groups[c+1]-1
+    // index the rows of class c in order.
+    const groups = this.groups;
+    groups.fill(0);
     let count = 0;
     for (let r = 0; r < R; r++) {
       const t = ts[r];
@@ -118,45 +106,28 @@ export class TimeClassSoftmaxWithLoss {
       }
       if (!(Number.isInteger(t) && t >= 0 && t < V)) throw new RangeError(`Expected ts[${r}] in [0, ${V}) or -1 but received ${t}`);
       this.ct[r] = this.classOf[t];
-      this.rowCount[this.ct[r]]++;
+      groups[this.ct[r] + 1]++;
       count++;
     }
     this.count = count;
-    let rows = 0, probs = 0;
+    let probs = 0;
     for (let c = 0; c < C; c++) {
-      this.rowStart[c] = rows;
-      this.probStart[c] = probs;
-      rows += this.rowCount[c];
-      probs += this.rowCount[c] * (this.bounds[c + 1] - this.bounds[c]);
+      probs += groups[c + 1] * (this.bounds[c + 1] - this.bounds[c]);
+      groups[c + 1] += groups[c];
     }
-    const fill = this.rowCount.slice();
-    for (let r = R - 1; r >= 0; r--) {
+    const fill = this.fill;
+    fill.set(groups.subarray(0, C));
+    for (let r = 0; r < R; r++) {
       const c = this.ct[r];
-      if (c === IGNORE_LABEL) continue;
-      const i = this.rowStart[c] + --fill[c];
-      this.order[i] = r;
-      this.local[i] = ts[r] - this.bounds[c];
+      if (c !== IGNORE_LABEL) this.order[fill[c]++] = r;
     }
-    // P(class | h) over every position.
     this.zs = ensureF32(this.zs, R * C);
     this.zp = ensureF32(this.zp, R * C);
-    this.classScores(this.zs, h, R);
-    let lossSum = this.backend.softmaxCrossEntropyForward(this.zp, this.zs, this.ct, R, C);
-    // P(word | class, h), one product per class against its block of W.
-    this.hg = ensureF32(this.hg, count * H);
-    for (let i = 0; i < count; i++) this.hg.set(h.subarray(this.order[i] * H, this.order[i] * H + H), i * H);
+    this.hg = ensureF32(this.hg, R * H);
     if (this.probs.length < probs) this.probs = new Float32Array(probs);
-    let maxBlock = 0;
-    for (let c = 0; c < C; c++) maxBlock = Math.max(maxBlock, this.rowCount[c] * (this.bounds[c + 1] - this.bounds[c]));
-    if (this.scores.length < maxBlock) this.scores = new Float32Array(maxBlock);
-    for (let c = 0; c < C; c++) {
-      const n = this.rowCount[c];
-      if (n === 0) continue;
-      const m = this.bounds[c + 1] - this.bounds[c], r0 = this.rowStart[c];
-      const s = this.scores.subarray(0, n * m);
-      this.wordScores(s, this.hg.subarray(r0 * H, (r0 + n) * H), n, c);
-      lossSum += this.backend.softmaxCrossEntropyForward(this.probs.subarray(this.probStart[c], this.probStart[c] + n * m), s, this.local.subarray(r0, r0 + n), n, m);
-    }
+    const [W, b, Wc, bc] = this.params;
+    const lossSum = this.backend.classSoftmaxForward(this.zs, this.zp, this.probs, this.hg, h, W, b, Wc, bc, this.bounds,
+      this.ct, this.order, groups, this.ts, this.transposed, R, H, V, C);
     this.consumed = false;
     return count === 0 ? 0 : lossSum / count;
   }
@@ -167,39 +138,13 @@ export class TimeClassSoftmaxWithLoss {
     if (this.consumed) throw new Error('TimeClassSoftmaxWithLoss.backward called twice for one forward');
     this.consumed = true;
     const { H, V, C, R } = this;
-    const [W] = this.params;
+    const [W, , Wc] = this.params;
     const [dW, db, dWc, dbc] = this.grads;
     const scale = this.count === 0 ? 0 : dout / this.count;
-    // The class part: dz = scale (P(class) - onehot), dh = dz Wc^T (written), dWc and dbc accumulate.
-    this.backend.softmaxCrossEntropyBackward(this.zp, this.zp, this.ct, scale, R, C);
     this.dh = ensureF32(this.dh, R * H);
     this.work = ensureF32(this.work, R * H);
-    this.backend.affineBackward(this.dh, dWc, dbc, this.zp, this.h, this.params[2], this.work, false, R, H, C);
-    // The word part, class by class: ds = scale (P(word | class) - onehot); db, dW accumulate; dh of the group's rows.
-    let maxRows = 0;
-    for (let c = 0; c < C; c++) maxRows = Math.max(maxRows, this.rowCount[c]);
-    if (this.ones.length < maxRows) this.ones = new Float32Array(maxRows).fill(1);
-    this.dhg = ensureF32(this.dhg, this.count * H);
-    for (let c = 0; c < C; c++) {
-      const n = this.rowCount[c];
-      if (n === 0) continue;
-      const lo = this.bounds[c], m = this.bounds[c + 1] - lo, r0 = this.rowStart[c];
-      const ds = this.probs.subarray(this.probStart[c], this.probStart[c] + n * m);
-      this.backend.softmaxCrossEntropyBackward(ds, ds, this.local.subarray(r0, r0 + n), scale, n, m);
-      const hg = this.hg.subarray(r0 * H, (r0 + n) * H), dhg = this.dhg.subarray(r0 * H, (r0 + n) * H);
-      this.backend.sgemm(false, false, 1, m, n, 1, this.ones, n, ds, m, 1, db.subarray(lo), m);
-      if (this.transposed) {
-        this.backend.sgemm(true, false, m, H, n, 1, ds, m, hg, H, 1, dW.subarray(lo * H), H);
-        this.backend.sgemm(false, false, n, H, m, 1, ds, m, W.subarray(lo * H), H, 0, dhg, H);
-      } else {
-        this.backend.sgemm(true, false, H, m, n, 1, hg, H, ds, m, 1, dW.subarray(lo), V);
-        this.backend.sgemm(false, true, n, H, m, 1, ds, m, W.subarray(lo), V, 0, dhg, H);
-      }
-    }
-    for (let i = 0; i < this.count; i++) {
-      const o = this.order[i] * H;
-      for (let k = 0; k < H; k++) this.dh[o + k] += this.dhg[i * H + k];
-    }
+    this.backend.classSoftmaxBackward(this.dh, dW, db, dWc, dbc, this.work, this.zp, this.probs, this.hg, this.h, W, Wc,
+      this.bounds, this.ct, this.order, this.groups, this.ts, scale, this.transposed, R, H, V, C);
     return this.dh;
   }
 
