@@ -205,6 +205,7 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
                              InstanceMethod("sgdUpdate", &RnnlmAddon::SgdUpdate),
                              InstanceMethod("sumSquares", &RnnlmAddon::SumSquares),
                              InstanceMethod("addSumSquares", &RnnlmAddon::AddSumSquares),
+                             InstanceMethod("zero", &RnnlmAddon::Zero),
                              InstanceMethod("scale", &RnnlmAddon::Scale),
                              InstanceMethod("getNumThreads", &RnnlmAddon::GetNumThreads),
                              InstanceMethod("setNumThreads", &RnnlmAddon::SetNumThreads),
@@ -591,6 +592,14 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     const int64_t n = a.F32Length(0, "x");
     const float* x = a.F32(0, "x", n, "x.length");
     return Napi::Number::New(info.Env(), rnnlm::sum_squares(x, n));
+  }
+
+  // zero(x)
+  Value Zero(const CallbackInfo& info) {
+    Args a(info, "zero", 1);
+    const int64_t n = a.F32Length(0, "x");
+    rnnlm::zero(a.F32(0, "x", n, "x.length"), n);
+    return info.Env().Undefined();
   }
 
   // addSumSquares(y, x) -> number

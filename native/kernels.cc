@@ -840,6 +840,10 @@ void sgd_update(float* param, const float* grad, float lr, int64_t n) { simd().a
 
 double sum_squares(const float* x, int64_t n) { return simd().sumsq(x, n); }
 
+void zero(float* x, int64_t n) {
+  if (n > 0) std::memset(x, 0, sizeof(float) * static_cast<size_t>(n));
+}
+
 double add_sum_squares(float* y, const float* x, int64_t n) {
   // In blocks that stay in cache between the add and the squares.
   constexpr int64_t kBlock = 4096;

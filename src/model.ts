@@ -378,7 +378,7 @@ export class LanguageModel {
 
   /** Sets every gradient to zero (backward accumulates). */
   zeroGrads(): void {
-    this.flatGrads.fill(0);
+    this.backend.zero(this.flatGrads);
   }
 
   resetState(): void {

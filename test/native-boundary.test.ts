@@ -81,6 +81,7 @@ function validCalls(rnd: () => number): [string, unknown[]][] {
     ['sgdUpdate', [f(5), f(5), 0.1]],
     ['sumSquares', [f(5)]],
     ['addSumSquares', [f(5), f(5)]],
+    ['zero', [f(5)]],
     ['scale', [f(5), 2]],
     ['setNumThreads', [1]],
   ];

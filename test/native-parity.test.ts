@@ -154,6 +154,7 @@ describeNative('native backend parity with js', () => {
     same('sgdUpdate', [randomArray(n, 18)], (be, [p]) => be.sgdUpdate(p, g, 0.1));
     same('sumSquares', [], (be) => be.sumSquares(g));
     same('addSumSquares', [randomArray(n, 20)], (be, [y]) => be.addSumSquares(y, g));
+    same('zero', [randomArray(n, 21)], (be, [x]) => be.zero(x));
     same('scale', [randomArray(n, 19)], (be, [x]) => be.scale(x, -0.3));
   });
 });

@@ -646,6 +646,11 @@ export const jsBackend: Backend = {
     return s;
   },
 
+  zero(x) {
+    v.f32('x', x, 0);
+    x.fill(0);
+  },
+
   addSumSquares(y, x) {
     v.f32('y', y, 0);
     v.f32('x', x, y.length, 'y.length');

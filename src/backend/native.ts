@@ -113,7 +113,7 @@ export function loadNativeBackend(): NativeLoad {
 const OPS = [
   'sgemm', 'embeddingForward', 'embeddingBackward', 'rnnForward', 'rnnBackward', 'lstmForward', 'lstmBackward',
   'gruForward', 'gruBackward', 'dropoutForward', 'dropoutBackward', 'affineForward', 'affineBackward', 'classSoftmaxForward', 'classSoftmaxBackward',
-  'softmaxCrossEntropyForward', 'softmaxCrossEntropyBackward', 'sgdUpdate', 'sumSquares', 'addSumSquares', 'scale',
+  'softmaxCrossEntropyForward', 'softmaxCrossEntropyBackward', 'sgdUpdate', 'sumSquares', 'addSumSquares', 'zero', 'scale',
 ] as const satisfies readonly (keyof Omit<Backend, 'name'>)[];
 
 function makeBackend(a: NativeAddon): Backend {

@@ -161,6 +161,9 @@ export interface Backend {
   /** The sum of squares of x, accumulated in double precision. */
   sumSquares(x: Float32Array): number;
 
+  /** x = 0 (gradients before a backward: the native backend's memset beats filling a SharedArrayBuffer from JS). */
+  zero(x: Float32Array): void;
+
   /**
    * y += x over equal-length arrays; returns the sum of squares of the new y in double precision (a gradient
    * block summed in and the global norm's sum in one pass).
