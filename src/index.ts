@@ -12,9 +12,10 @@ export { TimeDropout, type DropoutKey } from './layers/dropout';
 export { TimeAffine } from './layers/affine';
 export { TimeSoftmaxWithLoss, IGNORE_LABEL } from './layers/softmax';
 export { TimeClassSoftmaxWithLoss, frequencyClasses, frequencyOrder, checkClassBounds } from './layers/class-softmax';
+export { TimeSampledSoftmaxWithLoss, AliasTable, type SampleKey } from './layers/sampled-softmax';
 export {
   LanguageModel, SimpleRnnlm, Rnnlm, BetterRnnlm, modelConfig, paramTable, stateTable, iterationFlops, CELL_TYPES,
-  WEIGHT_INITS, OUTPUT_TYPES, type OutputType, type WeightInit, type ModelConfig, type CellType, type ParamSpec, type ModelOptions, type StepKey,
+  WEIGHT_INITS, OUTPUT_TYPES, type OutputType, type NoiseConfig, type WeightInit, type ModelConfig, type CellType, type ParamSpec, type ModelOptions, type StepKey,
 } from './model';
 export { SGD, clipGrads, clipScale } from './optimizer';
 export { WORKER_FILE, autoWorkers, autoBlasThreads, AUTO_MIN_FLOPS, AUTO_WORKERS_MIN_FLOPS, ParallelEngine, WorkerError, type WorkerPool, type ParallelOptions } from './parallel/engine';

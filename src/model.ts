@@ -12,6 +12,7 @@ import { resolveBackend, type Backend, type BackendName } from './backend';
 import { TimeAffine } from './layers/affine';
 import { ensureF32 } from './layers/buffers';
 import { checkClassBounds, TimeClassSoftmaxWithLoss } from './layers/class-softmax';
+import { TimeSampledSoftmaxWithLoss } from './layers/sampled-softmax';
 import { TimeDropout } from './layers/dropout';
 import { TimeEmbedding } from './layers/embedding';
 import { TimeGRU, TimeLSTM, TimeRNN, type RecurrentOptions, type RecurrentWeights, type TimeRecurrent } from './layers/recurrent';
@@ -45,16 +46,26 @@ export interface ModelConfig {
   /** Output weights tied to the embedding: scores = h embed.W^T + affine.b (needs wordvecSize = hiddenSize). */
   tied: boolean;
   /**
-   * The output layer: `full` softmax over the vocabulary (the book's), or `class`: a class-factored softmax
-   * (TimeClassSoftmaxWithLoss) over classes of consecutive word ids given by `classBounds`.
+   * The output layer: `full` softmax over the vocabulary (the book's); `class`: a class-factored softmax
+   * (TimeClassSoftmaxWithLoss) over classes of consecutive word ids given by `classBounds`; or `sampled`: the full
+   * softmax's weights trained by sampled softmax (TimeSampledSoftmaxWithLoss, `noise`), evaluated exactly.
    */
   output: OutputType;
   /** For `class` output: [0, b1, ..., V], class c holding word ids classBounds[c] .. classBounds[c+1]-1; else []. */
   classBounds: readonly number[];
+  /** For `sampled` output: the noise distribution (training only; evaluation is the full softmax). */
+  noise?: NoiseConfig;
 }
 
-export type OutputType = 'full' | 'class';
-export const OUTPUT_TYPES: readonly OutputType[] = ['full', 'class'];
+/** Sampled softmax's noise: `samples` words per iteration from the unigram `counts` raised to `power`. */
+export interface NoiseConfig {
+  samples: number;
+  power: number;
+  counts: readonly number[];
+}
+
+export type OutputType = 'full' | 'class' | 'sampled';
+export const OUTPUT_TYPES: readonly OutputType[] = ['full', 'class', 'sampled'];
 
 /**
  * A config with defaults filled in (1 layer, no dropout, untied, full softmax; wordvec and hidden 100) and every
@@ -65,6 +76,7 @@ export function modelConfig(c: Partial<ModelConfig> & { vocabSize: number }): Mo
     cell: c.cell ?? 'rnn', layers: c.layers ?? 1, vocabSize: c.vocabSize, wordvecSize: c.wordvecSize ?? 100,
     hiddenSize: c.hiddenSize ?? 100, dropout: c.dropout ?? 0, tied: c.tied ?? false,
     output: c.output ?? 'full', classBounds: c.classBounds ? Array.from(c.classBounds) : [],
+    ...(c.noise && { noise: { samples: c.noise.samples, power: c.noise.power, counts: Array.from(c.noise.counts) } }),
   };
   if (!CELL_TYPES.includes(config.cell)) {
     throw new RangeError(`Unknown cell '${String(config.cell)}': expected one of ${CELL_TYPES.join(', ')}`);
@@ -82,6 +94,15 @@ export function modelConfig(c: Partial<ModelConfig> & { vocabSize: number }): Mo
   }
   if (config.output === 'class') checkClassBounds(config.classBounds, config.vocabSize);
   else if (config.classBounds.length > 0) throw new RangeError(`classBounds are for the class output layer, not '${config.output}'`);
+  if (config.output === 'sampled') {
+    const n = config.noise;
+    if (!n) throw new RangeError('The sampled output layer needs its noise distribution (noise: { samples, power, counts })');
+    if (!(Number.isSafeInteger(n.samples) && n.samples >= 1)) throw new RangeError(`Expected a positive integer of noise samples but received ${n.samples}`);
+    if (!(n.power >= 0 && n.power <= 1)) throw new RangeError(`Expected a noise power in [0, 1] but received ${n.power}`);
+    if (n.counts.length !== config.vocabSize || !n.counts.every((x) => Number.isFinite(x) && x >= 0)) {
+      throw new RangeError(`Expected ${config.vocabSize} word counts >= 0 for the noise distribution`);
+    }
+  } else if (config.noise) throw new RangeError(`noise is for the sampled output layer, not '${config.output}'`);
   if (config.tied && config.wordvecSize !== config.hiddenSize) {
     throw new RangeError(
       `Tied weights need wordvecSize = hiddenSize (the output layer reuses the embedding), but they are ${config.wordvecSize} and ${config.hiddenSize}`,
@@ -140,14 +161,15 @@ export function stateTable(config: ModelConfig): { name: string; layer: number; 
 /**
  * The matrix-product FLOPs of one training iteration (forward and backward: 3 products of 2 FLOPs per
  * multiply-add): per recurrent layer 6*N*T*(in + H)*G*H with G gates, plus the output layer 6*N*T*H*V; for the
- * class output 6*N*T*H*(C + V/C), counting the in-class scores at the mean class size (the real count depends on
- * which classes the targets fall in).
+ * class output 6*N*T*H*(C + V/C), the in-class scores at their mean class size over the tokens (V/C for
+ * frequency classes); for sampled output 6*N*T*H*(k + 1) (training; evaluation is the full softmax).
  */
 export function iterationFlops(config: ModelConfig, N: number, T: number): number {
   const { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H } = config;
   const G = CELLS[cell].gates;
   const C = config.classBounds.length - 1;
-  let f = 6 * N * T * H * (config.output === 'class' ? C + V / C : V);
+  const scores = config.output === 'class' ? C + V / C : config.output === 'sampled' && config.noise ? config.noise.samples + 1 : V;
+  let f = 6 * N * T * H * scores;
   for (let l = 0; l < layers; l++) f += 6 * N * T * ((l === 0 ? D : H) + H) * G * H;
   return f;
 }
@@ -202,12 +224,16 @@ export class LanguageModel {
   readonly lossLayer: TimeSoftmaxWithLoss;
   /** The class-factored output layer (config.output 'class'), in place of lossLayer; shares affine's weights. */
   readonly classLayer?: TimeClassSoftmaxWithLoss;
+  /** Sampled softmax (config.output 'sampled'): the training objective; evaluation uses affine and lossLayer. */
+  readonly sampledLayer?: TimeSampledSoftmaxWithLoss;
   /** Training forwards so far: the default dropout iteration. */
   forwardCount = 0;
   private training = true;
   private forwarded = false;
   private evalReplica?: LanguageModel;
   private predicted?: Float32Array;
+  /** Whether the last forward went through sampledLayer (training) or the full softmax. */
+  private sampledForward = false;
 
   constructor(config: Partial<ModelConfig> & { vocabSize: number }, opts: ModelOptions = {}) {
     this.config = modelConfig(config);
@@ -250,6 +276,13 @@ export class LanguageModel {
       const [W, dW] = tied ? [this.param('embed.W'), this.grad('embed.W')] : [this.param('affine.W'), this.grad('affine.W')];
       this.classLayer = new TimeClassSoftmaxWithLoss(W, this.param('affine.b'), this.param('class.W'), this.param('class.b'), this.config.classBounds, H, V, {
         backend, transposed: tied, dW, db: this.grad('affine.b'), dWc: this.grad('class.W'), dbc: this.grad('class.b'),
+      });
+    }
+    if (this.config.output === 'sampled') {
+      const n = this.config.noise!;
+      const [W, dW] = tied ? [this.param('embed.W'), this.grad('embed.W')] : [this.param('affine.W'), this.grad('affine.W')];
+      this.sampledLayer = new TimeSampledSoftmaxWithLoss(W, this.param('affine.b'), H, V, n.counts, n.samples, n.power, {
+        backend, transposed: tied, dW, db: this.grad('affine.b'),
       });
     }
   }
@@ -357,16 +390,20 @@ export class LanguageModel {
   /** The mean cross-entropy of predicting ts [N,T] from xs [N,T] (-1 targets are skipped). */
   forward(xs: Int32Array, ts: Int32Array, N: number, T: number, key: StepKey = {}): number {
     const h = this.hidden(xs, N, T, key);
+    const iteration = key.iteration ?? this.forwardCount;
     if (this.training) this.forwardCount++;
     this.forwarded = true;
     if (this.classLayer) return this.classLayer.forward(h, ts, N, T);
+    this.sampledForward = this.training && this.sampledLayer !== undefined;
+    if (this.sampledForward) return this.sampledLayer!.forward(h, ts, N, T, { seed: this.seed, iteration });
     return this.lossLayer.forward(this.affine.forward(h, N, T), ts, N, T, this.vocabSize);
   }
 
   /** Adds the gradients of the last forward's loss (times dout) to `grads`. */
   backward(dout = 1): void {
     if (!this.forwarded) throw new Error('LanguageModel.backward called before forward');
-    let d = this.classLayer ? this.classLayer.backward(dout) : this.affine.backward(this.lossLayer.backward(dout));
+    let d = this.classLayer ? this.classLayer.backward(dout)
+      : this.sampledForward ? this.sampledLayer!.backward(dout) : this.affine.backward(this.lossLayer.backward(dout));
     const L = this.layers.length;
     if (this.dropouts.length > 0) d = this.dropouts[L].backward(d);
     for (let l = L - 1; l >= 0; l--) {

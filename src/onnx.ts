@@ -163,7 +163,7 @@ export interface OnnxExportOptions {
 /** The ONNX model (serialized ModelProto) of a model's config and tensors (by paramTable name). */
 export function exportOnnx(config: ModelConfig, tensors: ReadonlyMap<string, Float32Array>, opts: OnnxExportOptions = {}): Uint8Array {
   const { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H, tied } = config;
-  if (config.output !== 'full') throw new RangeError(`The ONNX export covers the full softmax output layer, not '${config.output}'`);
+  if (config.output === 'class') throw new RangeError('The ONNX export covers the full softmax (and sampled-softmax models, whose weights are a full softmax), not the class output layer');
   const get = (name: string): Float32Array => {
     const spec = paramTable(config).find((s) => s.name === name);
     const t = tensors.get(name);

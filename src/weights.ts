@@ -122,7 +122,7 @@ export function weightsFromSafetensors(file: SafetensorsFile, source = 'weights 
       }
     }
     try {
-      config = modelConfig({ ...inferred, dropout: meta.dropout ?? 0, output: meta.output, classBounds: meta.classBounds });
+      config = modelConfig({ ...inferred, dropout: meta.dropout ?? 0, output: meta.output, classBounds: meta.classBounds, noise: meta.noise });
     } catch (e) {
       fail(`__metadata__.architecture: ${(e as Error).message}`);
     }

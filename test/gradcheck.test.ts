@@ -186,6 +186,8 @@ describe.each(backends().map((b) => [b.name, b] as const))('chapter-6 gradient c
     ['2-layer GRU, dropout 0.2', { cell: 'gru', layers: 2, tied: false, dropout: 0.2, wordvecSize: D }],
     ['3-layer RNN, tied', { cell: 'rnn', layers: 3, tied: true, dropout: 0, wordvecSize: H }],
     ['RNN, class output', { cell: 'rnn', layers: 1, tied: false, dropout: 0, wordvecSize: D, output: 'class', classBounds: [0, 2, 5, V] }],
+    ['RNN, sampled output', { cell: 'rnn', layers: 1, tied: false, dropout: 0, wordvecSize: D, output: 'sampled', noise: { samples: 4, power: 0.75, counts: [9, 5, 4, 3, 2, 1, 1] } }],
+    ['GRU, tied, sampled output', { cell: 'gru', layers: 1, tied: true, dropout: 0.2, wordvecSize: H, output: 'sampled', noise: { samples: 9, power: 0.5, counts: [9, 5, 4, 3, 2, 1, 0] } }],
     ['2-layer LSTM, tied, dropout 0.3, class output', { cell: 'lstm', layers: 2, tied: true, dropout: 0.3, wordvecSize: H, output: 'class', classBounds: [0, 1, 3, 4, V] }],
   ] as const)('whole model: %s, over two stateful windows with a fixed dropout mask', (_label, c) => {
     const model = new LanguageModel({ ...c, vocabSize: V, hiddenSize: H }, { backend, seed: 3 });

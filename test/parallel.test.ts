@@ -46,6 +46,7 @@ describe.each(backends().map((b) => [b.name, b] as const))('parallel training on
     [3, 7, { cell: 'lstm', layers: 2, wordvecSize: H, tied: true, dropout: 0.3 }],
     [2, 5, { cell: 'gru', layers: 1, dropout: 0.5 }],
     [2, 6, { cell: 'rnn', layers: 1, dropout: 0.2, output: 'class', classBounds: [0, 3, 9, 20, V] }],
+    [3, 7, { cell: 'rnn', layers: 1, dropout: 0.2, output: 'sampled', noise: { samples: 8, power: 0.75, counts: Array.from({ length: V }, (_, i) => V - i) } }],
   ] as const)('%i worker(s) match serial with dropout on (batch %i, %j)', async (workers, N, config) => {
     const serial = await run(backend, 1, N, 4, 30, undefined, config);
     const par = await run(backend, workers, N, 4, 30, undefined, config);
