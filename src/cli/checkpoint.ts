@@ -35,6 +35,9 @@ export interface RunConfig {
   /** The output layer and, for `class`, the number of frequency classes asked for (absent in older checkpoints: full). */
   output?: OutputType;
   classes?: number;
+  /** For `sampled`: noise words per iteration and the unigram power. */
+  noiseSamples?: number;
+  noisePower?: number;
   /** How the weights were initialised (absent in version 1 checkpoints: book). */
   weightInit?: 'book' | 'pytorch';
   /** The initial learning rate, the --init file and the validation windows (absent in older checkpoints). */
@@ -133,8 +136,10 @@ function checkConfig(c: unknown, fail: (msg: string) => never): asserts c is Run
   if (o.cell !== undefined && !['rnn', 'lstm', 'gru'].includes(o.cell as string)) bad('cell', 'rnn, lstm or gru');
   if (o.dropout !== undefined && !(typeof o.dropout === 'number' && o.dropout >= 0 && o.dropout < 1)) bad('dropout', 'a number in [0, 1)');
   if (o.tied !== undefined && typeof o.tied !== 'boolean') bad('tied', 'a boolean');
-  if (o.output !== undefined && !['full', 'class'].includes(o.output as string)) bad('output', 'full or class');
+  if (o.output !== undefined && !['full', 'class', 'sampled'].includes(o.output as string)) bad('output', 'full, class or sampled');
   posInt('classes', true);
+  posInt('noiseSamples', true);
+  if (o.noisePower !== undefined && !(typeof o.noisePower === 'number' && o.noisePower >= 0 && o.noisePower <= 1)) bad('noisePower', 'a number in [0, 1]');
   for (const k of ['earlyStop', 'test']) if (o[k] !== undefined && typeof o[k] !== 'boolean') bad(k, 'a boolean');
   if (o.minImprovement !== undefined && !(typeof o.minImprovement === 'number' && o.minImprovement >= 1 && Number.isFinite(o.minImprovement))) {
     bad('minImprovement', 'a number >= 1');

@@ -16,7 +16,7 @@ export function fileInfoLines(file: string): string[] {
   const count = specs.reduce((a, s) => a + s.size, 0);
   const lines = [
     `${file}: ${meta.format === 'rnnlm.checkpoint' ? `rnnlm checkpoint (version ${meta.version})` : meta.format ? `weights (${meta.format})` : 'weights (no rnnlm metadata: architecture read from the tensors)'}`,
-    `model: ${c.cell}, ${c.layers} layer${c.layers > 1 ? 's' : ''}, vocabulary ${c.vocabSize}, wordvec ${c.wordvecSize}, hidden ${c.hiddenSize}, dropout ${c.dropout}, ${c.tied ? 'tied' : 'untied'} output weights${c.output === 'class' ? `, class output (${c.classBounds.length - 1} word classes)` : ''}`,
+    `model: ${c.cell}, ${c.layers} layer${c.layers > 1 ? 's' : ''}, vocabulary ${c.vocabSize}, wordvec ${c.wordvecSize}, hidden ${c.hiddenSize}, dropout ${c.dropout}, ${c.tied ? 'tied' : 'untied'} output weights${c.output === 'class' ? `, class output (${c.classBounds.length - 1} word classes)` : ''}${c.output === 'sampled' && c.noise ? `, trained by sampled softmax (${c.noise.samples} noise words)` : ''}`,
     `parameters: ${count.toLocaleString('en-US')} (${(count * 4 / 2 ** 20).toFixed(1)} MiB as float32)`,
     `vocabulary: ${w.vocab ? `${w.vocab.length} words stored` : 'not stored'}`,
   ];

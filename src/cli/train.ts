@@ -10,7 +10,7 @@ import { autoWorkers } from '../parallel/engine';
 import { evalPerplexity, RnnlmTrainer, TrainingInterruptedError } from '../trainer';
 import { loadWeightsInto, modelFromWeights, readWeights, saveWeights } from '../weights';
 import { loadPtb } from '../data/ptb';
-import { nonNegativeInt, positiveInt, positiveNumber, seedInt, UsageError, workersArg } from './args';
+import { nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber, seedInt, UsageError, workersArg } from './args';
 import { readCheckpoint, saveCheckpoint, type Checkpoint, type RunConfig } from './checkpoint';
 import { loadRunData } from './corpus';
 import type { EpochRecord, LogRecord } from './history';
@@ -25,6 +25,8 @@ export interface TrainFlags {
   tied?: boolean;
   output: OutputType;
   classes?: number;
+  noiseSamples?: number;
+  noisePower?: number;
   weightInit: WeightInit;
   corpusSize: number;
   batchSize: number;
@@ -62,6 +64,16 @@ export interface TrainFlags {
 
 /** Word classes of `--output class` unless --classes says otherwise: about sqrt(V) for PTB's 10000 words. */
 const DEFAULT_CLASSES = 100;
+/** Noise words per iteration of `--output sampled`, and the power of the unigram distribution they come from. */
+const DEFAULT_NOISE_SAMPLES = 1024;
+const DEFAULT_NOISE_POWER = 0.75;
+
+/** How often each word id occurs in `ids` (V ids). */
+function wordCounts(ids: Int32Array, V: number): Float64Array {
+  const counts = new Float64Array(V);
+  for (const id of ids) counts[id]++;
+  return counts;
+}
 
 /** The book's recipes (and PyTorch's word_language_model example): flags given explicitly override them. */
 export const PRESETS = {
@@ -130,6 +142,7 @@ function configFromFlags(flags: TrainFlags): RunConfig {
     batchSize: flags.batchSize, timeSize: flags.timeSize, wordvecSize: flags.wordvecSize, hiddenSize: flags.hiddenSize,
     cell: flags.model, numLayers: flags.numLayers, dropout: flags.dropout, tied: Boolean(flags.tied), weightInit: flags.weightInit,
     output: flags.output, ...(flags.output === 'class' && { classes: flags.classes ?? DEFAULT_CLASSES }),
+    ...(flags.output === 'sampled' && { noiseSamples: flags.noiseSamples ?? DEFAULT_NOISE_SAMPLES, noisePower: flags.noisePower ?? DEFAULT_NOISE_POWER }),
     lr: flags.lr, init: flags.init, maxEpoch: flags.maxEpoch, maxGrad: flags.maxGrad, seed: flags.seed, evalInterval: flags.evalInterval,
     evalBatchSize: flags.evalBatchSize, evalTimeSize: flags.evalTimeSize,
     valid: Boolean(flags.valid || flags.validText), lrDecay: flags.lrDecay, saveBest: flags.saveBest, save: flags.save,
@@ -149,6 +162,8 @@ const CONFIG_OF_FLAG: Record<string, (c: RunConfig) => unknown> = {
   tied: (c) => c.tied ?? false,
   output: (c) => c.output ?? 'full',
   classes: (c) => c.classes,
+  noiseSamples: (c) => c.noiseSamples,
+  noisePower: (c) => c.noisePower,
   weightInit: (c) => c.weightInit ?? 'book',
   valid: (c) => c.valid,
   minImprovement: (c) => c.minImprovement ?? 1,
@@ -234,6 +249,10 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     if (flags.text !== undefined && flags.fullVocab) throw new UsageError('--full-vocab applies to PTB, not --text');
     if (flags.lrDecay !== undefined && !(flags.lrDecay > 1)) throw new UsageError('--lr-decay must be greater than 1');
     if (flags.classes !== undefined && flags.output !== 'class') throw new UsageError('--classes needs --output class');
+    for (const [k, name] of [['noiseSamples', '--noise-samples'], ['noisePower', '--noise-power']] as const) {
+      if (flags[k] !== undefined && flags.output !== 'sampled') throw new UsageError(`${name} needs --output sampled`);
+    }
+    if (flags.noisePower !== undefined && !(flags.noisePower <= 1)) throw new UsageError('--noise-power must be in [0, 1]');
     if (flags.tied && flags.init === undefined && flags.wordvecSize !== flags.hiddenSize) {
       throw new UsageError(`--tied needs --wordvec-size = --hidden-size (the output layer reuses the embedding), but they are ${flags.wordvecSize} and ${flags.hiddenSize}`);
     }
@@ -303,6 +322,9 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
       cell: config.cell, layers: config.numLayers, vocabSize, wordvecSize: config.wordvecSize, hiddenSize: config.hiddenSize,
       dropout: config.dropout, tied: config.tied, output: config.output,
       ...(config.output === 'class' && { classBounds: frequencyClasses(data.counts!, config.classes ?? DEFAULT_CLASSES) }),
+      ...(config.output === 'sampled' && {
+        noise: { samples: config.noiseSamples ?? DEFAULT_NOISE_SAMPLES, power: config.noisePower ?? DEFAULT_NOISE_POWER, counts: Array.from(wordCounts(data.train, vocabSize)) },
+      }),
     }, { backend, seed: config.seed, init: config.weightInit });
   }
   const vocab = vocabSize === data.vocab.length ? data.vocab : undefined;
@@ -467,7 +489,8 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
 export function describeModel(model: LanguageModel): string {
   const c = model.config;
   return `${c.cell} ${c.layers > 1 ? `${c.layers}x` : ''}${c.wordvecSize}/${c.hiddenSize}` +
-    `${c.dropout > 0 ? `, dropout ${c.dropout}` : ''}${c.tied ? ', tied' : ''}${c.output === 'class' ? `, ${c.classBounds.length - 1} word classes` : ''}`;
+    `${c.dropout > 0 ? `, dropout ${c.dropout}` : ''}${c.tied ? ', tied' : ''}${c.output === 'class' ? `, ${c.classBounds.length - 1} word classes` : ''}` +
+    `${c.output === 'sampled' && c.noise ? `, sampled softmax (${c.noise.samples} noise words)` : ''}`;
 }
 
 function dropoutArg(value: string): number {
@@ -484,8 +507,10 @@ export function trainCommand(run: (flags: TrainFlags, explicit: Set<string>) => 
     .option('--num-layers <n>', 'stacked recurrent layers', positiveInt, 1)
     .option('--dropout <p>', 'dropout ratio after the embedding, between layers and before the output layer', dropoutArg, 0)
     .option('--tied', 'tie the output weights to the embedding (needs --wordvec-size = --hidden-size)')
-    .addOption(new Option('--output <layer>', 'output layer: full softmax, or class (a class-factored softmax over frequency classes: exact probabilities, far fewer scores per word)').choices(OUTPUT_TYPES).default('full'))
+    .addOption(new Option('--output <layer>', 'output layer: full softmax; class (a class-factored softmax over frequency classes: exact probabilities, far fewer scores per word); sampled (sampled softmax in training, the exact full softmax in evaluation)').choices(OUTPUT_TYPES).default('full'))
     .option('--classes <n>', `word classes of --output class (default ${DEFAULT_CLASSES}; Mikolov's frequency classes, fewer when frequent words fill them)`, positiveInt)
+    .option('--noise-samples <k>', `noise words per iteration of --output sampled (default ${DEFAULT_NOISE_SAMPLES})`, positiveInt)
+    .option('--noise-power <a>', `the noise distribution of --output sampled: unigram^a (default ${DEFAULT_NOISE_POWER})`, nonNegativeNumber)
     .addOption(new Option('--weight-init <scheme>', "initialisation: book (randn scaled as the book) or pytorch (uniform, as PyTorch's word_language_model)").choices(WEIGHT_INITS).default('book'))
     .option('--corpus-size <n>', 'use the first n tokens of ptb.train.txt (0 = the whole split)', nonNegativeInt, 1000)
     .option('--full-vocab', "keep all of ptb.train.txt's 10000 words for a --corpus-size prefix, so that validation and test sets are covered")
