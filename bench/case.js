@@ -55,6 +55,11 @@ async function main() {
     data = Int32Array.from(data, (id) => remap[id]);
     config.classBounds = rnnlm.frequencyClasses(counts, w.classes);
   }
+  if (w.noiseSamples) {
+    const counts = new Array(V).fill(0);
+    for (const id of data) counts[id]++;
+    config.noise = { samples: w.noiseSamples, power: 0.75, counts };
+  }
   const backend = rnnlm.resolveBackend(spec.backend);
   const model = new rnnlm.LanguageModel(config, { backend, seed: 0 });
   const sgd = new rnnlm.SGD(0.1, { backend });

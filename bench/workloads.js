@@ -4,7 +4,8 @@
  * every backend. GFLOP/s counts the matrix products as the model counts them (model.flops: per recurrent layer
  * 6*N*T*(in + H)*G*H with G gates, plus 6*N*T*H*V for the output layer, or 6*N*T*H*(C + V/C) for the class output:
  * the in-class products counted at the mean class size). `classes` numbers the words by frequency and cuts them
- * into that many frequency classes, as `rnnlm train --output class` does.
+ * into that many frequency classes, as `rnnlm train --output class` does; `noiseSamples` draws that many noise words
+ * per iteration from the training unigram^0.75, as `rnnlm train --output sampled` does (FLOPs 6*N*T*H*(k+1)).
  * `js: false` skips the pure-TypeScript backend where one iteration takes tens of seconds (D measures it for LSTMs).
  */
 const WORKLOADS = {
@@ -23,6 +24,10 @@ const WORKLOADS = {
   G: {
     label: 'B with class output (100 frequency classes)', corpusSize: 0, N: 20, T: 35, classes: 100,
     model: { cell: 'rnn', wordvecSize: 100, hiddenSize: 100, output: 'class' },
+  },
+  H: {
+    label: 'B with sampled softmax (1024 noise words)', corpusSize: 0, N: 20, T: 35, noiseSamples: 1024,
+    model: { cell: 'rnn', wordvecSize: 100, hiddenSize: 100, output: 'sampled' },
   },
 };
 

@@ -91,6 +91,9 @@ export class TimeSampledSoftmaxWithLoss {
   private dh: Float32Array = new Float32Array(0);
   private ones: Float32Array = new Float32Array(0);
   private dbs: Float32Array;
+  private readonly bias: Float32Array;
+  private readonly hitFirst: Int32Array;
+  private readonly hitNext: Int32Array;
 
   constructor(W: Float32Array, b: Float32Array, readonly H: number, readonly V: number, counts: ArrayLike<number>,
     readonly samples: number, readonly power: number,
@@ -113,6 +116,9 @@ export class TimeSampledSoftmaxWithLoss {
     this.ws = new Float32Array(H * samples);
     this.dws = new Float32Array(H * samples);
     this.dbs = new Float32Array(samples);
+    this.bias = new Float32Array(samples);
+    this.hitFirst = new Int32Array(V).fill(-1);
+    this.hitNext = new Int32Array(samples);
   }
 
   readonly transposed: boolean;
@@ -122,11 +128,6 @@ export class TimeSampledSoftmaxWithLoss {
     const base = dropoutBase(key.seed >>> 0, key.iteration >>> 0, SAMPLER_SITE, 0, 0);
     for (let j = 0; j < this.samples; j++) this.noise[j] = this.sampler.draw(dropoutBits(base, 2 * j), dropoutBits(base, 2 * j + 1));
     return this.noise;
-  }
-
-  /** W's column (or, transposed, row) for word w as element (i) -> index. */
-  private wIndex(w: number, i: number): number {
-    return this.transposed ? w * this.H + i : i * this.V + w;
   }
 
   /** h [N,T,H], ts [N,T] -> the mean sampled-softmax loss over positions whose target is not -1. */
@@ -144,13 +145,25 @@ export class TimeSampledSoftmaxWithLoss {
     this.ts.set(ts);
     const [W, b] = this.params;
     const noise = this.draw(key);
-    // The noise words' weights side by side: ws [H, k].
-    for (let j = 0; j < k; j++) for (let i = 0; i < H; i++) this.ws[i * k + j] = W[this.wIndex(noise[j], i)];
+    // The noise words' weights side by side, ws [H, k]; each noise column's bias and correction; which noise
+    // columns hold each word (a chain through hitNext), to leave out accidental hits.
+    const ws = this.ws, bias = this.bias, hitNext = this.hitNext, hitFirst = this.hitFirst;
+    const tr = this.transposed;
+    // (Row by row of W where it is [H,V]: a row stays in cache while the k words are picked from it.)
+    if (tr) for (let j = 0; j < k; j++) for (let i = 0; i < H; i++) ws[i * k + j] = W[noise[j] * H + i];
+    else for (let i = 0; i < H; i++) for (let j = 0; j < k; j++) ws[i * k + j] = W[i * V + noise[j]];
+    for (let j = 0; j < k; j++) {
+      const w = noise[j];
+      bias[j] = b[w] - this.logQ[w];
+      hitNext[j] = hitFirst[w];
+      hitFirst[w] = j;
+    }
     this.z = ensureF32(this.z, R * K1);
     this.p = ensureF32(this.p, R * K1);
     const z = this.z;
-    // Noise scores for every position as one product: z[:, 1:] = h ws.
-    this.backend.sgemm(false, false, R, k, H, 1, h, H, this.ws, k, 0, z.subarray(1), K1);
+    // Noise scores for every position as one product: z[:, 1:] = h ws + bias.
+    for (let r = 0; r < R; r++) z.set(bias, r * K1 + 1);
+    this.backend.sgemm(false, false, R, k, H, 1, h, H, ws, k, 1, z.subarray(1), K1);
     let count = 0;
     for (let r = 0; r < R; r++) {
       const t = ts[r], o = r * K1;
@@ -163,13 +176,13 @@ export class TimeSampledSoftmaxWithLoss {
       this.tz[r] = 0;
       count++;
       let s = b[t];
-      for (let i = 0; i < H; i++) s += h[r * H + i] * W[this.wIndex(t, i)];
+      const hr = r * H;
+      if (tr) for (let i = 0; i < H; i++) s += h[hr + i] * W[t * H + i];
+      else for (let i = 0; i < H; i++) s += h[hr + i] * W[i * V + t];
       z[o] = s - this.logQ[t];
-      for (let j = 0; j < k; j++) {
-        const w = noise[j];
-        z[o + 1 + j] = w === t ? -Infinity : z[o + 1 + j] + b[w] - this.logQ[w];
-      }
+      for (let j = hitFirst[t]; j >= 0; j = hitNext[j]) z[o + 1 + j] = -Infinity;
     }
+    for (let j = 0; j < k; j++) hitFirst[noise[j]] = -1;
     this.count = count;
     const lossSum = this.backend.softmaxCrossEntropyForward(this.p, z, this.tz, R, K1);
     this.consumed = false;
@@ -194,23 +207,35 @@ export class TimeSampledSoftmaxWithLoss {
     this.backend.sgemm(true, false, H, k, R, 1, h, H, dz.subarray(1), K1, 0, this.dws, k);
     if (this.ones.length < R) this.ones = new Float32Array(R).fill(1);
     this.backend.sgemm(false, false, 1, k, R, 1, this.ones, R, dz.subarray(1), K1, 0, this.dbs, k);
-    for (let j = 0; j < k; j++) {
-      const w = this.noise[j];
-      for (let i = 0; i < H; i++) dW[this.wIndex(w, i)] += this.dws[i * k + j];
-      db[w] += this.dbs[j];
-    }
-    // Targets: dh += dz[:, 0] W[:, t]; dW[:, t] += dz[:, 0] h; db[t] += dz[:, 0].
-    for (let r = 0; r < R; r++) {
-      const t = this.ts[r];
-      if (t === IGNORE_LABEL) continue;
-      const g = dz[r * K1];
-      for (let i = 0; i < H; i++) {
-        const wi = this.wIndex(t, i);
-        this.dh[r * H + i] += g * W[wi];
-        dW[wi] += g * h[r * H + i];
+    const V = this.V, tr = this.transposed, dws = this.dws, dh = this.dh;
+    const noise = this.noise, ts = this.ts;
+    if (tr) for (let j = 0; j < k; j++) for (let i = 0; i < H; i++) dW[noise[j] * H + i] += dws[i * k + j];
+    else for (let i = 0; i < H; i++) for (let j = 0; j < k; j++) dW[i * V + noise[j]] += dws[i * k + j];
+    for (let j = 0; j < k; j++) db[noise[j]] += this.dbs[j];
+    // Targets: dh += dz[:, 0] W[:, t]; dW[:, t] += dz[:, 0] h; db[t] += dz[:, 0] (by rows of W where it is [H,V]).
+    if (tr) {
+      for (let r = 0; r < R; r++) {
+        const t = ts[r];
+        if (t === IGNORE_LABEL) continue;
+        const g = dz[r * K1], hr = r * H, wr = t * H;
+        for (let i = 0; i < H; i++) {
+          dh[hr + i] += g * W[wr + i];
+          dW[wr + i] += g * h[hr + i];
+        }
       }
-      db[t] += g;
+    } else {
+      for (let i = 0; i < H; i++) {
+        const wr = i * V;
+        for (let r = 0; r < R; r++) {
+          const t = ts[r];
+          if (t === IGNORE_LABEL) continue;
+          const g = dz[r * K1];
+          dh[r * H + i] += g * W[wr + t];
+          dW[wr + t] += g * h[r * H + i];
+        }
+      }
     }
+    for (let r = 0; r < R; r++) if (ts[r] !== IGNORE_LABEL) db[ts[r]] += dz[r * K1];
     return this.dh;
   }
 }
