@@ -199,6 +199,8 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
                              InstanceMethod("affineForward", &RnnlmAddon::AffineForward),
                              InstanceMethod("affineBackward", &RnnlmAddon::AffineBackward),
                              InstanceMethod("classSoftmaxForward", &RnnlmAddon::ClassSoftmaxForward),
+                             InstanceMethod("gatherWords", &RnnlmAddon::GatherWords),
+                             InstanceMethod("scatterAddWords", &RnnlmAddon::ScatterAddWords),
                              InstanceMethod("classSoftmaxBackward", &RnnlmAddon::ClassSoftmaxBackward),
                              InstanceMethod("softmaxCrossEntropyForward", &RnnlmAddon::SoftmaxForward),
                              InstanceMethod("softmaxCrossEntropyBackward", &RnnlmAddon::SoftmaxBackward),
@@ -546,6 +548,32 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     const float* hg = a.F32(8, "hg", a.Mul("groups[C]*H", groups[C], H), "groups[C]*H");
     rnnlm::class_softmax_backward(dh, dW, db, dWc, dbc, work, zp, probs, hg, h, W, Wc, bounds, ct, order, groups, ts,
                                   scale, transW, R, H, V, C);
+    return info.Env().Undefined();
+  }
+
+  // gatherWords(out, W, ids, transW, H, V, n)
+  Value GatherWords(const CallbackInfo& info) {
+    Args a(info, "gatherWords", 7);
+    const bool transW = a.Bool(3, "transW");
+    const int H = a.Dim(4, "H"), V = a.Dim(5, "V"), n = a.Dim(6, "n");
+    float* out = a.F32(0, "out", a.Mul("n*H", n, H), "n*H");
+    const float* W = a.F32(1, "W", a.Mul("H*V", H, V), "H*V");
+    const int32_t* ids = a.I32(2, "ids", n, "n");
+    a.Ids("ids", ids, n, V, false);
+    rnnlm::gather_words(out, W, ids, transW, H, V, n);
+    return info.Env().Undefined();
+  }
+
+  // scatterAddWords(dW, src, ids, transW, H, V, n)
+  Value ScatterAddWords(const CallbackInfo& info) {
+    Args a(info, "scatterAddWords", 7);
+    const bool transW = a.Bool(3, "transW");
+    const int H = a.Dim(4, "H"), V = a.Dim(5, "V"), n = a.Dim(6, "n");
+    float* dW = a.F32(0, "dW", a.Mul("H*V", H, V), "H*V");
+    const float* src = a.F32(1, "src", a.Mul("n*H", n, H), "n*H");
+    const int32_t* ids = a.I32(2, "ids", n, "n");
+    a.Ids("ids", ids, n, V, false);
+    rnnlm::scatter_add_words(dW, src, ids, transW, H, V, n);
     return info.Env().Undefined();
   }
 

@@ -836,6 +836,30 @@ void class_softmax_backward(float* dh, float* dW, float* db, float* dWc, float* 
   }
 }
 
+void gather_words(float* out, const float* W, const int32_t* ids, bool transW, int H, int V, int n) {
+  if (transW) {
+    for (int j = 0; j < n; j++) std::memcpy(out + static_cast<int64_t>(j) * H, W + static_cast<int64_t>(ids[j]) * H, sizeof(float) * H);
+    return;
+  }
+  // Row by row of W [H,V]: each row stays in cache while the n words are picked from it.
+  for (int i = 0; i < H; i++) {
+    const float* row = W + static_cast<int64_t>(i) * V;
+    for (int j = 0; j < n; j++) out[static_cast<int64_t>(j) * H + i] = row[ids[j]];
+  }
+}
+
+void scatter_add_words(float* dW, const float* src, const int32_t* ids, bool transW, int H, int V, int n) {
+  if (transW) {
+    const Simd& s = simd();
+    for (int j = 0; j < n; j++) s.axpy(dW + static_cast<int64_t>(ids[j]) * H, src + static_cast<int64_t>(j) * H, 1.0f, H);
+    return;
+  }
+  for (int i = 0; i < H; i++) {
+    float* row = dW + static_cast<int64_t>(i) * V;
+    for (int j = 0; j < n; j++) row[ids[j]] += src[static_cast<int64_t>(j) * H + i];
+  }
+}
+
 void sgd_update(float* param, const float* grad, float lr, int64_t n) { simd().axpy(param, grad, -lr, n); }
 
 double sum_squares(const float* x, int64_t n) { return simd().sumsq(x, n); }

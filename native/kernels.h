@@ -57,6 +57,12 @@ void class_softmax_backward(float* dh, float* dW, float* db, float* dWc, float* 
                             const int32_t* bounds, const int32_t* ct, const int32_t* order, const int32_t* groups,
                             const int32_t* ts, float scale, bool transW, int R, int H, int V, int C);
 
+// Words' output weights side by side: out [n,H] row j = W[:, ids[j]] (W [H,V]), or with transW W[ids[j], :] (W [V,H]).
+void gather_words(float* out, const float* W, const int32_t* ids, bool transW, int H, int V, int n);
+
+// Its adjoint: dW[:, ids[j]] += src[j, :] (or dW[ids[j], :] with transW), repeated ids adding up.
+void scatter_add_words(float* dW, const float* src, const int32_t* ids, bool transW, int H, int V, int n);
+
 // LSTM, gates f, g, i, o: A = x Wx + h Wh + b; c = sig(f) c' + tanh(g) sig(i); h = sig(o) tanh(c).
 // Writes hs [N,T,H], cs [N,T,H], gates [N,T,4H] (activations); reads xs [N,T,D], h0, c0 [N,H], Wx [D,4H],
 // Wh [H,4H], b [4H].

@@ -60,6 +60,8 @@ function validCalls(rnd: () => number): [string, unknown[]][] {
       withPad(ct), withPad(order), withPad(groups), withPad(ts), tied, R, Hc, V2, C]],
     ['classSoftmaxBackward', [f(R * Hc), f(Hc * V2), f(V2), f(Hc * C), f(C), f(R * Hc), f(R * C), f(need), f(R * Hc), f(R * Hc), f(Hc * V2),
       f(Hc * C), withPad(bounds), withPad(ct), withPad(order), withPad(groups), withPad(ts), 0.5, tied, R, Hc, V2, C]],
+    ['gatherWords', [f(R * H), f(H * V), ids(R, V), rnd() < 0.5, H, V, R]],
+    ['scatterAddWords', [f(H * V), f(R * H), ids(R, V), rnd() < 0.5, H, V, R]],
     ['sgemm', [false, true, M, N, K, 1, f(M * K), K, f(N * K), K, 0, f(M * N), N]],
     ['embeddingForward', [f(R * D), f(V * D), ids(R, V), R, V, D]],
     ['embeddingBackward', [f(V * D), f(R * D), ids(R, V), R, V, D]],

@@ -149,6 +149,18 @@ describeNative('native backend parity with js', () => {
     same('embeddingBackward', [randomArray(V * D, 16)], (be, [dW]) => be.embeddingBackward(dW, dout, ids, R, V, D));
   });
 
+  it.each([[false], [true]])('gatherWords and scatterAddWords (transposed %s), repeated words adding up', (transW) => {
+    const H = 7, V = 23, n = 40;
+    const W = randomArray(H * V, 30), src = randomArray(n * H, 31);
+    const ids = Int32Array.from({ length: n }, (_, j) => (j * 5) % V);
+    same('gatherWords', [new Float32Array(n * H)], (be, [out]) => be.gatherWords(out, W, ids, transW, H, V, n));
+    same('scatterAddWords', [randomArray(H * V, 32)], (be, [dW]) => be.scatterAddWords(dW, src, ids, transW, H, V, n));
+    // Against the definition: row j of the gather is word ids[j]'s weights.
+    const out = new Float32Array(n * H);
+    native!.gatherWords(out, W, ids, transW, H, V, n);
+    for (let i = 0; i < H; i++) expect(out[3 * H + i]).toBe(transW ? W[ids[3] * H + i] : W[i * V + ids[3]]);
+  });
+
   it.each([1, 7, 1000, 100003])('sgd, sum of squares and scale over %i elements', (n) => {
     const g = randomArray(n, 17);
     same('sgdUpdate', [randomArray(n, 18)], (be, [p]) => be.sgdUpdate(p, g, 0.1));

@@ -585,6 +585,32 @@ export const jsBackend: Backend = {
     }
   },
 
+  gatherWords(out, W, ids, transW, H, V, n) {
+    v.bool('transW', transW);
+    v.dim('H', H); v.dim('V', V); v.dim('n', n);
+    v.f32('out', out, v.product('n*H', n, H), 'n*H');
+    v.f32('W', W, v.product('H*V', H, V), 'H*V');
+    v.i32('ids', ids, n, 'n');
+    v.ids('ids', ids, n, V);
+    for (let j = 0; j < n; j++) {
+      const w = ids[j];
+      for (let i = 0; i < H; i++) out[j * H + i] = transW ? W[w * H + i] : W[i * V + w];
+    }
+  },
+
+  scatterAddWords(dW, src, ids, transW, H, V, n) {
+    v.bool('transW', transW);
+    v.dim('H', H); v.dim('V', V); v.dim('n', n);
+    v.f32('dW', dW, v.product('H*V', H, V), 'H*V');
+    v.f32('src', src, v.product('n*H', n, H), 'n*H');
+    v.i32('ids', ids, n, 'n');
+    v.ids('ids', ids, n, V);
+    for (let j = 0; j < n; j++) {
+      const w = ids[j];
+      for (let i = 0; i < H; i++) dW[transW ? w * H + i : i * V + w] += src[j * H + i];
+    }
+  },
+
   softmaxCrossEntropyForward(ys, scores, ts, R, V) {
     v.dim('R', R); v.dim('V', V, 1);
     const RV = v.product('R*V', R, V);

@@ -112,7 +112,7 @@ export function loadNativeBackend(): NativeLoad {
 /** Every op of the Backend interface; the addon exports each under the same name with the same arguments. */
 const OPS = [
   'sgemm', 'embeddingForward', 'embeddingBackward', 'rnnForward', 'rnnBackward', 'lstmForward', 'lstmBackward',
-  'gruForward', 'gruBackward', 'dropoutForward', 'dropoutBackward', 'affineForward', 'affineBackward', 'classSoftmaxForward', 'classSoftmaxBackward',
+  'gruForward', 'gruBackward', 'dropoutForward', 'dropoutBackward', 'affineForward', 'affineBackward', 'classSoftmaxForward', 'classSoftmaxBackward', 'gatherWords', 'scatterAddWords',
   'softmaxCrossEntropyForward', 'softmaxCrossEntropyBackward', 'sgdUpdate', 'sumSquares', 'addSumSquares', 'zero', 'scale',
 ] as const satisfies readonly (keyof Omit<Backend, 'name'>)[];
 

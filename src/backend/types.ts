@@ -146,6 +146,12 @@ export interface Backend {
     transW: boolean, R: number, H: number, V: number, C: number,
   ): void;
 
+  /** out [n,H]: row j = W[:, ids[j]] for W [H,V], or W[ids[j], :] for W stored [V,H] (transW); 0 <= ids[j] < V. */
+  gatherWords(out: Float32Array, W: Float32Array, ids: Int32Array, transW: boolean, H: number, V: number, n: number): void;
+
+  /** gatherWords' adjoint: dW[:, ids[j]] += src[j, :] (dW[ids[j], :] with transW); repeated ids add up. */
+  scatterAddWords(dW: Float32Array, src: Float32Array, ids: Int32Array, transW: boolean, H: number, V: number, n: number): void;
+
   /**
    * ys = softmax(scores) row by row; returns the summed cross-entropy -log ys[r, ts[r]] over the rows whose
    * target is not -1 (those rows still get their probabilities). ys [R,V], scores [R,V], ts [R].

@@ -68,6 +68,8 @@ export class AliasTable {
  * (the model switches in eval mode); the weights are the full softmax's.
  *
  * h [N,T,H], ts [N,T] -> loss; backward -> dh. W is [H,V] (affine.W) or, `transposed`, the embedding [V,H]; b [V].
+ * The backend gathers the noise words' and targets' weights (gatherWords) and adds their gradients back
+ * (scatterAddWords); the scores are products over all positions at once.
  * params = [W, b]; backward accumulates into the gradients.
  */
 export class TimeSampledSoftmaxWithLoss {
@@ -84,6 +86,10 @@ export class TimeSampledSoftmaxWithLoss {
   private consumed = true;
   private ts = new Int32Array(0);
   private tz = new Int32Array(0);
+  /** Targets with -1 read as word 0 (their rows add nothing), for the gathers. */
+  private tsafe = new Int32Array(0);
+  private wt: Float32Array = new Float32Array(0);
+  private dwt: Float32Array = new Float32Array(0);
   private ws: Float32Array;
   private dws: Float32Array;
   private z: Float32Array = new Float32Array(0);
@@ -141,17 +147,24 @@ export class TimeSampledSoftmaxWithLoss {
     if (this.ts.length !== R) {
       this.ts = new Int32Array(R);
       this.tz = new Int32Array(R);
+      this.tsafe = new Int32Array(R);
     }
-    this.ts.set(ts);
+    let count = 0;
+    for (let r = 0; r < R; r++) {
+      const t = ts[r];
+      if (t !== IGNORE_LABEL && !(Number.isInteger(t) && t >= 0 && t < V)) throw new RangeError(`Expected ts[${r}] in [0, ${V}) or -1 but received ${t}`);
+      this.ts[r] = t;
+      this.tz[r] = t === IGNORE_LABEL ? IGNORE_LABEL : 0;
+      this.tsafe[r] = t === IGNORE_LABEL ? 0 : t;
+      if (t !== IGNORE_LABEL) count++;
+    }
+    this.count = count;
     const [W, b] = this.params;
     const noise = this.draw(key);
-    // The noise words' weights side by side, ws [H, k]; each noise column's bias and correction; which noise
-    // columns hold each word (a chain through hitNext), to leave out accidental hits.
-    const ws = this.ws, bias = this.bias, hitNext = this.hitNext, hitFirst = this.hitFirst;
-    const tr = this.transposed;
-    // (Row by row of W where it is [H,V]: a row stays in cache while the k words are picked from it.)
-    if (tr) for (let j = 0; j < k; j++) for (let i = 0; i < H; i++) ws[i * k + j] = W[noise[j] * H + i];
-    else for (let i = 0; i < H; i++) for (let j = 0; j < k; j++) ws[i * k + j] = W[i * V + noise[j]];
+    // The noise words' weights, ws [k,H]; each noise column's bias and correction; which noise columns hold each
+    // word (a chain through hitNext), to leave out accidental hits.
+    this.backend.gatherWords(this.ws, W, noise, this.transposed, H, V, k);
+    const bias = this.bias, hitNext = this.hitNext, hitFirst = this.hitFirst;
     for (let j = 0; j < k; j++) {
       const w = noise[j];
       bias[j] = b[w] - this.logQ[w];
@@ -161,29 +174,25 @@ export class TimeSampledSoftmaxWithLoss {
     this.z = ensureF32(this.z, R * K1);
     this.p = ensureF32(this.p, R * K1);
     const z = this.z;
-    // Noise scores for every position as one product: z[:, 1:] = h ws + bias.
+    // Noise scores for every position as one product: z[:, 1:] = h ws^T + bias.
     for (let r = 0; r < R; r++) z.set(bias, r * K1 + 1);
-    this.backend.sgemm(false, false, R, k, H, 1, h, H, ws, k, 1, z.subarray(1), K1);
-    let count = 0;
+    this.backend.sgemm(false, true, R, k, H, 1, h, H, this.ws, H, 1, z.subarray(1), K1);
+    // The targets' own scores, from their gathered weights wt [R,H].
+    this.wt = ensureF32(this.wt, R * H);
+    const wt = this.wt;
+    this.backend.gatherWords(wt, W, this.tsafe, this.transposed, H, V, R);
     for (let r = 0; r < R; r++) {
       const t = ts[r], o = r * K1;
       if (t === IGNORE_LABEL) {
-        this.tz[r] = IGNORE_LABEL;
         z.fill(0, o, o + K1);
         continue;
       }
-      if (!(Number.isInteger(t) && t >= 0 && t < V)) throw new RangeError(`Expected ts[${r}] in [0, ${V}) or -1 but received ${t}`);
-      this.tz[r] = 0;
-      count++;
       let s = b[t];
-      const hr = r * H;
-      if (tr) for (let i = 0; i < H; i++) s += h[hr + i] * W[t * H + i];
-      else for (let i = 0; i < H; i++) s += h[hr + i] * W[i * V + t];
+      for (let i = r * H, e = i + H; i < e; i++) s += h[i] * wt[i];
       z[o] = s - this.logQ[t];
       for (let j = hitFirst[t]; j >= 0; j = hitNext[j]) z[o + 1 + j] = -Infinity;
     }
     for (let j = 0; j < k; j++) hitFirst[noise[j]] = -1;
-    this.count = count;
     const lossSum = this.backend.softmaxCrossEntropyForward(this.p, z, this.tz, R, K1);
     this.consumed = false;
     return count === 0 ? 0 : lossSum / count;
@@ -194,48 +203,34 @@ export class TimeSampledSoftmaxWithLoss {
     if (!this.h) throw new Error('TimeSampledSoftmaxWithLoss.backward called before forward');
     if (this.consumed) throw new Error('TimeSampledSoftmaxWithLoss.backward called twice for one forward');
     this.consumed = true;
-    const { H, samples: k, R } = this;
+    const { H, V, samples: k, R } = this;
     const K1 = k + 1, h = this.h;
-    const [W] = this.params;
     const [dW, db] = this.grads;
     const scale = this.count === 0 ? 0 : dout / this.count;
     const dz = this.p;
     this.backend.softmaxCrossEntropyBackward(dz, this.p, this.tz, scale, R, K1);
-    // Noise words: dh = dz[:, 1:] ws^T; dws = h^T dz[:, 1:], added into their columns of W; db.
+    // Noise words: dh = dz[:, 1:] ws; dws = dz[:, 1:]^T h, added into their weights; db.
     this.dh = ensureF32(this.dh, R * H);
-    this.backend.sgemm(false, true, R, H, k, 1, dz.subarray(1), K1, this.ws, k, 0, this.dh, H);
-    this.backend.sgemm(true, false, H, k, R, 1, h, H, dz.subarray(1), K1, 0, this.dws, k);
+    const dh = this.dh;
+    this.backend.sgemm(false, false, R, H, k, 1, dz.subarray(1), K1, this.ws, H, 0, dh, H);
+    this.backend.sgemm(true, false, k, H, R, 1, dz.subarray(1), K1, h, H, 0, this.dws, H);
+    this.backend.scatterAddWords(dW, this.dws, this.noise, this.transposed, H, V, k);
     if (this.ones.length < R) this.ones = new Float32Array(R).fill(1);
     this.backend.sgemm(false, false, 1, k, R, 1, this.ones, R, dz.subarray(1), K1, 0, this.dbs, k);
-    const V = this.V, tr = this.transposed, dws = this.dws, dh = this.dh;
-    const noise = this.noise, ts = this.ts;
-    if (tr) for (let j = 0; j < k; j++) for (let i = 0; i < H; i++) dW[noise[j] * H + i] += dws[i * k + j];
-    else for (let i = 0; i < H; i++) for (let j = 0; j < k; j++) dW[i * V + noise[j]] += dws[i * k + j];
-    for (let j = 0; j < k; j++) db[noise[j]] += this.dbs[j];
-    // Targets: dh += dz[:, 0] W[:, t]; dW[:, t] += dz[:, 0] h; db[t] += dz[:, 0] (by rows of W where it is [H,V]).
-    if (tr) {
-      for (let r = 0; r < R; r++) {
-        const t = ts[r];
-        if (t === IGNORE_LABEL) continue;
-        const g = dz[r * K1], hr = r * H, wr = t * H;
-        for (let i = 0; i < H; i++) {
-          dh[hr + i] += g * W[wr + i];
-          dW[wr + i] += g * h[hr + i];
-        }
+    for (let j = 0; j < k; j++) db[this.noise[j]] += this.dbs[j];
+    // Targets: dh += dz[:, 0] wt; dwt = dz[:, 0] h, added into their weights; db[t] += dz[:, 0]. (Rows without a
+    // target have dz 0 and add nothing.)
+    this.dwt = ensureF32(this.dwt, R * H);
+    const wt = this.wt, dwt = this.dwt;
+    for (let r = 0; r < R; r++) {
+      const g = dz[r * K1];
+      for (let i = r * H, e = i + H; i < e; i++) {
+        dh[i] += g * wt[i];
+        dwt[i] = g * h[i];
       }
-    } else {
-      for (let i = 0; i < H; i++) {
-        const wr = i * V;
-        for (let r = 0; r < R; r++) {
-          const t = ts[r];
-          if (t === IGNORE_LABEL) continue;
-          const g = dz[r * K1];
-          dh[r * H + i] += g * W[wr + t];
-          dW[wr + t] += g * h[r * H + i];
-        }
-      }
+      if (this.ts[r] !== IGNORE_LABEL) db[this.ts[r]] += g;
     }
-    for (let r = 0; r < R; r++) if (ts[r] !== IGNORE_LABEL) db[ts[r]] += dz[r * K1];
-    return this.dh;
+    this.backend.scatterAddWords(dW, dwt, this.tsafe, this.transposed, H, V, R);
+    return dh;
   }
 }
