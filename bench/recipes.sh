@@ -2,13 +2,13 @@
 # The full-PTB recipes of the README, one after the other: each trains with validation, keeps the best weights,
 # then reports test perplexity with `rnnlm eval`. Minutes to hours on 2 cores; never part of the tests.
 #   PTB_DIR=../shared/data/ptb bash bench/recipes.sh [OUT_DIR] [RECIPE ...]
-# Recipes: ch6, pytorch, pytorch-tied, rnn-ptb, ch6-better (2 epochs here; the preset's 40 take about 6 hours on 2 cores).
+# Recipes: ch6, pytorch, pytorch-tied, rnn-ptb, rnn-ptb-fast, ch6-better (2 epochs here; the preset's 40 take about 6 hours on 2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-bench/results/recipes}
 shift || true
 recipes=("$@")
-[ ${#recipes[@]} -gt 0 ] || recipes=(ch6 pytorch pytorch-tied rnn-ptb ch6-better)
+[ ${#recipes[@]} -gt 0 ] || recipes=(ch6 pytorch pytorch-tied rnn-ptb rnn-ptb-fast ch6-better)
 mkdir -p "$out"
 for r in "${recipes[@]}"; do
   case "$r" in
@@ -16,6 +16,7 @@ for r in "${recipes[@]}"; do
     pytorch) args=(--preset pytorch) ;;
     pytorch-tied) args=(--preset pytorch --tied) ;;
     rnn-ptb) args=(--preset rnn-ptb) ;;
+    rnn-ptb-fast) args=(--preset rnn-ptb-fast) ;;
     ch6-better) args=(--preset ch6-better --max-epoch 2) ;;
     *) echo "unknown recipe $r" >&2; exit 2 ;;
   esac
