@@ -860,7 +860,20 @@ void scatter_add_words(float* dW, const float* src, const int32_t* ids, bool tra
   }
 }
 
-void sgd_update(float* param, const float* grad, float lr, int64_t n) { simd().axpy(param, grad, -lr, n); }
+void sgd_update(float* param, const float* grad, float lr, int64_t n) {
+  // Long vectors (a model's parameters) through OpenBLAS's saxpy, which splits them across its threads; its
+  // increments are ints, so longer ones go in pieces.
+  constexpr int64_t kThreaded = int64_t{1} << 16;
+  if (n < kThreaded) {
+    simd().axpy(param, grad, -lr, n);
+    return;
+  }
+  constexpr int64_t kPiece = int64_t{1} << 30;
+  for (int64_t i = 0; i < n; i += kPiece) {
+    const int m = static_cast<int>(n - i < kPiece ? n - i : kPiece);
+    cblas_saxpy(m, -lr, grad + i, 1, param + i, 1);
+  }
+}
 
 double sum_squares(const float* x, int64_t n) { return simd().sumsq(x, n); }
 
