@@ -3,7 +3,6 @@
  * training loss is their mean at the targets), gradients by finite differences (gradcheck.test.ts checks whole
  * models), js vs native, the frequency classes, the weights file, and the CLI's --output class.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,7 +10,7 @@ import {
   LanguageModel, TimeClassSoftmaxWithLoss, frequencyClasses, frequencyOrder, modelTensors, parseWeights, serializeSafetensors, weightsToBytes,
   type Backend, type ModelConfig,
 } from '../src';
-import { PTB_DIR, ROOT, backends, expectClose, randomArray, randomIds } from './helpers';
+import { backends, logRecords, rnnlm, expectClose, randomArray, randomIds } from './helpers';
 
 const N = 4, T = 5, H = 6, V = 11;
 const BOUNDS = [0, 1, 3, 7, V];
@@ -101,14 +100,6 @@ describe('class output in files', () => {
 
 describe('rnnlm train --output class', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnlm-class-'));
-  const CLI = path.join(ROOT, 'dist', 'cli.js');
-  const env = { ...process.env, PTB_DIR };
-  const rnnlm = (...args: string[]) => {
-    const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env });
-    return { code: r.status, out: r.stdout, err: r.stderr };
-  };
-  const records = (file: string): { type: string; epoch: number; ppl: number; val_ppl?: number }[] =>
-    fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   const args = ['train', '--output', 'class', '--classes', '30', '--corpus-size', '20000', '--full-vocab', '--batch-size', '10',
     '--time-size', '10', '--lr', '1', '--max-grad', '0.25', '--eval-interval', '50', '--valid', '--workers', '2'];
 
@@ -131,7 +122,7 @@ describe('rnnlm train --output class', () => {
     expect(rnnlm(...args, '--max-epoch', '1', '--checkpoint', ckpt, '--log', part).code).toBe(0);
     const again = rnnlm(...args, '--max-epoch', '2', '--resume', ckpt, '--log', part);
     expect(again.err).toBe('');
-    const a = records(log), b = records(part);
+    const a = logRecords(log), b = logRecords(part);
     expect(b.map((x) => [x.type, x.epoch])).toEqual(a.map((x) => [x.type, x.epoch]));
     expectClose('perplexities', b.map((x) => x.ppl), a.map((x) => x.ppl), 1e-5);
     expectClose('validation', b.flatMap((x) => x.val_ppl ?? []), a.flatMap((x) => x.val_ppl ?? []), 1e-5);

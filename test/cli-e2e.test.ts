@@ -3,26 +3,17 @@
  * interrupted with SIGINT mid-epoch and resumed reports what an uninterrupted run reports; corrupt checkpoints and
  * weights are refused and leave earlier files intact; the plot is valid SVG with one point per report.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { XMLValidator } from 'fast-xml-parser';
 import { readWeights } from '../src';
-import { PTB_DIR, ROOT, expectClose } from './helpers';
+import { PTB_DIR, ROOT, expectClose, logRecords, rnnlm } from './helpers';
 
 const CLI = path.join(ROOT, 'dist', 'cli.js');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnlm-e2e-'));
 const env = { ...process.env, PTB_DIR };
-
-function rnnlm(...args: string[]) {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env, timeout: 120000 });
-  return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
-function records(file: string): { type: string; epoch: number; iter?: number; ppl: number; val_ppl?: number }[] {
-  return fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-}
 
 // A small corpus of the user's own: 3000 tokens of PTB, one sentence a line.
 const lines = fs.readFileSync(path.join(PTB_DIR, 'ptb.train.txt'), 'utf8').split('\n');
@@ -46,7 +37,7 @@ describe('rnnlm end to end', () => {
     expect(w.vocab!.length).toBe(words.size + 1); // + <eos>
     expect(readWeights(best).vocab).toEqual(w.vocab);
 
-    const recs = records(LOG);
+    const recs = logRecords(LOG);
     const epochs = recs.filter((x) => x.type === 'epoch');
     expect(epochs.map((x) => x.epoch)).toEqual([1, 2, 3, 4]);
     expect(epochs.every((x) => typeof x.val_ppl === 'number' && x.val_ppl > 1)).toBe(true);
@@ -172,7 +163,7 @@ describe('rnnlm end to end', () => {
     const r = rnnlm('train', '--resume', ckpt);
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/resuming .*run\.ckpt at epoch 2, iteration \d+/);
-    const a = records(full), b = records(log);
+    const a = logRecords(full), b = logRecords(log);
     expect(b.map((x) => [x.type, x.epoch, x.iter])).toEqual(a.map((x) => [x.type, x.epoch, x.iter]));
     expectClose('perplexities', b.map((x) => x.ppl), a.map((x) => x.ppl), 1e-5);
   });
@@ -200,7 +191,7 @@ describe('rnnlm end to end', () => {
     expect(info.out).toMatch(/recurrent state: lstm.0.h, lstm.0.c, lstm.1.h, lstm.1.c/);
     const r = rnnlm('train', '--resume', ckpt);
     expect(r.code).toBe(0);
-    const a = records(full), b = records(log);
+    const a = logRecords(full), b = logRecords(log);
     expect(b.map((x) => [x.type, x.epoch, x.iter])).toEqual(a.map((x) => [x.type, x.epoch, x.iter]));
     expectClose('perplexities', b.map((x) => x.ppl), a.map((x) => x.ppl), 1e-5);
     expectClose('weights', readWeights(W2).tensors.get('lstm.1.Wh')!.data, readWeights(fullW).tensors.get('lstm.1.Wh')!.data, 1e-5);

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { jsBackend, resolveBackend, nativeUnavailableReason, type Backend } from '../src/backend';
@@ -66,4 +67,17 @@ export function randomArray(n: number, seed: number): Float32Array {
 export function randomIds(n: number, V: number, seed: number): Int32Array {
   const r = randomArray(n, seed);
   return Int32Array.from(r, (x) => Math.min(V - 1, Math.floor(((x + 1) / 2) * V)));
+}
+
+/** The built CLI (dist/cli.js) with PTB_DIR set: its exit code, standard output and standard error. */
+export function rnnlm(...args: string[]): { code: number | null; out: string; err: string } {
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'cli.js'), ...args], {
+    encoding: 'utf8', env: { ...process.env, PTB_DIR }, timeout: 120000,
+  });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** The records of a training log (--log run.jsonl), one per line. */
+export function logRecords(file: string): { type: string; epoch: number; iter?: number; ppl: number; val_ppl?: number }[] {
+  return fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 }

@@ -4,12 +4,11 @@
  * its gradients pass finite differences (gradcheck.test.ts, whole models); evaluation is the exact full softmax
  * over the same weights; js and native agree.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { AliasTable, LanguageModel, TimeSampledSoftmaxWithLoss, type ModelConfig } from '../src';
-import { PTB_DIR, ROOT, backends, expectClose, randomArray, randomIds } from './helpers';
+import { backends, logRecords, rnnlm, expectClose, randomArray, randomIds } from './helpers';
 
 const V = 13, H = 5, N = 3, T = 4;
 const COUNTS = [50, 30, 20, 12, 9, 7, 5, 4, 3, 2, 1, 1, 0];
@@ -105,14 +104,6 @@ describe('sampled output in a model', () => {
 
 describe('rnnlm train --output sampled', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnlm-sampled-'));
-  const CLI = path.join(ROOT, 'dist', 'cli.js');
-  const env = { ...process.env, PTB_DIR };
-  const rnnlm = (...args: string[]) => {
-    const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env });
-    return { code: r.status, out: r.stdout, err: r.stderr };
-  };
-  const records = (file: string): { type: string; epoch: number; ppl: number; val_ppl?: number }[] =>
-    fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   const args = ['train', '--output', 'sampled', '--noise-samples', '64', '--corpus-size', '20000', '--full-vocab', '--batch-size', '10',
     '--time-size', '10', '--lr', '1', '--max-grad', '0.25', '--eval-interval', '50', '--valid', '--workers', '2'];
 
@@ -121,12 +112,12 @@ describe('rnnlm train --output sampled', () => {
     const r = rnnlm(...args, '--max-epoch', '2', '--log', log, '--save', W);
     expect(r.err).toBe('');
     expect(r.out).toContain('sampled softmax (64 noise words)');
-    const valid = records(log).filter((x) => x.type === 'epoch').at(-1)!.val_ppl!;
+    const valid = logRecords(log).filter((x) => x.type === 'epoch').at(-1)!.val_ppl!;
     expect(rnnlm('eval', W, '--split', 'valid', '--batch-size', '10', '--time-size', '35').out).toContain(`perplexity ${valid.toFixed(2)}`);
     const ckpt = path.join(tmp, 'run.ckpt'), part = path.join(tmp, 'part.jsonl');
     expect(rnnlm(...args, '--max-epoch', '1', '--checkpoint', ckpt, '--log', part).code).toBe(0);
     expect(rnnlm(...args, '--max-epoch', '2', '--resume', ckpt, '--log', part).err).toBe('');
-    const a = records(log), b = records(part);
+    const a = logRecords(log), b = logRecords(part);
     expectClose('perplexities', b.map((x) => x.ppl), a.map((x) => x.ppl), 1e-5);
     expectClose('validation', b.flatMap((x) => x.val_ppl ?? []), a.flatMap((x) => x.val_ppl ?? []), 1e-5);
     // Its weights are a full softmax: the exports take them.
