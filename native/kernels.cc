@@ -738,18 +738,20 @@ void dropout_forward(float* out, float* mask, const float* x, double p, uint32_t
 
 void dropout_backward(float* dx, const float* dout, const float* mask, int64_t R) { simd().mul(dx, dout, mask, R); }
 
-double softmax_xent_forward(float* ys, const float* scores, const int32_t* ts, int64_t R, int64_t V) {
+// y = softmax(x) over n entries (y may be x); returns -log softmax(x)[t] as log(sum) - (x[t] - max), exact even
+// where y[t] underflows to 0, or 0 when t is -1. x[t] is read before y is written.
+static double softmax_row(float* y, const float* x, int64_t n, int32_t t) {
   const Simd& s = simd();
+  const float xt = t == -1 ? 0.0f : x[t];
+  const float m = s.max(x, n);
+  const float sum = s.exp_sum(y, x, m, n);
+  s.scale(y, y, 1.0f / sum, n);
+  return t == -1 ? 0.0 : std::log(static_cast<double>(sum)) - (static_cast<double>(xt) - m);
+}
+
+double softmax_xent_forward(float* ys, const float* scores, const int32_t* ts, int64_t R, int64_t V) {
   double loss = 0;
-  for (int64_t r = 0; r < R; r++) {
-    const float* x = scores + r * V;
-    float* y = ys + r * V;
-    const float m = s.max(x, V);
-    const float sum = s.exp_sum(y, x, m, V);
-    s.scale(y, y, 1.0f / sum, V);
-    const int32_t t = ts[r];
-    if (t != -1) loss += std::log(static_cast<double>(sum)) - (static_cast<double>(x[t]) - m);
-  }
+  for (int64_t r = 0; r < R; r++) loss += softmax_row(ys + r * V, scores + r * V, V, ts[r]);
   return loss;
 }
 
@@ -772,7 +774,6 @@ double class_softmax_forward(float* zs, float* zp, float* probs, float* hg, cons
                              const float* b, const float* Wc, const float* bc, const int32_t* bounds,
                              const int32_t* ct, const int32_t* order, const int32_t* groups, const int32_t* ts,
                              bool transW, int R, int H, int V, int C) {
-  const Simd& s = simd();
   // P(class | h) for every row.
   affine_forward(zs, h, Wc, bc, false, R, H, C);
   double loss = softmax_xent_forward(zp, zs, ct, R, C);
@@ -792,11 +793,7 @@ double class_softmax_forward(float* zs, float* zp, float* probs, float* hg, cons
     else sgemm(false, false, n, m, H, 1.0f, G, H, W + lo, V, 1.0f, S, m);
     for (int i = 0; i < n; i++) {
       float* x = S + static_cast<int64_t>(i) * m;
-      const float xt = x[ts[order[g0 + i]] - lo];
-      const float mx = s.max(x, m);
-      const float sum = s.exp_sum(x, x, mx, m);
-      s.scale(x, x, 1.0f / sum, m);
-      loss += std::log(static_cast<double>(sum)) - (static_cast<double>(xt) - mx);
+      loss += softmax_row(x, x, m, ts[order[g0 + i]] - lo);
     }
     p += static_cast<int64_t>(n) * m;
   }

@@ -96,6 +96,25 @@ function sgemmJs(
   }
 }
 
+/**
+ * ys[o..o+n) = softmax(x[o..o+n)) (ys may be x); returns -log softmax(x)[t] as log(sum) - (x[t] - max), exact even
+ * where ys[t] underflows to 0, or 0 when t is -1. x[t] is read before ys is written.
+ */
+function softmaxRow(ys: Float32Array, x: Float32Array, o: number, n: number, t: number): number {
+  const xt = t === -1 ? 0 : x[o + t];
+  let max = -Infinity;
+  for (let j = 0; j < n; j++) if (x[o + j] > max) max = x[o + j];
+  let sum = 0;
+  for (let j = 0; j < n; j++) {
+    const e = exp(x[o + j] - max);
+    ys[o + j] = e;
+    sum += e;
+  }
+  const inv = 1 / sum;
+  for (let j = 0; j < n; j++) ys[o + j] *= inv;
+  return t === -1 ? 0 : log(sum) - (xt - max);
+}
+
 /** out[r,:] += b for every row r < R. */
 function addBias(out: Float32Array, b: Float32Array, R: number, O: number): void {
   for (let r = 0; r < R; r++) {
@@ -538,20 +557,7 @@ export const jsBackend: Backend = {
       const G = hg.subarray(g0 * H), S = probs.subarray(p);
       if (transW) sgemmJs(false, true, n, m, H, 1, G, H, W.subarray(lo * H), H, 1, S, m);
       else sgemmJs(false, false, n, m, H, 1, G, H, W.subarray(lo), V, 1, S, m);
-      for (let i = 0; i < n; i++) {
-        const o = p + i * m, xt = probs[o + ts[order[g0 + i]] - lo];
-        let max = -Infinity;
-        for (let j = 0; j < m; j++) if (probs[o + j] > max) max = probs[o + j];
-        let sum = 0;
-        for (let j = 0; j < m; j++) {
-          const e = exp(probs[o + j] - max);
-          probs[o + j] = e;
-          sum += e;
-        }
-        const inv = 1 / sum;
-        for (let j = 0; j < m; j++) probs[o + j] *= inv;
-        loss += log(sum) - (xt - max);
-      }
+      for (let i = 0; i < n; i++) loss += softmaxRow(probs, probs, p + i * m, m, ts[order[g0 + i]] - lo);
       p += n * m;
     }
     return loss;
@@ -643,22 +649,7 @@ export const jsBackend: Backend = {
     v.i32('ts', ts, R, 'R');
     v.ids('ts', ts, R, V, true);
     let loss = 0;
-    for (let r = 0; r < R; r++) {
-      const o = r * V;
-      let max = -Infinity;
-      for (let j = 0; j < V; j++) if (scores[o + j] > max) max = scores[o + j];
-      let sum = 0;
-      for (let j = 0; j < V; j++) {
-        const e = exp(scores[o + j] - max);
-        ys[o + j] = e;
-        sum += e;
-      }
-      const inv = 1 / sum;
-      for (let j = 0; j < V; j++) ys[o + j] *= inv;
-      // -log softmax(x)[t] = log(sum) - (x[t] - max): exact even where ys[t] underflows to 0.
-      const t = ts[r];
-      if (t !== -1) loss += log(sum) - (scores[o + t] - max);
-    }
+    for (let r = 0; r < R; r++) loss += softmaxRow(ys, scores, r * V, V, ts[r]);
     return loss;
   },
 
