@@ -56,9 +56,7 @@ async function main() {
     config.classBounds = rnnlm.frequencyClasses(counts, w.classes);
   }
   if (w.noiseSamples) {
-    const counts = new Array(V).fill(0);
-    for (const id of data) counts[id]++;
-    config.noise = { samples: w.noiseSamples, power: 0.75, counts };
+    config.noise = { samples: w.noiseSamples, power: 0.75, counts: Array.from(rnnlm.wordCounts(data, V)) };
   }
   const backend = rnnlm.resolveBackend(spec.backend);
   const model = new rnnlm.LanguageModel(config, { backend, seed: 0 });

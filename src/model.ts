@@ -149,6 +149,19 @@ export function paramTable(config: ModelConfig): ParamSpec[] {
   });
 }
 
+/**
+ * A lookup of a config's tensors by paramTable name for `purpose` (e.g. 'the ONNX export'): each one present with
+ * the size the table gives it, else a RangeError naming the tensor.
+ */
+export function tensorLookup(config: ModelConfig, tensors: ReadonlyMap<string, Float32Array>, purpose: string): (name: string) => Float32Array {
+  const sizes = new Map(paramTable(config).map((s) => [s.name, s.size]));
+  return (name) => {
+    const size = sizes.get(name), t = tensors.get(name);
+    if (size === undefined || !t || t.length !== size) throw new RangeError(`Expected tensor ${name} of ${size ?? '?'} floats for ${purpose}`);
+    return t;
+  };
+}
+
 /** The recurrent state: one [N,H] tensor per layer and state name, e.g. `lstm.0.h`, `lstm.0.c`, `lstm.1.h`, ... */
 export function stateTable(config: ModelConfig): { name: string; layer: number; index: number }[] {
   const out: { name: string; layer: number; index: number }[] = [];

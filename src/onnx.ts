@@ -18,7 +18,7 @@
  * The file is written with a small protobuf encoder (write-only, the nine ONNX messages used here, field numbers
  * from onnx.proto); ONNX Runtime reading it back in the tests is the check of the encoding.
  */
-import { paramTable, stateTable, type ModelConfig } from './model';
+import { stateTable, tensorLookup, type ModelConfig } from './model';
 
 // ---- protobuf wire format --------------------------------------------------------------------------------------
 
@@ -164,12 +164,7 @@ export interface OnnxExportOptions {
 export function exportOnnx(config: ModelConfig, tensors: ReadonlyMap<string, Float32Array>, opts: OnnxExportOptions = {}): Uint8Array {
   const { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H, tied } = config;
   if (config.output === 'class') throw new RangeError('The ONNX export covers the full softmax (and sampled-softmax models, whose weights are a full softmax), not the class output layer');
-  const get = (name: string): Float32Array => {
-    const spec = paramTable(config).find((s) => s.name === name);
-    const t = tensors.get(name);
-    if (!spec || !t || t.length !== spec.size) throw new RangeError(`Expected tensor ${name} of ${spec?.size ?? '?'} floats for the ONNX export`);
-    return t;
-  };
+  const get = tensorLookup(config, tensors, 'the ONNX export');
   if (opts.vocab !== undefined && opts.vocab.length !== V) {
     throw new RangeError(`vocabulary has ${opts.vocab.length} words but the model ${V}`);
   }

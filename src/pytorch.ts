@@ -14,7 +14,7 @@
  * where the book's GRU (and rnnlm's) multiplies first, n = tanh(x Wx_n + (r * h) Wh_n + b_n); no weights make the
  * two equal. The ONNX export (linear_before_reset = 0) carries it exactly.
  */
-import { paramTable, type ModelConfig } from './model';
+import { tensorLookup, type ModelConfig } from './model';
 import type { Tensor } from './safetensors';
 
 /** PyTorch's gate blocks, each from our block index: LSTM i, f, g, o <- our i (2), f (0), g (1), o (3). */
@@ -55,12 +55,7 @@ export function pytorchStateDict(config: ModelConfig, tensors: ReadonlyMap<strin
   if (cell === 'gru') {
     throw new RangeError("PyTorch's nn.GRU applies the reset gate after the recurrent product and rnnlm's GRU (the book's) before it, so no PyTorch weights give the same model; export it with --onnx");
   }
-  const get = (name: string): Float32Array => {
-    const spec = paramTable(config).find((s) => s.name === name);
-    const t = tensors.get(name);
-    if (!spec || !t || t.length !== spec.size) throw new RangeError(`Expected tensor ${name} of ${spec?.size ?? '?'} floats for the PyTorch export`);
-    return t;
-  };
+  const get = tensorLookup(config, tensors, 'the PyTorch export');
   const order = TORCH_GATES[cell];
   const GH = order.length * H;
   const out: [string, Tensor][] = [['encoder.weight', { shape: [V, D], data: get('embed.W') }]];

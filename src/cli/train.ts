@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomic } from '../atomic';
 import { BACKEND_NAMES, nativeUnavailableReason, resolveBackend, type Backend, type BackendName } from '../backend';
-import { frequencyClasses } from '../layers/class-softmax';
+import { frequencyClasses, wordCounts } from '../layers/class-softmax';
 import { CELL_TYPES, LanguageModel, OUTPUT_TYPES, WEIGHT_INITS, type CellType, type OutputType, type WeightInit } from '../model';
 import { SGD } from '../optimizer';
 import { autoWorkers } from '../parallel/engine';
@@ -68,12 +68,6 @@ const DEFAULT_CLASSES = 100;
 const DEFAULT_NOISE_SAMPLES = 1024;
 const DEFAULT_NOISE_POWER = 0.75;
 
-/** How often each word id occurs in `ids` (V ids). */
-function wordCounts(ids: Int32Array, V: number): Float64Array {
-  const counts = new Float64Array(V);
-  for (const id of ids) counts[id]++;
-  return counts;
-}
 
 /** The book's recipes (and PyTorch's word_language_model example): flags given explicitly override them. */
 export const PRESETS = {

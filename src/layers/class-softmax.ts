@@ -218,13 +218,19 @@ export function frequencyClasses(counts: ArrayLike<number>, C: number): number[]
   return bounds;
 }
 
+/** How often each word id 0..V-1 occurs in `ids`. */
+export function wordCounts(ids: ArrayLike<number>, V: number): Float64Array {
+  const counts = new Float64Array(V);
+  for (let i = 0; i < ids.length; i++) counts[ids[i]]++;
+  return counts;
+}
+
 /**
  * Word ids renumbered by frequency in `ids` (most frequent first; ties keep their order): `order[newId] = oldId`
  * and `remap[oldId] = newId`, for a vocabulary of V words; `counts` are in the new order.
  */
 export function frequencyOrder(ids: ArrayLike<number>, V: number): { order: Int32Array; remap: Int32Array; counts: Float64Array } {
-  const counts = new Float64Array(V);
-  for (let i = 0; i < ids.length; i++) counts[ids[i]]++;
+  const counts = wordCounts(ids, V);
   const order = Int32Array.from({ length: V }, (_, i) => i).sort((a, b) => counts[b] - counts[a] || a - b);
   const remap = new Int32Array(V);
   order.forEach((old, i) => { remap[old] = i; });
