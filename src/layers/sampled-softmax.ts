@@ -76,6 +76,7 @@ export class TimeSampledSoftmaxWithLoss {
   readonly params: Float32Array[];
   readonly grads: Float32Array[];
   readonly sampler: AliasTable;
+  readonly transposed: boolean;
   private readonly backend: Backend;
   private readonly logQ: Float64Array;
   /** The last forward's noise words. */
@@ -126,8 +127,6 @@ export class TimeSampledSoftmaxWithLoss {
     this.hitFirst = new Int32Array(V).fill(-1);
     this.hitNext = new Int32Array(samples);
   }
-
-  readonly transposed: boolean;
 
   /** Draws the iteration's noise words into `noise`. */
   draw(key: SampleKey): Int32Array {
