@@ -45,12 +45,19 @@ std::string Describe(const Napi::Value& v) {
 // The checked arguments of one call.
 class Args {
  public:
-  Args(const CallbackInfo& info, const char* fn, size_t count) : info_(info), env_(info.Env()) {
-    if (info.Length() != count) {
-      throw Napi::TypeError::New(env_, std::string(fn) + " expects " + std::to_string(count) +
-                                           " arguments but received " + std::to_string(info.Length()));
+  Args(const CallbackInfo& info, const char* fn, size_t count) : Args(info, fn, count, count) {}
+
+  // Between `min` and `max` arguments (the last ones optional: see Has).
+  Args(const CallbackInfo& info, const char* fn, size_t min, size_t max) : info_(info), env_(info.Env()) {
+    if (info.Length() < min || info.Length() > max) {
+      throw Napi::TypeError::New(env_, std::string(fn) + " expects " + std::to_string(min) +
+                                           (min == max ? "" : " to " + std::to_string(max)) + " arguments but received " +
+                                           std::to_string(info.Length()));
     }
   }
+
+  // Whether optional argument i was given (undefined counts as not given).
+  bool Has(size_t i) const { return i < info_.Length() && !info_[i].IsUndefined(); }
 
   // An integer in [min, INT32_MAX].
   int Dim(size_t i, const char* name, int64_t min = 0) const {
@@ -605,12 +612,13 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
 
   // sgdUpdate(param, grad, lr)
   Value SgdUpdate(const CallbackInfo& info) {
-    Args a(info, "sgdUpdate", 3);
+    Args a(info, "sgdUpdate", 3, 4);
     const int64_t n = a.F32Length(0, "param");
     float* param = a.F32(0, "param", n, "param.length");
-    const float* grad = a.F32(1, "grad", n, "param.length");
+    float* grad = a.F32(1, "grad", n, "param.length");
     const float lr = static_cast<float>(a.Finite(2, "lr"));
-    rnnlm::sgd_update(param, grad, lr, n);
+    const bool zero_grad = a.Has(3) && a.Bool(3, "zeroGrad");
+    rnnlm::sgd_update(param, grad, lr, n, zero_grad);
     return info.Env().Undefined();
   }
 
@@ -632,11 +640,12 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
 
   // addSumSquares(y, x) -> number
   Value AddSumSquares(const CallbackInfo& info) {
-    Args a(info, "addSumSquares", 2);
+    Args a(info, "addSumSquares", 2, 3);
     const int64_t n = a.F32Length(0, "y");
     float* y = a.F32(0, "y", n, "y.length");
-    const float* x = a.F32(1, "x", n, "y.length");
-    return Napi::Number::New(info.Env(), rnnlm::add_sum_squares(y, x, n));
+    float* x = a.F32(1, "x", n, "y.length");
+    const bool zero_x = a.Has(2) && a.Bool(2, "zeroX");
+    return Napi::Number::New(info.Env(), rnnlm::add_sum_squares(y, x, n, zero_x));
   }
 
   // scale(x, s)

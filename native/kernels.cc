@@ -206,6 +206,21 @@ ALWAYS_INLINE double add_sumsq_body(float* y, const float* x, int64_t n) {
   return sumsq_body(y, n);
 }
 
+// One (row, time) vector of inverted dropout: unit u is kept when mix(base, u) >= threshold (as an integer: the
+// hash is uniform on [0, 2^32)), kept units scaled by `scale`.
+ALWAYS_INLINE void dropout_row_body(float* out, float* mask, const float* x, uint32_t base, uint32_t threshold, float scale,
+                                    int64_t U) {
+  for (int64_t u = 0; u < U; u++) {
+    uint32_t h = base ^ (static_cast<uint32_t>(u) * 0x9e3779b9u);
+    h = (h ^ (h >> 16)) * 0x85ebca6bu;
+    h = (h ^ (h >> 13)) * 0xc2b2ae35u;
+    h ^= h >> 16;
+    const float m = h >= threshold ? scale : 0.0f;
+    mask[u] = m;
+    out[u] = x[u] * m;
+  }
+}
+
 struct Simd {
   const char* name;
   float (*max)(const float*, int64_t);
@@ -223,6 +238,7 @@ struct Simd {
   void (*gru_back1)(float*, float*, const float*, const float*, const float*, int64_t);
   void (*gru_back2)(float*, float*, const float*, const float*, const float*, int64_t);
   void (*mul)(float*, const float*, const float*, int64_t);
+  void (*dropout_row)(float*, float*, const float*, uint32_t, uint32_t, float, int64_t);
 };
 
 #define DEFINE_SIMD(NS, TARGET, NAME)                                                                        \
@@ -253,8 +269,12 @@ struct Simd {
     gru_back2_body(dA, c, drh, a, hp, H);                                                                    \
   }                                                                                                          \
   TARGET void mul(float* y, const float* a, const float* b, int64_t n) { mul_body(y, a, b, n); }            \
+  TARGET void dropout_row(float* out, float* mask, const float* x, uint32_t base, uint32_t threshold, float scale, \
+                          int64_t U) {                                                                       \
+    dropout_row_body(out, mask, x, base, threshold, scale, U);                                               \
+  }                                                                                                          \
   const Simd table = {NAME, max, exp_sum, scale, axpy, tanh, dtanh, sumsq, add_sumsq,                                   \
-                      lstm_step, lstm_back, gru_zr, gru_n, gru_back1, gru_back2, mul};                       \
+                      lstm_step, lstm_back, gru_zr, gru_n, gru_back1, gru_back2, mul, dropout_row};          \
   }
 
 #if defined(__x86_64__)
@@ -720,17 +740,24 @@ static inline uint32_t mix(uint32_t h, uint32_t k) {
 
 void dropout_forward(float* out, float* mask, const float* x, double p, uint32_t seed, uint32_t iteration,
                      uint32_t site, uint32_t row0, int64_t N, int64_t T, int64_t U) {
-  const double threshold = p * 4294967296.0;
+  // A unit is kept when its hash h (an integer in [0, 2^32)) satisfies h >= p * 2^32, i.e. h >= ceil(p * 2^32);
+  // a ceiling of 2^32 (p within 2^-32 of 1) keeps nothing.
+  const double threshold = std::ceil(p * 4294967296.0);
+  const bool keep_none = threshold > 4294967295.0;
   const float scale = static_cast<float>(1.0 / (1.0 - p));
+  const Simd& s = simd();
   for (int64_t r = 0; r < N; r++) {
     for (int64_t t = 0; t < T; t++) {
       const uint32_t base = mix(mix(mix(mix(mix(0x243f6a88u, seed), iteration), site),
                                     row0 + static_cast<uint32_t>(r)), static_cast<uint32_t>(t));
       const int64_t o = (r * T + t) * U;
-      for (int64_t u = 0; u < U; u++) {
-        const float m = static_cast<double>(mix(base, static_cast<uint32_t>(u))) >= threshold ? scale : 0.0f;
-        mask[o + u] = m;
-        out[o + u] = x[o + u] * m;
+      if (keep_none) {
+        for (int64_t u = 0; u < U; u++) {
+          mask[o + u] = 0.0f;
+          out[o + u] = x[o + u] * 0.0f;
+        }
+      } else {
+        s.dropout_row(out + o, mask + o, x + o, base, static_cast<uint32_t>(threshold), scale, U);
       }
     }
   }
@@ -857,7 +884,18 @@ void scatter_add_words(float* dW, const float* src, const int32_t* ids, bool tra
   }
 }
 
-void sgd_update(float* param, const float* grad, float lr, int64_t n) {
+void sgd_update(float* param, float* grad, float lr, int64_t n, bool zero_grad) {
+  if (zero_grad) {
+    // In blocks that stay in cache between the update and the zeroing.
+    constexpr int64_t kBlock = 4096;
+    const Simd& s = simd();
+    for (int64_t i = 0; i < n; i += kBlock) {
+      const int64_t m = n - i < kBlock ? n - i : kBlock;
+      s.axpy(param + i, grad + i, -lr, m);
+      std::memset(grad + i, 0, sizeof(float) * static_cast<size_t>(m));
+    }
+    return;
+  }
   // Long vectors (a model's parameters) through OpenBLAS's saxpy, which splits them across its threads; its
   // increments are ints, so longer ones go in pieces.
   constexpr int64_t kThreaded = int64_t{1} << 16;
@@ -878,12 +916,16 @@ void zero(float* x, int64_t n) {
   if (n > 0) std::memset(x, 0, sizeof(float) * static_cast<size_t>(n));
 }
 
-double add_sum_squares(float* y, const float* x, int64_t n) {
-  // In blocks that stay in cache between the add and the squares.
+double add_sum_squares(float* y, float* x, int64_t n, bool zero_x) {
+  // In blocks that stay in cache between the add, the squares and the zeroing.
   constexpr int64_t kBlock = 4096;
   const Simd& s = simd();
   double total = 0;
-  for (int64_t i = 0; i < n; i += kBlock) total += s.add_sumsq(y + i, x + i, n - i < kBlock ? n - i : kBlock);
+  for (int64_t i = 0; i < n; i += kBlock) {
+    const int64_t m = n - i < kBlock ? n - i : kBlock;
+    total += s.add_sumsq(y + i, x + i, m);
+    if (zero_x) std::memset(x + i, 0, sizeof(float) * static_cast<size_t>(m));
+  }
   return total;
 }
 

@@ -101,14 +101,16 @@ double softmax_xent_forward(float* ys, const float* scores, const int32_t* ts, i
 void softmax_xent_backward(float* dx, const float* ys, const int32_t* ts, float scale, int64_t R, int64_t V);
 
 // param -= lr * grad over n elements
-void sgd_update(float* param, const float* grad, float lr, int64_t n);
+// param -= lr * grad; then grad = 0 when zero_grad (the next backward's zeroing while grad is in cache).
+void sgd_update(float* param, float* grad, float lr, int64_t n, bool zero_grad);
 
 // sum of x[i]^2, accumulated in double
 // x = 0 (a memset: V8 fills a Float32Array over a SharedArrayBuffer element by element, about 3x slower).
 void zero(float* x, int64_t n);
 
 // y += x; returns the sum of squares of the new y (double precision).
-double add_sum_squares(float* y, const float* x, int64_t n);
+// y += x, returning the sum of squares of the new y; then x = 0 when zero_x.
+double add_sum_squares(float* y, float* x, int64_t n, bool zero_x);
 
 double sum_squares(const float* x, int64_t n);
 

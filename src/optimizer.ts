@@ -11,12 +11,15 @@ export class SGD {
     this.backend = resolveBackend(opts.backend);
   }
 
-  /** param -= lr * scale * grad; `scale` folds a clipping factor (clipScale) into the update's one pass. */
-  update(params: Float32Array[], grads: Float32Array[], scale = 1): void {
+  /**
+   * param -= lr * scale * grad; `scale` folds a clipping factor (clipScale) into the update's one pass, and
+   * `zeroGrads` the next iteration's zeroing of the gradients (explicit, as every zeroing: see Backend.sgdUpdate).
+   */
+  update(params: Float32Array[], grads: Float32Array[], scale = 1, zeroGrads = false): void {
     if (params.length !== grads.length) {
       throw new RangeError(`Expected as many gradients as parameters (${params.length}) but received ${grads.length}`);
     }
-    for (let i = 0; i < params.length; i++) this.backend.sgdUpdate(params[i], grads[i], this.lr * scale);
+    for (let i = 0; i < params.length; i++) this.backend.sgdUpdate(params[i], grads[i], this.lr * scale, zeroGrads);
   }
 }
 

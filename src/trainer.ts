@@ -230,6 +230,7 @@ export class RnnlmTrainer {
       setBlasThreads(opts.blasThreads ?? autoBlasThreads(model, batchSize, timeSize, workers));
     }
     let done = 0;
+    let gradsZero = false;
     try {
       for (; st.epoch <= maxEpoch; st.epoch++, st.iter = 0, st.epochLoss = 0) {
         const epochStart = performance.now(), firstIter = st.iter + 1;
@@ -253,7 +254,8 @@ export class RnnlmTrainer {
           if (engine) {
             loss = await engine.step(batches.xs, batches.ts, iteration, ` at epoch ${st.epoch}, iteration ${iter}`);
           } else {
-            model.zeroGrads();
+            if (!gradsZero) model.zeroGrads();
+            gradsZero = false;
             loss = model.forward(batches.xs, batches.ts, batchSize, timeSize, { iteration });
           }
           // A loss past MAX_LOSS makes the perplexity overflow to Infinity: the run has diverged as surely as NaN.
@@ -280,10 +282,12 @@ export class RnnlmTrainer {
           // the norm from the engine's block sum when it computed one.
           let rate = 1;
           if (opts.maxGrad !== undefined) {
-            const sumSq = engine?.gradSumSquares ?? model.backend.sumSquares(model.flatGrads);
+            const sumSq = engine ? engine.gradSumSquares : model.backend.sumSquares(model.flatGrads);
             rate = clipScale(Math.sqrt(sumSq), opts.maxGrad);
           }
-          optimizer.update([model.flatParams], [model.flatGrads], rate);
+          if (engine) await engine.update(optimizer, rate, ` at epoch ${st.epoch}, iteration ${iter}`);
+          else optimizer.update([model.flatParams], [model.flatGrads], rate, true);
+          gradsZero = true; // the update zeroed them for the next backward
           st.iter = iter;
           done++;
           st.timeIdx = batches.timeIdx;

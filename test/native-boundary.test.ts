@@ -80,9 +80,9 @@ function validCalls(rnd: () => number): [string, unknown[]][] {
     ['affineBackward', [f(R * I), f(I * O), f(O), f(R * O), f(R * I), f(I * O), f(R * I), rnd() < 0.5, R, I, O]],
     ['softmaxCrossEntropyForward', [f(R * V), f(R * V), ids(R, V), R, V]],
     ['softmaxCrossEntropyBackward', [f(R * V), f(R * V), ids(R, V), 0.5, R, V]],
-    ['sgdUpdate', [f(5), f(5), 0.1]],
+    ['sgdUpdate', [f(5), f(5), 0.1, ...(rnd() < 0.5 ? [rnd() < 0.5] : [])]],
     ['sumSquares', [f(5)]],
-    ['addSumSquares', [f(5), f(5)]],
+    ['addSumSquares', [f(5), f(5), ...(rnd() < 0.5 ? [rnd() < 0.5] : [])]],
     ['zero', [f(5)]],
     ['scale', [f(5), 2]],
     ['setNumThreads', [1]],
@@ -200,6 +200,8 @@ describeNative('native boundary', () => {
     expect(() => addon!.scale(detached(4), 2)).not.toThrow(); // a detached array is empty: nothing to scale
     throwsExactly(() => addon!.sgdUpdate(f(4), detached(4), 0.1), 'RangeError', 'Expected Float32Array of length >= 4 (param.length) for grad but received length 0');
     throwsExactly(() => addon!.sumSquares(), 'TypeError', 'sumSquares expects 1 arguments but received 0');
+    throwsExactly(() => addon!.sgdUpdate(f(4), f(4), 0.1, 1), 'TypeError', 'Expected boolean for zeroGrad but received 1 of type number');
+    throwsExactly(() => addon!.addSumSquares(f(4), f(4), true, 0), 'TypeError', 'addSumSquares expects 2 to 3 arguments but received 4');
   });
 
   it('works on Float32Arrays over SharedArrayBuffers', () => {

@@ -103,7 +103,8 @@ describeNative('native backend parity with js', () => {
         new Float32Array(4 * N * T * H + N * H), N, T, D, H));
   });
 
-  it.each([[0, 1, 1, 1], [0.2, 3, 5, 7], [0.5, 20, 35, 100], [0.9, 2, 3, 64]])('dropout p=%f N=%i T=%i U=%i: identical masks, bit for bit', (p, N, T, U) => {
+  // 0.25: the threshold 2^30 exactly; 1 - 2^-33: the threshold rounds up to 2^32, nothing kept; U = 33: vector tails.
+  it.each([[0, 1, 1, 1], [0.2, 3, 5, 7], [0.5, 20, 35, 100], [0.9, 2, 3, 64], [0.25, 2, 3, 33], [1 - 2 ** -33, 1, 2, 5]])('dropout p=%f N=%i T=%i U=%i: identical masks, bit for bit', (p, N, T, U) => {
     const x = randomArray(N * T * U, 51), dout = randomArray(N * T * U, 52);
     const outs = [jsBackend, native!].map((be) => {
       const out = new Float32Array(N * T * U), mask = new Float32Array(N * T * U), dx = new Float32Array(N * T * U);
@@ -166,6 +167,16 @@ describeNative('native backend parity with js', () => {
     same('sgdUpdate', [randomArray(n, 18)], (be, [p]) => be.sgdUpdate(p, g, 0.1));
     same('sumSquares', [], (be) => be.sumSquares(g));
     same('addSumSquares', [randomArray(n, 20)], (be, [y]) => be.addSumSquares(y, g));
+    // The fused zeroing: the same update or sum, and the gradient (block) left all zero.
+    same('sgdUpdate zeroGrad', [randomArray(n, 18), Float32Array.from(g)], (be, [p, gz]) => {
+      be.sgdUpdate(p, gz, 0.1, true);
+      expect(gz.every((x) => x === 0)).toBe(true);
+    });
+    same('addSumSquares zeroX', [randomArray(n, 20), Float32Array.from(g)], (be, [y, x]) => {
+      const r = be.addSumSquares(y, x, true);
+      expect(x.every((e) => e === 0)).toBe(true);
+      return r;
+    });
     same('zero', [randomArray(n, 21)], (be, [x]) => be.zero(x));
     same('scale', [randomArray(n, 19)], (be, [x]) => be.scale(x, -0.3));
   });

@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import { LanguageModel, SimpleRnnlm, SGD, RnnlmTrainer, jsBackend, type Backend, type ModelConfig } from '../src';
-import { WORKER_FILE, autoBlasThreads, autoWorkers } from '../src/parallel/engine';
+import { ParallelEngine, WORKER_FILE, autoBlasThreads, autoWorkers } from '../src/parallel/engine';
 import { getBlasThreads, loadNativeBackend } from '../src/backend/native';
 import { REQUIRE_NATIVE, backends, expectClose, randomIds, relError } from './helpers';
 import { expectOnCurve, seedCurve } from './support/seed';
@@ -58,6 +58,36 @@ describe.each(backends().map((b) => [b.name, b] as const))('parallel training on
     expect(relError(plain.params, serial.params)).toBeGreaterThan(1e-3);
   });
 
+  it('engine steps with and without updates between them: each step the gradient of its own batch, as serial', async () => {
+    // The workers leave the gradient blocks zero after a reduce and an update; a step that follows a step (no update)
+    // or a fresh engine must zero them itself.
+    const N = 5, T = 4, config = { vocabSize: V, wordvecSize: D, hiddenSize: H, dropout: 0.2 };
+    const serial = new LanguageModel(config, { backend, seed: 3 }), par = new LanguageModel(config, { backend, seed: 3 });
+    par.flatGrads.fill(7); // junk a fresh engine must not add in
+    const sgdS = new SGD(0.3, { backend }), sgdP = new SGD(0.3, { backend });
+    const engine = new ParallelEngine(par, N, T, { workers: 2 });
+    try {
+      for (let i = 0; i < 6; i++) {
+        const xs = Int32Array.from(corpus.subarray(i * N * T, (i + 1) * N * T)), ts = Int32Array.from(corpus.subarray(i * N * T + 1, (i + 1) * N * T + 1));
+        serial.zeroGrads();
+        const ls = serial.forward(xs, ts, N, T, { iteration: i });
+        serial.backward();
+        const lp = await engine.step(xs, ts, i);
+        expect(Math.abs(lp - ls)).toBeLessThan(1e-5);
+        expectClose(`gradient of step ${i}`, par.flatGrads, serial.flatGrads, 1e-5);
+        expect(Math.abs(engine.gradSumSquares - backend.sumSquares(serial.flatGrads))).toBeLessThan(1e-5 * engine.gradSumSquares);
+        if (i % 3 !== 1) { // steps 2 and 5 follow a step without an update
+          sgdS.update([serial.flatParams], [serial.flatGrads], 0.5);
+          await engine.update(sgdP, 0.5);
+          expect(par.flatGrads.every((g) => g === 0)).toBe(true);
+          expectClose(`parameters after step ${i}`, par.flatParams, serial.flatParams, 1e-5);
+        }
+      }
+    } finally {
+      await engine.close();
+    }
+  });
+
   it('follows the seed curve with 2 workers', async () => {
     const epochs = backend.name === 'js' ? 6 : 100;
     const ppl = await seedCurve(backend, epochs, { workers: 2 });
@@ -77,9 +107,9 @@ describe('parallel training faults', () => {
       maxEpoch: 3, batchSize: N, timeSize: T, workers: 2, evalInterval: 1, signal: stop.signal,
       onReport: (r) => r.iter === 6 && stop.abort(),
     })).rejects.toThrow('training interrupted at epoch 1, iteration 7');
-    // A pool of one thread whose 13th step call throws: iterations 1..6 run 12 calls on two slices, the 7th fails.
+    // A pool of one thread whose 7th step call throws: slice 1 of iteration 7 (slice 0 runs on the main thread).
     const pool = new Piscina({
-      filename: path.join(__dirname, 'support', 'failing-worker.js'), minThreads: 1, maxThreads: 1, workerData: { failOnCall: 13 },
+      filename: path.join(__dirname, 'support', 'failing-worker.js'), minThreads: 1, maxThreads: 1, workerData: { failOnCall: 7 },
     });
     const model = new SimpleRnnlm(V, D, H, { backend: jsBackend, seed: 5 });
     const started = Date.now();
@@ -87,20 +117,20 @@ describe('parallel training faults', () => {
       .fit(data, targets, { maxEpoch: 3, batchSize: N, timeSize: T, workers: 2, pool })
       .catch((e: Error) => e);
     expect(Date.now() - started).toBeLessThan(10000);
-    expect(String(err)).toMatch(/WorkerError: worker [01] \(batch rows \d\.\.\d\) failed at epoch 1, iteration 7: injected failure on call 13/);
+    expect(String(err)).toMatch(/WorkerError: worker 1 \(batch rows 2\.\.3\) failed at epoch 1, iteration 7: injected failure on call 7/);
     await pool.destroy();
     expect(Array.from(model.flatParams)).toEqual(Array.from(before.flatParams));
   });
 
   it('rejects when a worker thread dies, and does not hang', async () => {
     const pool = new Piscina({
-      filename: path.join(__dirname, 'support', 'failing-worker.js'), minThreads: 1, maxThreads: 1, workerData: { exitOnCall: 5 },
+      filename: path.join(__dirname, 'support', 'failing-worker.js'), minThreads: 1, maxThreads: 1, workerData: { exitOnCall: 3 },
     });
     const model = new SimpleRnnlm(V, D, H, { backend: jsBackend, seed: 5 });
     const err = await new RnnlmTrainer(model, new SGD(0.5, { backend: jsBackend }))
       .fit(corpus.subarray(0, 2000), corpus.subarray(1, 2001), { maxEpoch: 1, batchSize: 4, timeSize: 3, workers: 2, pool })
       .catch((e: Error) => e);
-    expect(String(err)).toMatch(/WorkerError: worker [01] \(batch rows \d\.\.\d\) failed at epoch 1, iteration 3: .*exit/i);
+    expect(String(err)).toMatch(/WorkerError: worker 1 \(batch rows 2\.\.3\) failed at epoch 1, iteration 3: .*exit/i);
     await pool.destroy();
   });
 
@@ -112,6 +142,8 @@ describe('parallel training faults', () => {
     const classes = new LanguageModel({ vocabSize: 10000, output: 'class', classBounds: Array.from({ length: 101 }, (_, c) => c * 100) });
     expect(autoWorkers(classes, 20, 35, 2)).toBe(1);
     expect(autoBlasThreads(classes, 20, 35, 1, 2)).toBe(2);
+    // The same at rnn-ptb-fast's batch of 64 (538 MFLOP) pays for two.
+    expect(autoWorkers(classes, 64, 35, 2)).toBe(2);
     expect(WORKER_FILE).toMatch(/dist[\\/]parallel[\\/]worker\.js$/);
     expect(autoBlasThreads(new SimpleRnnlm(418, 100, 100), 10, 5, 1, 2)).toBe(1);
     expect(autoBlasThreads(new SimpleRnnlm(10000, 100, 100), 20, 35, 1, 2)).toBe(2);

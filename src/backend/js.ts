@@ -673,11 +673,13 @@ export const jsBackend: Backend = {
     }
   },
 
-  sgdUpdate(param, grad, lr) {
+  sgdUpdate(param, grad, lr, zeroGrad = false) {
     v.f32('param', param, 0);
     v.f32('grad', grad, param.length, 'param.length');
     v.finite('lr', lr);
+    v.bool('zeroGrad', zeroGrad);
     for (let i = 0; i < param.length; i++) param[i] -= lr * grad[i];
+    if (zeroGrad) grad.fill(0, 0, param.length);
   },
 
   sumSquares(x) {
@@ -692,14 +694,16 @@ export const jsBackend: Backend = {
     x.fill(0);
   },
 
-  addSumSquares(y, x) {
+  addSumSquares(y, x, zeroX = false) {
     v.f32('y', y, 0);
     v.f32('x', x, y.length, 'y.length');
+    v.bool('zeroX', zeroX);
     let s = 0;
     for (let i = 0; i < y.length; i++) {
       y[i] += x[i];
       s += y[i] * y[i];
     }
+    if (zeroX) x.fill(0, 0, y.length);
     return s;
   },
 

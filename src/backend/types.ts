@@ -161,8 +161,11 @@ export interface Backend {
   /** dx = (ys - onehot(ts)) * scale; rows whose target is -1 get 0. dx may alias ys. dx, ys [R,V], ts [R]. */
   softmaxCrossEntropyBackward(dx: Float32Array, ys: Float32Array, ts: Int32Array, scale: number, R: number, V: number): void;
 
-  /** param -= lr * grad, element-wise over equal-length arrays. */
-  sgdUpdate(param: Float32Array, grad: Float32Array, lr: number): void;
+  /**
+   * param -= lr * grad, element-wise over equal-length arrays; then grad = 0 when zeroGrad (the next backward's
+   * explicit zeroing, done while grad is in cache instead of in a pass of its own).
+   */
+  sgdUpdate(param: Float32Array, grad: Float32Array, lr: number, zeroGrad?: boolean): void;
 
   /** The sum of squares of x, accumulated in double precision. */
   sumSquares(x: Float32Array): number;
@@ -172,9 +175,10 @@ export interface Backend {
 
   /**
    * y += x over equal-length arrays; returns the sum of squares of the new y in double precision (a gradient
-   * block summed in and the global norm's sum in one pass).
+   * block summed in and the global norm's sum in one pass); then x = 0 when zeroX (the block ready for the next
+   * backward).
    */
-  addSumSquares(y: Float32Array, x: Float32Array): number;
+  addSumSquares(y: Float32Array, x: Float32Array, zeroX?: boolean): number;
 
   /** x *= s. */
   scale(x: Float32Array, s: number): void;

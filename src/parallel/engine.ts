@@ -1,9 +1,10 @@
 /**
  * Data-parallel training steps on piscina worker threads. Each batch's N rows are cut into fixed slices, one per
  * worker; a slice's forward and backward run on a worker thread against the shared parameters, its gradients land
- * in its own shared block, and the main thread sums the blocks in slice order into `model.flatGrads`. Clipping and
- * the optimizer then run on the main thread exactly as in serial training, so the result never depends on thread
- * scheduling, and a failed step leaves the parameters as they were after the last completed step.
+ * in its own shared block. The workers then sum the blocks in slice order into `model.flatGrads` and, in `update`,
+ * apply SGD, each over its own range of the parameters, so that no pass over the parameters runs on one core while
+ * the other waits. Every element is the same sum whichever thread ran which slice or range, so the result never
+ * depends on thread scheduling, and a failed step leaves the parameters as they were after the last completed step.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -11,7 +12,9 @@ import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import { loadNativeBackend } from '../backend/native';
 import type { LanguageModel } from '../model';
-import type { StepResult, StepTask } from './protocol';
+import type { SGD } from '../optimizer';
+import type { ReduceTask, SharedF32, StepResult, StepTask, UpdateTask } from './protocol';
+import * as handlers from './worker';
 
 /** The compiled worker file (piscina loads JavaScript). */
 export const WORKER_FILE = ((): string => {
@@ -24,10 +27,11 @@ export const AUTO_MIN_FLOPS = 100e6;
 
 /**
  * Below this many model FLOPs per iteration, `auto` trains on one worker (with autoBlasThreads): worker steps and
- * the block sums cost more than they save. Measured (npm run bench): the class output on B's shapes (168 MFLOP)
- * runs 8.0 ms per iteration on 1 worker with 2 BLAS threads and 11.2 ms on 2 workers; B (4.2 GFLOP) 47.2 and 35.5.
+ * the block sums cost more than they save. Measured (ms per iteration, 1 vs 2 workers): the class output on B's
+ * shapes (168 MFLOP) 3.9 vs 4.4; the same at batch 64 (rnn-ptb-fast, 538 MFLOP) 9.7 vs 7.1; B (4.2 GFLOP) 47.2
+ * vs 35.5.
  */
-export const AUTO_WORKERS_MIN_FLOPS = 1e9;
+export const AUTO_WORKERS_MIN_FLOPS = 300e6;
 
 /**
  * The worker count `auto` picks: serial for models below AUTO_WORKERS_MIN_FLOPS (the seed configuration's 13 MFLOP,
@@ -56,6 +60,10 @@ export class WorkerError extends Error {
   }
 }
 
+function shared(a: Float32Array): SharedF32 {
+  return { buffer: a.buffer as SharedArrayBuffer, byteOffset: a.byteOffset, length: a.length };
+}
+
 /** What the engine needs of a pool: piscina's `run` with named handlers (a Piscina made with WORKER_FILE). */
 export interface WorkerPool {
   run(task: unknown, options: { name: string }): Promise<unknown>;
@@ -79,13 +87,17 @@ export class ParallelEngine {
   private readonly state: Float32Array;
   private readonly stateViews: Float32Array[];
   private readonly gradBlocks: Float32Array[];
+  /** Parameter ranges [from, to), one per worker, cut at multiples of 16 floats (a cache line). */
+  readonly ranges: [number, number][];
   private readonly runId: string;
   private hasState = false;
+  /** Whether every gradient block is zero (left so by the last reduce and update): the next step skips zeroing. */
+  private gradsZero = false;
   /**
-   * The sum of squares of the last step's summed gradient, computed while adding the blocks (undefined with one
-   * worker, where there is nothing to add): the trainer's clipping norm without another pass.
+   * The sum of squares of the last step's summed gradient, computed while adding the blocks: the trainer's clipping
+   * norm without another pass.
    */
-  gradSumSquares?: number;
+  gradSumSquares = 0;
 
   constructor(private readonly model: LanguageModel, readonly N: number, readonly T: number, opts: ParallelOptions) {
     if (!Number.isInteger(opts.workers) || opts.workers < 1) {
@@ -108,6 +120,12 @@ export class ParallelEngine {
     const P = model.flatParams.length;
     const extraBlocks = new SharedArrayBuffer((this.workers - 1) * P * 4);
     this.gradBlocks = this.slices.map((_, k) => (k === 0 ? model.flatGrads : new Float32Array(extraBlocks, (k - 1) * P * 4, P)));
+    this.ranges = [];
+    for (let k = 0, from = 0; k < this.workers; k++) {
+      const to = k === this.workers - 1 ? P : Math.min(P, Math.ceil((P * (k + 1)) / this.workers / 16) * 16);
+      this.ranges.push([from, to]);
+      from = to;
+    }
     this.xs = new Int32Array(new SharedArrayBuffer(N * T * 4));
     this.ts = new Int32Array(new SharedArrayBuffer(N * T * 4));
     // The recurrent state of every row: S tensors [N,H] one after the other (S = model.stateNames.length).
@@ -124,7 +142,9 @@ export class ParallelEngine {
     // OpenBLAS loads here, on the main thread, with its kernels chosen (a worker's env changes stay in the worker).
     if (model.backend.name === 'native') loadNativeBackend();
     if (opts.pool === undefined) {
-      this.ownPool = new Piscina({ filename: WORKER_FILE, minThreads: this.workers, maxThreads: this.workers, idleTimeout: 1000 });
+      // Slice 0 runs on the main thread: the pool has a thread for each of the others.
+      const threads = Math.max(1, this.workers - 1);
+      this.ownPool = new Piscina({ filename: WORKER_FILE, minThreads: threads, maxThreads: threads, idleTimeout: 1000 });
     }
     this.pool = opts.pool ?? this.ownPool!;
   }
@@ -146,27 +166,54 @@ export class ParallelEngine {
         backend: m.backend.name, params: m.flatParams.buffer as SharedArrayBuffer,
         grads: this.gradBlocks[slice].buffer as SharedArrayBuffer, gradsOffset: this.gradBlocks[slice].byteOffset,
         xs: this.xs.buffer as SharedArrayBuffer, ts: this.ts.buffer as SharedArrayBuffer,
-        state: this.state.buffer as SharedArrayBuffer, hasState: this.hasState, countTotal,
+        state: this.state.buffer as SharedArrayBuffer, hasState: this.hasState, countTotal, zeroGrads: !this.gradsZero,
       };
-      return this.pool.run(task, { name: 'step' }) as Promise<StepResult>;
+      return task;
     });
-    const settled = await Promise.allSettled(tasks);
+    this.gradsZero = false;
+    const results = await this.run(tasks, 'step', where) as StepResult[];
+    this.hasState = true;
+    m.setState(this.stateViews); // the model's own state stays current (checkpoints, evaluation between epochs)
+    // Sum the blocks in slice order (block 0 is flatGrads), each worker over its range of the parameters: the same
+    // numbers whichever thread ran which slice. The sums of squares of the result come with it (clipping's norm).
+    const blocks = this.gradBlocks.map(shared);
+    const sums = await this.run(this.ranges.map(([from, to]): ReduceTask => ({ backend: m.backend.name, blocks, from, to })),
+      'reduce', where) as number[];
+    this.gradSumSquares = sums.reduce((x, y) => x + y, 0);
+    let lossSum = 0;
+    for (const r of results) lossSum += r.lossSum;
+    return countTotal === 0 ? 0 : lossSum / countTotal;
+  }
+
+  /**
+   * The optimizer's step with the summed gradient, each worker over its range of the parameters: as
+   * `optimizer.update([flatParams], [flatGrads], scale, true)` in one thread (the gradient is left zero).
+   */
+  async update(optimizer: SGD, scale = 1, where = ''): Promise<void> {
+    const m = this.model;
+    const params = shared(m.flatParams), grads = shared(m.flatGrads), lr = optimizer.lr * scale;
+    await this.run(this.ranges.map(([from, to]): UpdateTask => ({ backend: m.backend.name, params, grads, lr, from, to })), 'update', where);
+    this.gradsZero = true; // the reduce zeroed blocks 1.., the update block 0
+  }
+
+  /**
+   * One task per worker under handler `name`: task 0 on this thread while the pool runs the others (the main thread
+   * would otherwise wait idle). Rejects with the first failure after every task has settled.
+   */
+  private async run(tasks: unknown[], name: 'step' | 'reduce' | 'update', where: string): Promise<unknown[]> {
+    const remote = Promise.allSettled(tasks.slice(1).map((t) => this.pool.run(t, { name })));
+    let local: PromiseSettledResult<unknown>;
+    try {
+      local = { status: 'fulfilled', value: (handlers[name] as (task: unknown) => unknown)(tasks[0]) };
+    } catch (reason) {
+      local = { status: 'rejected', reason };
+    }
+    const settled = [local, ...(await remote)];
     const failed = settled.findIndex((s) => s.status === 'rejected');
     if (failed >= 0) {
       throw new WorkerError(failed, this.slices[failed], where, (settled[failed] as PromiseRejectedResult).reason);
     }
-    this.hasState = true;
-    m.setState(this.stateViews); // the model's own state stays current (checkpoints, evaluation between epochs)
-    // Sum the blocks in slice order (block 0 is flatGrads): the same numbers whichever thread ran which slice. The
-    // last addition also sums the squares of the result.
-    this.gradSumSquares = undefined;
-    for (let k = 1; k < this.workers; k++) {
-      if (k < this.workers - 1) m.backend.sgdUpdate(m.flatGrads, this.gradBlocks[k], -1); // += block k
-      else this.gradSumSquares = m.backend.addSumSquares(m.flatGrads, this.gradBlocks[k]);
-    }
-    let lossSum = 0;
-    for (const s of settled) lossSum += (s as PromiseFulfilledResult<StepResult>).value.lossSum;
-    return countTotal === 0 ? 0 : lossSum / countTotal;
+    return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value);
   }
 
   resetState(): void {
@@ -176,6 +223,7 @@ export class ParallelEngine {
 
   /** Closes the pool the engine made (the model's hidden state is already current: step() copies it back). */
   async close(): Promise<void> {
+    handlers.forget(this.runId);
     await this.ownPool?.destroy();
   }
 }

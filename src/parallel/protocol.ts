@@ -28,6 +28,8 @@ export interface StepTask {
   /** The recurrent state of every row, Float32 [S, N, H] (S state tensors): read before the forward, written after it. */
   state: SharedArrayBuffer;
   hasState: boolean;
+  /** Zero the gradient block before the backward (false when the last reduce or update left it zero). */
+  zeroGrads: boolean;
   /** Positions with a target (not -1) in the whole batch: the loss is a mean over them. */
   countTotal: number;
 }
@@ -36,4 +38,32 @@ export interface StepResult {
   /** The summed (not mean) cross-entropy over this slice's positions. */
   lossSum: number;
   count: number;
+}
+
+/** A view of Float32 [length] at a byte offset of a shared buffer. */
+export interface SharedF32 {
+  buffer: SharedArrayBuffer;
+  byteOffset: number;
+  length: number;
+}
+
+/**
+ * Parameters [from, to) of the gradient blocks (block 0 is the model's flatGrads): add blocks 1.. into block 0 in
+ * block order, zeroing them, and return the sum of squares of the result over the range.
+ */
+export interface ReduceTask {
+  backend: BackendName;
+  blocks: SharedF32[];
+  from: number;
+  to: number;
+}
+
+/** Parameters [from, to): params -= lr * grads (SGD with the clipping factor folded into lr), then grads = 0. */
+export interface UpdateTask {
+  backend: BackendName;
+  params: SharedF32;
+  grads: SharedF32;
+  lr: number;
+  from: number;
+  to: number;
 }

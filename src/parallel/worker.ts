@@ -5,8 +5,9 @@
  * slice's rows lives in shared memory too, so any thread can run any slice and row i's state continues only with
  * row i. The replica is built from the task's model config: this file names no cell.
  */
+import { resolveBackend } from '../backend';
 import { LanguageModel } from '../model';
-import type { StepResult, StepTask } from './protocol';
+import type { ReduceTask, SharedF32, StepResult, StepTask, UpdateTask } from './protocol';
 
 interface Replica {
   model: LanguageModel;
@@ -37,6 +38,14 @@ function replica(task: StepTask): Replica {
   return r;
 }
 
+/** Drops this run's replicas (the engine's own thread keeps one for slice 0 until the run closes). */
+export function forget(runId: string): void {
+  if (runId === currentRun) {
+    replicas.clear();
+    currentRun = '';
+  }
+}
+
 /** Forward and backward of rows [row0, row1): gradients scaled so that the slices sum to the batch gradient. */
 export function step(task: StepTask): StepResult {
   const { row0, row1, T } = task;
@@ -46,11 +55,36 @@ export function step(task: StepTask): StepResult {
   const ts = new Int32Array(task.ts, row0 * T * 4, n * T);
   if (task.hasState) model.setState(state);
   else model.resetState();
-  model.zeroGrads();
+  if (task.zeroGrads) model.zeroGrads();
   const loss = model.forward(xs, ts, n, T, { iteration: task.iteration, row0 });
   let count = 0;
   for (let i = 0; i < ts.length; i++) if (ts[i] !== -1) count++;
   model.backward(task.countTotal === 0 ? 0 : count / task.countTotal);
   model.getState()!.forEach((s, k) => state[k].set(s));
   return { lossSum: loss * count, count };
+}
+
+/** Elements [from, to) of a shared Float32 array. */
+function range(a: SharedF32, from: number, to: number): Float32Array {
+  if (!(from >= 0 && from <= to && to <= a.length)) throw new RangeError(`range ${from}..${to} outside 0..${a.length}`);
+  return new Float32Array(a.buffer, a.byteOffset + from * 4, to - from);
+}
+
+/**
+ * This range of the gradient blocks summed into block 0, in block order, leaving blocks 1.. zero for the next
+ * backward; returns the sum of squares of the sum.
+ */
+export function reduce(task: ReduceTask): number {
+  const backend = resolveBackend(task.backend);
+  const sum = range(task.blocks[0], task.from, task.to);
+  if (task.blocks.length === 1) return backend.sumSquares(sum);
+  for (let k = 1; k < task.blocks.length - 1; k++) {
+    backend.sgdUpdate(sum, range(task.blocks[k], task.from, task.to), -1, true); // sum += block k; block k = 0
+  }
+  return backend.addSumSquares(sum, range(task.blocks[task.blocks.length - 1], task.from, task.to), true);
+}
+
+/** SGD on this range of the parameters, leaving the gradient zero for the next backward. */
+export function update(task: UpdateTask): void {
+  resolveBackend(task.backend).sgdUpdate(range(task.params, task.from, task.to), range(task.grads, task.from, task.to), task.lr, true);
 }

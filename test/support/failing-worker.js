@@ -1,5 +1,6 @@
 'use strict';
 // A worker file for tests: the real handlers, except that `step` throws on the chosen call (counted per thread).
+// The engine runs slice 0 on its own thread, so with 2 workers this thread gets one step call per iteration.
 const path = require('node:path');
 const real = require(path.join(__dirname, '..', '..', 'dist', 'parallel', 'worker.js'));
 const { workerData } = require('piscina');
@@ -11,3 +12,5 @@ module.exports.step = (task) => {
   if (calls === workerData.exitOnCall) process.exit(3); // the thread dies
   return real.step(task);
 };
+module.exports.reduce = real.reduce;
+module.exports.update = real.update;
