@@ -215,6 +215,9 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
                              InstanceMethod("sumSquares", &RnnlmAddon::SumSquares),
                              InstanceMethod("addSumSquares", &RnnlmAddon::AddSumSquares),
                              InstanceMethod("zero", &RnnlmAddon::Zero),
+                             InstanceMethod("sumSquaresRows", &RnnlmAddon::SumSquaresRows),
+                             InstanceMethod("sgdUpdateRows", &RnnlmAddon::SgdUpdateRows),
+                             InstanceMethod("addSumSquaresRows", &RnnlmAddon::AddSumSquaresRows),
                              InstanceMethod("scale", &RnnlmAddon::Scale),
                              InstanceMethod("getNumThreads", &RnnlmAddon::GetNumThreads),
                              InstanceMethod("setNumThreads", &RnnlmAddon::SetNumThreads),
@@ -628,6 +631,44 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     const int64_t n = a.F32Length(0, "x");
     const float* x = a.F32(0, "x", n, "x.length");
     return Napi::Number::New(info.Env(), rnnlm::sum_squares(x, n));
+  }
+
+  // sumSquaresRows(x, rows, R, V, D) -> number: the sum of squares of rows rows[0..R) of x [V,D].
+  Value SumSquaresRows(const CallbackInfo& info) {
+    Args a(info, "sumSquaresRows", 5);
+    const int R = a.Dim(2, "R"), V = a.Dim(3, "V"), D = a.Dim(4, "D");
+    const float* x = a.F32(0, "x", a.Mul("V*D", V, D), "V*D");
+    const int32_t* rows = a.I32(1, "rows", R, "R");
+    a.Ids("rows", rows, R, V, false);
+    return Napi::Number::New(info.Env(), rnnlm::sum_squares_rows(x, rows, R, D));
+  }
+
+  // sgdUpdateRows(param, grad, lr, rows, R, V, D, zeroGrad): sgdUpdate on rows rows[0..R) of param, grad [V,D].
+  Value SgdUpdateRows(const CallbackInfo& info) {
+    Args a(info, "sgdUpdateRows", 8);
+    const int R = a.Dim(4, "R"), V = a.Dim(5, "V"), D = a.Dim(6, "D");
+    const int64_t n = a.Mul("V*D", V, D);
+    float* param = a.F32(0, "param", n, "V*D");
+    float* grad = a.F32(1, "grad", n, "V*D");
+    const float lr = static_cast<float>(a.Finite(2, "lr"));
+    const int32_t* rows = a.I32(3, "rows", R, "R");
+    const bool zero_grad = a.Bool(7, "zeroGrad");
+    a.Ids("rows", rows, R, V, false);
+    rnnlm::sgd_update_rows(param, grad, lr, rows, R, D, zero_grad);
+    return info.Env().Undefined();
+  }
+
+  // addSumSquaresRows(y, x, rows, R, V, D, zeroX) -> number: addSumSquares on rows rows[0..R) of y, x [V,D].
+  Value AddSumSquaresRows(const CallbackInfo& info) {
+    Args a(info, "addSumSquaresRows", 7);
+    const int R = a.Dim(3, "R"), V = a.Dim(4, "V"), D = a.Dim(5, "D");
+    const int64_t n = a.Mul("V*D", V, D);
+    float* y = a.F32(0, "y", n, "V*D");
+    float* x = a.F32(1, "x", n, "V*D");
+    const int32_t* rows = a.I32(2, "rows", R, "R");
+    const bool zero_x = a.Bool(6, "zeroX");
+    a.Ids("rows", rows, R, V, false);
+    return Napi::Number::New(info.Env(), rnnlm::add_sum_squares_rows(y, x, rows, R, D, zero_x));
   }
 
   // zero(x)

@@ -929,6 +929,33 @@ double add_sum_squares(float* y, float* x, int64_t n, bool zero_x) {
   return total;
 }
 
+double sum_squares_rows(const float* x, const int32_t* rows, int64_t R, int64_t D) {
+  const Simd& s = simd();
+  double total = 0;
+  for (int64_t r = 0; r < R; r++) total += s.sumsq(x + static_cast<int64_t>(rows[r]) * D, D);
+  return total;
+}
+
+void sgd_update_rows(float* param, float* grad, float lr, const int32_t* rows, int64_t R, int64_t D, bool zero_grad) {
+  const Simd& s = simd();
+  for (int64_t r = 0; r < R; r++) {
+    const int64_t o = static_cast<int64_t>(rows[r]) * D;
+    s.axpy(param + o, grad + o, -lr, D);
+    if (zero_grad) std::memset(grad + o, 0, sizeof(float) * static_cast<size_t>(D));
+  }
+}
+
+double add_sum_squares_rows(float* y, float* x, const int32_t* rows, int64_t R, int64_t D, bool zero_x) {
+  const Simd& s = simd();
+  double total = 0;
+  for (int64_t r = 0; r < R; r++) {
+    const int64_t o = static_cast<int64_t>(rows[r]) * D;
+    total += s.add_sumsq(y + o, x + o, D);
+    if (zero_x) std::memset(x + o, 0, sizeof(float) * static_cast<size_t>(D));
+  }
+  return total;
+}
+
 void scale(float* x, float s, int64_t n) { simd().scale(x, x, s, n); }
 
 }  // namespace rnnlm

@@ -111,6 +111,10 @@ void zero(float* x, int64_t n);
 // y += x; returns the sum of squares of the new y (double precision).
 // y += x, returning the sum of squares of the new y; then x = 0 when zero_x.
 double add_sum_squares(float* y, float* x, int64_t n, bool zero_x);
+// The same three passes over rows rows[0..R) of D floats only (a row-sparse gradient: the embedding's).
+double sum_squares_rows(const float* x, const int32_t* rows, int64_t R, int64_t D);
+void sgd_update_rows(float* param, float* grad, float lr, const int32_t* rows, int64_t R, int64_t D, bool zero_grad);
+double add_sum_squares_rows(float* y, float* x, const int32_t* rows, int64_t R, int64_t D, bool zero_x);
 
 double sum_squares(const float* x, int64_t n);
 

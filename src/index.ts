@@ -18,6 +18,7 @@ export {
   WEIGHT_INITS, OUTPUT_TYPES, type OutputType, type NoiseConfig, type WeightInit, type ModelConfig, type CellType, type ParamSpec, type ModelOptions, type StepKey,
 } from './model';
 export { SGD, clipGrads, clipScale } from './optimizer';
+export { GradientSupport } from './gradient';
 export { WORKER_FILE, autoWorkers, autoBlasThreads, AUTO_MIN_FLOPS, AUTO_WORKERS_MIN_FLOPS, ParallelEngine, WorkerError, type WorkerPool, type ParallelOptions } from './parallel/engine';
 export {
   nativeInfo, getBlasThreads, setBlasThreads, chooseCoretype, type NativeInfo, type CoretypeChoice,

@@ -426,6 +426,15 @@ export class LanguageModel {
     this.embed.backward(d);
   }
 
+  /**
+   * The row-sparse part of the gradient: with untied weights only the embedding's backward writes embed.W's
+   * gradient [V,D] (the first V*D floats of flatGrads), and only in the rows of the batch's word ids; undefined when
+   * tied, where the output layer writes all of it. GradientSupport skips the other rows.
+   */
+  get sparseRows(): { V: number; D: number } | undefined {
+    return this.config.tied ? undefined : { V: this.vocabSize, D: this.wordvecSize };
+  }
+
   /** Sets every gradient to zero (backward accumulates). */
   zeroGrads(): void {
     this.backend.zero(this.flatGrads);

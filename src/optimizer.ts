@@ -1,4 +1,5 @@
 import { resolveBackend, type Backend, type BackendName } from './backend';
+import type { GradientSupport } from './gradient';
 
 /** Stochastic gradient descent: param -= lr * grad. */
 export class SGD {
@@ -20,6 +21,11 @@ export class SGD {
       throw new RangeError(`Expected as many gradients as parameters (${params.length}) but received ${grads.length}`);
     }
     for (let i = 0; i < params.length; i++) this.backend.sgdUpdate(params[i], grads[i], this.lr * scale, zeroGrads);
+  }
+
+  /** The same update of a model's flat parameters over the gradient's support (elsewhere the gradient is zero). */
+  updateSupport(param: Float32Array, grad: Float32Array, support: GradientSupport, scale = 1, zeroGrads = false): void {
+    support.sgdUpdate(this.backend, param, grad, this.lr * scale, zeroGrads);
   }
 }
 

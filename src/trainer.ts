@@ -1,4 +1,5 @@
 import type { LanguageModel } from './model';
+import { GradientSupport } from './gradient';
 import { clipScale, type SGD } from './optimizer';
 import { getBlasThreads, loadNativeBackend, setBlasThreads } from './backend/native';
 import { autoBlasThreads, autoWorkers, ParallelEngine, type WorkerPool } from './parallel/engine';
@@ -230,6 +231,8 @@ export class RnnlmTrainer {
       setBlasThreads(opts.blasThreads ?? autoBlasThreads(model, batchSize, timeSize, workers));
     }
     let done = 0;
+    // The serial passes over the gradient (norm, update, zeroing) visit only where the backward wrote.
+    const support = engine ? undefined : new GradientSupport(model);
     let gradsZero = false;
     try {
       for (; st.epoch <= maxEpoch; st.epoch++, st.iter = 0, st.epochLoss = 0) {
@@ -277,16 +280,19 @@ export class RnnlmTrainer {
                 `${Math.round(Math.exp(mean))} (over the last ${DIVERGENCE_WINDOW} iterations) is worse than guessing uniformly among ${V} words`);
             }
           }
-          if (!engine) model.backward();
+          if (!engine) {
+            model.backward();
+            support!.setIds(batches.xs);
+          }
           // Clipping as the book's clip_grads, folded into the update: param -= lr * rate * grad in one pass, with
           // the norm from the engine's block sum when it computed one.
           let rate = 1;
           if (opts.maxGrad !== undefined) {
-            const sumSq = engine ? engine.gradSumSquares : model.backend.sumSquares(model.flatGrads);
+            const sumSq = engine ? engine.gradSumSquares : support!.sumSquares(model.backend, model.flatGrads);
             rate = clipScale(Math.sqrt(sumSq), opts.maxGrad);
           }
           if (engine) await engine.update(optimizer, rate, ` at epoch ${st.epoch}, iteration ${iter}`);
-          else optimizer.update([model.flatParams], [model.flatGrads], rate, true);
+          else optimizer.updateSupport(model.flatParams, model.flatGrads, support!, rate, true);
           gradsZero = true; // the update zeroed them for the next backward
           st.iter = iter;
           done++;

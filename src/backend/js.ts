@@ -9,6 +9,13 @@ import * as v from './validate';
 // Module-level bindings: a global lookup per call is slow inside vm contexts (e.g. jest).
 const { exp, tanh, log, min, imul, fround } = Math;
 
+/** The checks of the row-sparse ops: the sizes, `name` [V,D], and rows [R] of ids in [0, V). */
+function rowsArgs(x: unknown, rows: unknown, R: number, V: number, D: number, name: string): void {
+  v.dim('R', R); v.dim('V', V); v.dim('D', D);
+  v.f32(name, x, v.product('V*D', V, D), 'V*D');
+  v.ids('rows', v.i32('rows', rows, R, 'R'), R, V);
+}
+
 function sigmoid(x: number): number {
   return 1 / (1 + exp(-x));
 }
@@ -704,6 +711,44 @@ export const jsBackend: Backend = {
       s += y[i] * y[i];
     }
     if (zeroX) x.fill(0, 0, y.length);
+    return s;
+  },
+
+  sumSquaresRows(x, rows, R, V, D) {
+    rowsArgs(x, rows, R, V, D, 'x');
+    let s = 0;
+    for (let r = 0; r < R; r++) {
+      const o = rows[r] * D;
+      for (let i = o; i < o + D; i++) s += x[i] * x[i];
+    }
+    return s;
+  },
+
+  sgdUpdateRows(param, grad, lr, rows, R, V, D, zeroGrad) {
+    rowsArgs(param, rows, R, V, D, 'param');
+    v.f32('grad', grad, V * D, 'V*D');
+    v.finite('lr', lr);
+    v.bool('zeroGrad', zeroGrad);
+    for (let r = 0; r < R; r++) {
+      const o = rows[r] * D;
+      for (let i = o; i < o + D; i++) param[i] -= lr * grad[i];
+      if (zeroGrad) grad.fill(0, o, o + D);
+    }
+  },
+
+  addSumSquaresRows(y, x, rows, R, V, D, zeroX) {
+    rowsArgs(y, rows, R, V, D, 'y');
+    v.f32('x', x, V * D, 'V*D');
+    v.bool('zeroX', zeroX);
+    let s = 0;
+    for (let r = 0; r < R; r++) {
+      const o = rows[r] * D;
+      for (let i = o; i < o + D; i++) {
+        y[i] += x[i];
+        s += y[i] * y[i];
+      }
+      if (zeroX) x.fill(0, o, o + D);
+    }
     return s;
   },
 

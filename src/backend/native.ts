@@ -114,6 +114,7 @@ const OPS = [
   'sgemm', 'embeddingForward', 'embeddingBackward', 'rnnForward', 'rnnBackward', 'lstmForward', 'lstmBackward',
   'gruForward', 'gruBackward', 'dropoutForward', 'dropoutBackward', 'affineForward', 'affineBackward', 'classSoftmaxForward', 'classSoftmaxBackward', 'gatherWords', 'scatterAddWords',
   'softmaxCrossEntropyForward', 'softmaxCrossEntropyBackward', 'sgdUpdate', 'sumSquares', 'addSumSquares', 'zero', 'scale',
+  'sumSquaresRows', 'sgdUpdateRows', 'addSumSquaresRows',
 ] as const satisfies readonly (keyof Omit<Backend, 'name'>)[];
 
 function makeBackend(a: NativeAddon): Backend {

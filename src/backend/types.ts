@@ -180,6 +180,15 @@ export interface Backend {
    */
   addSumSquares(y: Float32Array, x: Float32Array, zeroX?: boolean): number;
 
+  /**
+   * The passes of sumSquares, sgdUpdate and addSumSquares over rows rows[0..R) of x, y, param, grad [V,D] only:
+   * a row-sparse gradient (the embedding's, whose backward writes only the rows of the batch's word ids). The rows
+   * are distinct ids in [0, V).
+   */
+  sumSquaresRows(x: Float32Array, rows: Int32Array, R: number, V: number, D: number): number;
+  sgdUpdateRows(param: Float32Array, grad: Float32Array, lr: number, rows: Int32Array, R: number, V: number, D: number, zeroGrad: boolean): void;
+  addSumSquaresRows(y: Float32Array, x: Float32Array, rows: Int32Array, R: number, V: number, D: number, zeroX: boolean): number;
+
   /** x *= s. */
   scale(x: Float32Array, s: number): void;
 }

@@ -12,8 +12,9 @@ import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import { loadNativeBackend } from '../backend/native';
 import type { LanguageModel } from '../model';
+import { GradientSupport } from '../gradient';
 import type { SGD } from '../optimizer';
-import type { ReduceTask, SharedF32, StepResult, StepTask, UpdateTask } from './protocol';
+import type { ReduceTask, SharedF32, StepResult, StepTask, SupportPart, UpdateTask } from './protocol';
 import * as handlers from './worker';
 
 /** The compiled worker file (piscina loads JavaScript). */
@@ -87,8 +88,13 @@ export class ParallelEngine {
   private readonly state: Float32Array;
   private readonly stateViews: Float32Array[];
   private readonly gradBlocks: Float32Array[];
-  /** Parameter ranges [from, to), one per worker, cut at multiples of 16 floats (a cache line). */
+  /**
+   * The dense part of the gradient (GradientSupport) in ranges [from, to), one per worker, cut at multiples of 16
+   * floats (a cache line); the sparse rows of each step are cut into as many runs of rows.
+   */
   readonly ranges: [number, number][];
+  /** Where the last step's gradient can be non-zero: the batch's word ids as rows of embed.W, and the dense rest. */
+  private readonly support: GradientSupport;
   private readonly runId: string;
   private hasState = false;
   /** Whether every gradient block is zero (left so by the last reduce and update): the next step skips zeroing. */
@@ -120,9 +126,11 @@ export class ParallelEngine {
     const P = model.flatParams.length;
     const extraBlocks = new SharedArrayBuffer((this.workers - 1) * P * 4);
     this.gradBlocks = this.slices.map((_, k) => (k === 0 ? model.flatGrads : new Float32Array(extraBlocks, (k - 1) * P * 4, P)));
+    this.support = new GradientSupport(model);
     this.ranges = [];
-    for (let k = 0, from = 0; k < this.workers; k++) {
-      const to = k === this.workers - 1 ? P : Math.min(P, Math.ceil((P * (k + 1)) / this.workers / 16) * 16);
+    const dense = P - this.support.denseFrom;
+    for (let k = 0, from = this.support.denseFrom; k < this.workers; k++) {
+      const to = k === this.workers - 1 ? P : Math.min(P, this.support.denseFrom + Math.ceil((dense * (k + 1)) / this.workers / 16) * 16);
       this.ranges.push([from, to]);
       from = to;
     }
@@ -171,14 +179,14 @@ export class ParallelEngine {
       return task;
     });
     this.gradsZero = false;
+    this.support.setIds(xs);
     const results = await this.run(tasks, 'step', where) as StepResult[];
     this.hasState = true;
     m.setState(this.stateViews); // the model's own state stays current (checkpoints, evaluation between epochs)
     // Sum the blocks in slice order (block 0 is flatGrads), each worker over its range of the parameters: the same
     // numbers whichever thread ran which slice. The sums of squares of the result come with it (clipping's norm).
     const blocks = this.gradBlocks.map(shared);
-    const sums = await this.run(this.ranges.map(([from, to]): ReduceTask => ({ backend: m.backend.name, blocks, from, to })),
-      'reduce', where) as number[];
+    const sums = await this.run(this.parts().map((part): ReduceTask => ({ backend: m.backend.name, blocks, part })), 'reduce', where) as number[];
     this.gradSumSquares = sums.reduce((x, y) => x + y, 0);
     let lossSum = 0;
     for (const r of results) lossSum += r.lossSum;
@@ -192,8 +200,17 @@ export class ParallelEngine {
   async update(optimizer: SGD, scale = 1, where = ''): Promise<void> {
     const m = this.model;
     const params = shared(m.flatParams), grads = shared(m.flatGrads), lr = optimizer.lr * scale;
-    await this.run(this.ranges.map(([from, to]): UpdateTask => ({ backend: m.backend.name, params, grads, lr, from, to })), 'update', where);
+    await this.run(this.parts().map((part): UpdateTask => ({ backend: m.backend.name, params, grads, lr, part })), 'update', where);
     this.gradsZero = true; // the reduce zeroed blocks 1.., the update block 0
+  }
+
+  /** Each worker's part of the last step's gradient support: a dense range and a run of the sparse rows. */
+  private parts(): SupportPart[] {
+    const s = this.support, n = s.rowCount;
+    return this.ranges.map(([from, to], k) => ({
+      from, to, rows: s.rows.buffer as SharedArrayBuffer, rowFrom: Math.floor((n * k) / this.workers),
+      rowTo: Math.floor((n * (k + 1)) / this.workers), V: s.V, D: s.D,
+    }));
   }
 
   /**

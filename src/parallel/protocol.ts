@@ -48,22 +48,34 @@ export interface SharedF32 {
 }
 
 /**
- * Parameters [from, to) of the gradient blocks (block 0 is the model's flatGrads): add blocks 1.. into block 0 in
- * block order, zeroing them, and return the sum of squares of the result over the range.
+ * A worker's share of the gradient's support (GradientSupport): the dense parameters [from, to) and the sparse
+ * rows rows[rowFrom..rowTo) of the first V*D floats (rows of D floats).
+ */
+export interface SupportPart {
+  from: number;
+  to: number;
+  rows: SharedArrayBuffer;
+  rowFrom: number;
+  rowTo: number;
+  V: number;
+  D: number;
+}
+
+/**
+ * A part of the gradient blocks (block 0 is the model's flatGrads): add blocks 1.. into block 0 in block order,
+ * zeroing them, and return the sum of squares of the result over the part.
  */
 export interface ReduceTask {
   backend: BackendName;
   blocks: SharedF32[];
-  from: number;
-  to: number;
+  part: SupportPart;
 }
 
-/** Parameters [from, to): params -= lr * grads (SGD with the clipping factor folded into lr), then grads = 0. */
+/** A part of the parameters: params -= lr * grads (SGD with the clipping factor folded into lr), then grads = 0. */
 export interface UpdateTask {
   backend: BackendName;
   params: SharedF32;
   grads: SharedF32;
   lr: number;
-  from: number;
-  to: number;
+  part: SupportPart;
 }

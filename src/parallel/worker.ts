@@ -7,7 +7,7 @@
  */
 import { resolveBackend } from '../backend';
 import { LanguageModel } from '../model';
-import type { ReduceTask, SharedF32, StepResult, StepTask, UpdateTask } from './protocol';
+import type { ReduceTask, SharedF32, StepResult, StepTask, SupportPart, UpdateTask } from './protocol';
 
 interface Replica {
   model: LanguageModel;
@@ -70,21 +70,48 @@ function range(a: SharedF32, from: number, to: number): Float32Array {
   return new Float32Array(a.buffer, a.byteOffset + from * 4, to - from);
 }
 
+/** The part's sparse rows and its whole-array views for the row ops. */
+function partRows(part: SupportPart): Int32Array {
+  return new Int32Array(part.rows, part.rowFrom * 4, part.rowTo - part.rowFrom);
+}
+
 /**
- * This range of the gradient blocks summed into block 0, in block order, leaving blocks 1.. zero for the next
+ * This part of the gradient blocks summed into block 0, in block order, leaving blocks 1.. zero for the next
  * backward; returns the sum of squares of the sum.
  */
 export function reduce(task: ReduceTask): number {
   const backend = resolveBackend(task.backend);
-  const sum = range(task.blocks[0], task.from, task.to);
-  if (task.blocks.length === 1) return backend.sumSquares(sum);
-  for (let k = 1; k < task.blocks.length - 1; k++) {
-    backend.sgdUpdate(sum, range(task.blocks[k], task.from, task.to), -1, true); // sum += block k; block k = 0
+  const { part, blocks } = task;
+  const rows = partRows(part), R = rows.length, last = blocks.length - 1;
+  const sum = range(blocks[0], part.from, part.to);
+  let sq = 0;
+  if (last === 0) {
+    sq = backend.sumSquares(sum);
+    if (R > 0) sq += backend.sumSquaresRows(range(blocks[0], 0, blocks[0].length), rows, R, part.V, part.D);
+    return sq;
   }
-  return backend.addSumSquares(sum, range(task.blocks[task.blocks.length - 1], task.from, task.to), true);
+  const whole0 = range(blocks[0], 0, blocks[0].length);
+  for (let k = 1; k <= last; k++) {
+    const blk = range(blocks[k], part.from, part.to), wholeK = range(blocks[k], 0, blocks[k].length);
+    // sum += block k; block k = 0; the last addition also sums the squares of the result.
+    if (k < last) {
+      backend.sgdUpdate(sum, blk, -1, true);
+      if (R > 0) backend.sgdUpdateRows(whole0, wholeK, -1, rows, R, part.V, part.D, true);
+    } else {
+      sq = backend.addSumSquares(sum, blk, true);
+      if (R > 0) sq += backend.addSumSquaresRows(whole0, wholeK, rows, R, part.V, part.D, true);
+    }
+  }
+  return sq;
 }
 
-/** SGD on this range of the parameters, leaving the gradient zero for the next backward. */
+/** SGD on this part of the parameters, leaving the gradient zero for the next backward. */
 export function update(task: UpdateTask): void {
-  resolveBackend(task.backend).sgdUpdate(range(task.params, task.from, task.to), range(task.grads, task.from, task.to), task.lr, true);
+  const backend = resolveBackend(task.backend);
+  const { part } = task;
+  const rows = partRows(part), R = rows.length;
+  backend.sgdUpdate(range(task.params, part.from, part.to), range(task.grads, part.from, part.to), task.lr, true);
+  if (R > 0) {
+    backend.sgdUpdateRows(range(task.params, 0, task.params.length), range(task.grads, 0, task.grads.length), task.lr, rows, R, part.V, part.D, true);
+  }
 }
