@@ -220,6 +220,7 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
                              InstanceMethod("addSumSquaresRows", &RnnlmAddon::AddSumSquaresRows),
                              InstanceMethod("scale", &RnnlmAddon::Scale),
                              InstanceMethod("getNumThreads", &RnnlmAddon::GetNumThreads),
+                             InstanceMethod("setBf16", &RnnlmAddon::SetBf16),
                              InstanceMethod("setNumThreads", &RnnlmAddon::SetNumThreads),
                              InstanceMethod("info", &RnnlmAddon::Info),
                          });
@@ -699,6 +700,13 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     return info.Env().Undefined();
   }
 
+  // setBf16(on): this thread's products with their operands rounded to bfloat16 (on) or in float (off).
+  Value SetBf16(const CallbackInfo& info) {
+    Args a(info, "setBf16", 1);
+    rnnlm::set_bf16(a.Bool(0, "on"));
+    return info.Env().Undefined();
+  }
+
   Value GetNumThreads(const CallbackInfo& info) {
     Args a(info, "getNumThreads", 0);
     return Napi::Number::New(info.Env(), openblas_get_num_threads());
@@ -721,6 +729,7 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     o.Set("config", Napi::String::New(env, openblas_get_config()));
     o.Set("numThreads", Napi::Number::New(env, openblas_get_num_threads()));
     o.Set("simd", Napi::String::New(env, rnnlm::simd_level()));
+    o.Set("avx512bf16", Napi::Boolean::New(env, rnnlm::cpu_has_avx512_bf16()));
     return o;
   }
 };

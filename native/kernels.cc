@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -480,9 +481,51 @@ static bool small_gemm_available() {
 
 // ---------------------------------------------------------------------------------------------------------------
 
+// bfloat16 emulation: when on (for this thread), every product rounds its operands to bfloat16 first. Each JS
+// thread runs on its own OS thread with its own addon instance, so the switch and the scratch are per thread.
+namespace {
+thread_local bool t_bf16 = false;
+thread_local std::vector<float> t_bf16_a, t_bf16_b;
+
+// The rows x cols matrix at X (row stride ld), rounded to bfloat16, into out (row stride cols).
+const float* rounded_bf16(std::vector<float>& out, const float* X, int rows, int cols, int ld) {
+  out.resize(static_cast<size_t>(rows) * static_cast<size_t>(cols));
+  for (int i = 0; i < rows; i++) round_bf16(out.data() + static_cast<int64_t>(i) * cols, X + static_cast<int64_t>(i) * ld, cols);
+  return out.data();
+}
+}  // namespace
+
+void set_bf16(bool on) { t_bf16 = on; }
+bool bf16_on() { return t_bf16; }
+
+bool cpu_has_avx512_bf16() {
+#if defined(__x86_64__)
+  return __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
+// x rounded to the nearest bfloat16 (ties to even), kept as float; NaN and infinities pass unchanged.
+void round_bf16(float* y, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t u;
+    std::memcpy(&u, x + i, sizeof u);
+    if ((u & 0x7F800000u) != 0x7F800000u) u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;
+    std::memcpy(y + i, &u, sizeof u);
+  }
+}
+
 void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
            int ldb, float beta, float* C, int ldc) {
   if (M == 0 || N == 0) return;
+  if (t_bf16 && K > 0 && alpha != 0.0f) {
+    // bf16 mixed precision, emulated: the operands rounded to bfloat16, the product and C in float.
+    A = rounded_bf16(t_bf16_a, A, transA ? K : M, transA ? M : K, lda);
+    lda = transA ? M : K;
+    B = rounded_bf16(t_bf16_b, B, transB ? N : K, transB ? K : N, ldb);
+    ldb = transB ? K : N;
+  }
   if (K == 0 || alpha == 0.0f) {
     // C = beta * C; BLAS is not called with empty operands. beta == 0 must not read C (it may hold NaN).
     for (int i = 0; i < M; i++) {

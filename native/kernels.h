@@ -124,4 +124,11 @@ void scale(float* x, float s, int64_t n);
 // The SIMD level the element-wise kernels were dispatched to: "avx512", "avx2" or "generic".
 const char* simd_level();
 
+// bfloat16 mixed precision, emulated: while on (per thread), sgemm and every op's products round their operands to
+// bfloat16 (round to nearest even) and compute in float. cpu_has_avx512_bf16: whether the CPU could run it natively.
+void set_bf16(bool on);
+bool bf16_on();
+bool cpu_has_avx512_bf16();
+void round_bf16(float* y, const float* x, int64_t n);
+
 }  // namespace rnnlm

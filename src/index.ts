@@ -5,7 +5,9 @@
  * clipGrads -> SGD.update.
  */
 export type { Backend } from './backend/types';
-export { jsBackend, resolveBackend, nativeUnavailableReason, BACKEND_NAMES, type BackendName } from './backend';
+export {
+  jsBackend, jsBf16Backend, resolveBackend, roundBf16, nativeUnavailableReason, BACKEND_NAMES, PRECISIONS, type BackendName, type Precision,
+} from './backend';
 export { TimeEmbedding, type LayerOptions } from './layers/embedding';
 export { TimeRecurrent, TimeRNN, TimeLSTM, TimeGRU, RNN, type RecurrentWeights, type RecurrentOptions } from './layers/recurrent';
 export { TimeDropout, type DropoutKey } from './layers/dropout';

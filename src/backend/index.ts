@@ -1,34 +1,38 @@
 /**
  * Backend selection. `native` is the C++/OpenBLAS addon (see ./native.ts), `js` the pure-TypeScript reference.
  */
-import type { Backend } from './types';
-import { jsBackend } from './js';
+import type { Backend, Precision } from './types';
+import { jsBackend, jsBf16Backend } from './js';
 import { loadNativeBackend } from './native';
 
-export type { Backend } from './types';
-export { jsBackend } from './js';
+export { PRECISIONS, type Backend, type Precision } from './types';
+export { jsBackend, jsBf16Backend, roundBf16 } from './js';
 
 export type BackendName = 'js' | 'native';
 export const BACKEND_NAMES: readonly BackendName[] = ['js', 'native'];
 
 /**
- * The backend for a name or instance. `undefined` means the best available: `native` when the addon loaded,
- * else `js` (the reason is available from `nativeUnavailableReason()`). Asking for `native` by name when it
- * cannot load throws the loader's message.
+ * The backend for a name or instance, with products in `precision` (fp32 unless given; an instance keeps its own
+ * unless one is given). `undefined` means the best available: `native` when the addon loaded, else `js` (the
+ * reason is available from `nativeUnavailableReason()`). Asking for `native` by name when it cannot load throws
+ * the loader's message.
  */
-export function resolveBackend(b?: BackendName | Backend): Backend {
+export function resolveBackend(b?: BackendName | Backend, precision?: Precision): Backend {
+  if (precision !== undefined && precision !== 'fp32' && precision !== 'bf16') {
+    throw new RangeError(`Unknown precision '${String(precision)}': expected fp32 or bf16`);
+  }
   if (b === undefined) {
     const native = loadNativeBackend();
-    if (native.backend) return native.backend;
+    if (native.backend) return precision === 'bf16' ? native.bf16! : native.backend;
     warnFallbackOnce(native.error ?? 'unknown reason');
-    return jsBackend;
+    return precision === 'bf16' ? jsBf16Backend : jsBackend;
   }
-  if (typeof b === 'object') return b;
-  if (b === 'js') return jsBackend;
+  if (typeof b === 'object') return precision === undefined || precision === b.precision ? b : resolveBackend(b.name, precision);
+  if (b === 'js') return precision === 'bf16' ? jsBf16Backend : jsBackend;
   if (b === 'native') {
     const native = loadNativeBackend();
     if (!native.backend) throw new Error(native.error);
-    return native.backend;
+    return precision === 'bf16' ? native.bf16! : native.backend;
   }
   throw new RangeError(`Unknown backend '${String(b)}': expected one of ${BACKEND_NAMES.join(', ')}`);
 }

@@ -31,6 +31,19 @@ const packA = new Float64Array(KC * 4);
 const packB = new Float64Array(KC * NC);
 const tile = new Float64Array(16);
 
+/** bfloat16 emulation (see Precision): set while an op of the bf16 js backend runs (each thread has its own). */
+let bf16 = false;
+const roundF32 = new Float32Array(1), roundU32 = new Uint32Array(roundF32.buffer);
+
+/** x rounded to the nearest bfloat16 (ties to even), as a number; NaN and infinities pass unchanged. */
+export function roundBf16(x: number): number {
+  roundF32[0] = x;
+  const u = roundU32[0];
+  if ((u & 0x7f800000) === 0x7f800000) return roundF32[0];
+  roundU32[0] = ((u + 0x7fff + ((u >>> 16) & 1)) & 0xffff0000) >>> 0;
+  return roundF32[0];
+}
+
 /**
  * C = alpha op(A) op(B) + beta C. The product runs on packed panels: op(B)'s rows k0..k0+KC, columns j0..j0+NC in
  * strips of 4 columns, op(A)'s rows in strips of 4; each 4x4 block of C is summed in 16 local variables over
@@ -63,7 +76,7 @@ function sgemmJs(
           const dst = (st * kc + k) * 4, src = (k0 + k) * bk;
           for (let c = 0; c < 4; c++) {
             const j = st * 4 + c;
-            packB[dst + c] = j < nc ? alpha * B[src + (j0 + j) * bj] : 0;
+            packB[dst + c] = j < nc ? alpha * (bf16 ? roundBf16(B[src + (j0 + j) * bj]) : B[src + (j0 + j) * bj]) : 0;
           }
         }
       }
@@ -72,7 +85,7 @@ function sgemmJs(
         // packA[k*4 + r] = op(A)[i0+r, k0+k] (zero past M).
         for (let k = 0; k < kc; k++) {
           const src = (k0 + k) * ak;
-          for (let r = 0; r < 4; r++) packA[k * 4 + r] = r < mr ? A[(i0 + r) * ai + src] : 0;
+          for (let r = 0; r < 4; r++) packA[k * 4 + r] = r < mr ? (bf16 ? roundBf16(A[(i0 + r) * ai + src]) : A[(i0 + r) * ai + src]) : 0;
         }
         for (let st = 0; st < strips; st++) {
           let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
@@ -188,6 +201,7 @@ function shiftStates(hprev: Float32Array, h0: Float32Array, hs: Float32Array, N:
 
 export const jsBackend: Backend = {
   name: 'js',
+  precision: 'fp32',
 
   sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {
     const g = v.sgemmArgs(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -758,3 +772,25 @@ export const jsBackend: Backend = {
     for (let i = 0; i < x.length; i++) x[i] *= s;
   },
 };
+
+/** The js backend with bf16 products (emulated): every op runs with the rounding on. */
+export const jsBf16Backend: Backend = withRounding(jsBackend, 'bf16', (on) => {
+  bf16 = on;
+});
+
+/** `b` with its precision set to `precision`, each op run between setRounding(true) and setRounding(false). */
+export function withRounding(b: Backend, precision: 'bf16', setRounding: (on: boolean) => void): Backend {
+  const out: Record<string, unknown> = { name: b.name, precision };
+  for (const [key, value] of Object.entries(b)) {
+    if (typeof value !== 'function') continue;
+    out[key] = (...args: unknown[]): unknown => {
+      setRounding(true);
+      try {
+        return (value as (...a: unknown[]) => unknown).apply(b, args);
+      } finally {
+        setRounding(false);
+      }
+    };
+  }
+  return out as unknown as Backend;
+}

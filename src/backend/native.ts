@@ -9,16 +9,21 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Backend } from './types';
+import { withRounding } from './js';
 
 /** What the addon exports (see native/addon.cc). */
-export interface NativeAddon extends Omit<Backend, 'name'> {
+export interface NativeAddon extends Omit<Backend, 'name' | 'precision'> {
   getNumThreads(): number;
   setNumThreads(n: number): void;
-  info(): { corename: string; config: string; numThreads: number; simd: string };
+  /** This thread's products with bfloat16-rounded operands (see Precision). */
+  setBf16(on: boolean): void;
+  info(): { corename: string; config: string; numThreads: number; simd: string; avx512bf16: boolean };
 }
 
 export interface NativeLoad {
   backend?: Backend;
+  /** The same with bf16 products (emulated). */
+  bf16?: Backend;
   addon?: NativeAddon;
   /** Why the backend is unavailable. */
   error?: string;
@@ -94,7 +99,8 @@ export function loadNativeBackend(): NativeLoad {
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const addon = require(file) as NativeAddon;
-      cached = { backend: makeBackend(addon), addon, file, coretype };
+      const backend = makeBackend(addon);
+      cached = { backend, bf16: withRounding(backend, 'bf16', (on) => addon.setBf16(on)), addon, file, coretype };
       return cached;
     } catch (e) {
       tried.push(`${file}: ${(e as Error).message.split('\n')[0]}`);
@@ -118,7 +124,7 @@ const OPS = [
 ] as const satisfies readonly (keyof Omit<Backend, 'name'>)[];
 
 function makeBackend(a: NativeAddon): Backend {
-  const b: Record<string, unknown> = { name: 'native' };
+  const b: Record<string, unknown> = { name: 'native', precision: 'fp32' };
   for (const op of OPS) {
     if (typeof a[op] !== 'function') throw new Error(`the native addon lacks '${op}': rebuild it (npm run build:native)`);
     b[op] = a[op].bind(a);
@@ -135,6 +141,8 @@ export interface NativeInfo {
   blasThreads: number;
   /** The SIMD level of rnnlm's own element-wise kernels. */
   simd: string;
+  /** Whether the CPU has AVX512_BF16 (bf16 products in hardware); rnnlm's bf16 is emulated either way. */
+  avx512bf16: boolean;
   coretype: CoretypeChoice;
 }
 
@@ -142,7 +150,10 @@ export function nativeInfo(): NativeInfo | undefined {
   const n = loadNativeBackend();
   if (!n.addon) return undefined;
   const i = n.addon.info();
-  return { file: n.file!, corename: i.corename, config: i.config, blasThreads: i.numThreads, simd: i.simd, coretype: n.coretype! };
+  return {
+    file: n.file!, corename: i.corename, config: i.config, blasThreads: i.numThreads, simd: i.simd, avx512bf16: i.avx512bf16,
+    coretype: n.coretype!,
+  };
 }
 
 /** OpenBLAS's thread count (process-wide). Throws when the native backend is not available. */

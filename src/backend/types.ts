@@ -8,8 +8,17 @@
  * Two implementations: `js` (plain TypeScript loops, the reference and the fallback) and `native`
  * (C++ on OpenBLAS). Both must give the same numbers up to float32 summation order.
  */
+/**
+ * The precision of the matrix products: `fp32`, or `bf16` mixed precision (every product's operands rounded to
+ * bfloat16 with round to nearest even, the products accumulated and stored in float32; everything else float32).
+ * bf16 is emulated (the rounding, then the float32 product): it shows bf16's numbers, not its speed.
+ */
+export type Precision = 'fp32' | 'bf16';
+export const PRECISIONS: readonly Precision[] = ['fp32', 'bf16'];
+
 export interface Backend {
   readonly name: 'js' | 'native';
+  readonly precision: Precision;
 
   /**
    * C = alpha * op(A) * op(B) + beta * C on row-major storage, with op(A) of shape [M,K], op(B) [K,N],

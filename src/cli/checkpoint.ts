@@ -6,6 +6,7 @@
  * rename), so a failed write never replaces the previous good checkpoint.
  */
 import { writeFileAtomic } from '../atomic';
+import type { Precision } from '../backend';
 import { stateTable, type CellType, type LanguageModel, type OutputType } from '../model';
 import { parseSafetensors, serializeSafetensors, WeightsFormatError } from '../safetensors';
 import type { TrainerState } from '../trainer';
@@ -38,6 +39,8 @@ export interface RunConfig {
   /** For `sampled`: noise words per iteration and the unigram power. */
   noiseSamples?: number;
   noisePower?: number;
+  /** The precision of the products (absent in older checkpoints: fp32). */
+  precision?: Precision;
   /** How the weights were initialised (absent in version 1 checkpoints: book). */
   weightInit?: 'book' | 'pytorch';
   /** The initial learning rate, the --init file and the validation windows (absent in older checkpoints). */
@@ -138,6 +141,7 @@ function checkConfig(c: unknown, fail: (msg: string) => never): asserts c is Run
   if (o.tied !== undefined && typeof o.tied !== 'boolean') bad('tied', 'a boolean');
   if (o.output !== undefined && !['full', 'class', 'sampled'].includes(o.output as string)) bad('output', 'full, class or sampled');
   posInt('classes', true);
+  if (o.precision !== undefined && !['fp32', 'bf16'].includes(o.precision as string)) bad('precision', 'fp32 or bf16');
   posInt('noiseSamples', true);
   if (o.noisePower !== undefined && !(typeof o.noisePower === 'number' && o.noisePower >= 0 && o.noisePower <= 1)) bad('noisePower', 'a number in [0, 1]');
   for (const k of ['earlyStop', 'test']) if (o[k] !== undefined && typeof o[k] !== 'boolean') bad(k, 'a boolean');

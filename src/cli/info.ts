@@ -35,6 +35,9 @@ export function fileInfoLines(file: string): string[] {
 }
 
 /** The lines of `rnnlm info`: versions, the backend in use and the native engine's kernels. */
+/** What --precision bf16 runs on: rnnlm's one bf16 engine. */
+const BF16_EMULATED = 'emulated (--precision bf16 rounds every product\'s operands to bfloat16 and multiplies in float32: bf16\'s numbers at fp32\'s speed or less)';
+
 export function infoLines(version: string): string[] {
   const lines = [
     `rnnlm ${version}, node ${process.version}, ${os.platform()} ${os.arch()}`,
@@ -42,7 +45,7 @@ export function infoLines(version: string): string[] {
   ];
   const native = nativeInfo();
   if (!native) {
-    lines.push('backend: js (native unavailable)', `native: ${nativeUnavailableReason()}`);
+    lines.push('backend: js (native unavailable)', `native: ${nativeUnavailableReason()}`, `bf16: ${BF16_EMULATED}`);
     return lines;
   }
   lines.push(
@@ -52,6 +55,7 @@ export function infoLines(version: string): string[] {
     `openblas kernels: ${native.corename} (OPENBLAS_CORETYPE=${native.coretype.value ?? 'unset'}: ${native.coretype.reason})`,
     `openblas threads: ${native.blasThreads}`,
     `element-wise kernels: ${native.simd}`,
+    `bf16: ${BF16_EMULATED}; this CPU ${native.avx512bf16 ? 'has AVX512_BF16 (not used yet)' : 'lacks AVX512_BF16 (bf16 products in hardware)'}`,
   );
   return lines;
 }

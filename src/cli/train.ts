@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomic } from '../atomic';
-import { BACKEND_NAMES, nativeUnavailableReason, resolveBackend, type Backend, type BackendName } from '../backend';
+import { BACKEND_NAMES, nativeUnavailableReason, PRECISIONS, resolveBackend, type Backend, type BackendName, type Precision } from '../backend';
 import { frequencyClasses, wordCounts } from '../layers/class-softmax';
 import { CELL_TYPES, LanguageModel, OUTPUT_TYPES, WEIGHT_INITS, type CellType, type OutputType, type WeightInit } from '../model';
 import { SGD } from '../optimizer';
@@ -43,6 +43,7 @@ export interface TrainFlags {
   log?: string;
   plot?: string;
   backend?: BackendName;
+  precision: Precision;
   dataDir?: string;
   workers: number | 'auto';
   blasThreads?: number;
@@ -118,12 +119,12 @@ export class Interrupted extends Error {
 }
 
 /** The backend asked for, or the best available with a one-line notice when native is missing. */
-export function pickBackend(name: BackendName | undefined, warn: (line: string) => void): Backend {
-  if (name !== undefined) return resolveBackend(name);
+export function pickBackend(name: BackendName | undefined, warn: (line: string) => void, precision: Precision = 'fp32'): Backend {
+  if (name !== undefined) return resolveBackend(name, precision);
   const reason = nativeUnavailableReason();
-  if (reason === undefined) return resolveBackend('native');
+  if (reason === undefined) return resolveBackend('native', precision);
   warn(`rnnlm: using the js backend: ${reason.split('\n')[0]}`);
-  return resolveBackend('js');
+  return resolveBackend('js', precision);
 }
 
 function fileSize(file: string): number {
@@ -142,6 +143,7 @@ function configFromFlags(flags: TrainFlags): RunConfig {
     fingerprint: '',
     batchSize: flags.batchSize, timeSize: flags.timeSize, wordvecSize: flags.wordvecSize, hiddenSize: flags.hiddenSize,
     cell: flags.model, numLayers: flags.numLayers, dropout: flags.dropout, tied: Boolean(flags.tied), weightInit: flags.weightInit,
+    precision: flags.precision,
     output: flags.output, ...(flags.output === 'class' && { classes: flags.classes ?? DEFAULT_CLASSES }),
     ...(flags.output === 'sampled' && { noiseSamples: flags.noiseSamples ?? DEFAULT_NOISE_SAMPLES, noisePower: flags.noisePower ?? DEFAULT_NOISE_POWER }),
     lr: flags.lr, init: flags.init, maxEpoch: flags.maxEpoch, maxGrad: flags.maxGrad, seed: flags.seed, evalInterval: flags.evalInterval,
@@ -166,6 +168,7 @@ const CONFIG_OF_FLAG: Record<string, (c: RunConfig) => unknown> = {
   noiseSamples: (c) => c.noiseSamples,
   noisePower: (c) => c.noisePower,
   weightInit: (c) => c.weightInit ?? 'book',
+  precision: (c) => c.precision ?? 'fp32',
   valid: (c) => c.valid,
   minImprovement: (c) => c.minImprovement ?? 1,
   earlyStop: (c) => c.earlyStop ?? false,
@@ -261,7 +264,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   }
   checkOutputs([['--save', config.save], ['--save-best', config.saveBest], ['--log', config.log], ['--plot', config.plot],
     ['--checkpoint', flags.checkpoint ?? flags.resume]]);
-  const backend = pickBackend(flags.backend, io.err);
+  const backend = pickBackend(flags.backend, io.err, config.precision ?? 'fp32');
   // --init weights are read first: their output layer decides how the data is numbered.
   const initWeights = !ckpt && flags.init !== undefined ? readWeights(flags.init) : undefined;
   const classOutput = (initWeights ? initWeights.config.output : ckpt ? ckpt.weights.config.output : config.output) === 'class';
@@ -344,7 +347,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     `rnnlm: ${ckpt ? `resuming ${flags.resume} at epoch ${ckpt.trainer.epoch}, iteration ${ckpt.trainer.iter + 1}; ` : ''}` +
     `corpus ${data.describe}, ${data.train.length} tokens, vocabulary ${vocabSize}, batch ${batchSize} x time ${timeSize}, ` +
     `model ${describeModel(model)}, lr ${optimizer.lr}, ${config.maxEpoch} epochs of ${iters} iterations, ` +
-    `backend ${backend.name}, workers ${workersText}`,
+    `backend ${backend.name}${backend.precision === 'bf16' ? ' (bf16 products, emulated)' : ''}, workers ${workersText}`,
   );
 
   // The log mirrors `history`: a resumed run first cuts it back to what the checkpoint knew.
@@ -542,6 +545,7 @@ export function trainCommand(run: (flags: TrainFlags, explicit: Set<string>) => 
     .option('--checkpoint <file>', 'write a checkpoint after every epoch and on Ctrl-C / SIGTERM (atomically)')
     .option('--resume <file>', 'continue the run saved in this checkpoint (only --max-epoch, --backend, --workers, --blas-threads, --data-dir, --checkpoint may change)')
     .addOption(new Option('--backend <name>', 'arithmetic backend (default: native when built, else js)').choices(BACKEND_NAMES))
+    .addOption(new Option('--precision <p>', 'matrix products in fp32, or bf16 mixed precision (operands rounded to bfloat16, float32 sums and everything else; emulated, so as slow as fp32 or slower: for its numbers, not its speed)').choices(PRECISIONS).default('fp32'))
     .option('--workers <n|auto>', 'worker threads that split every batch by rows; auto: serial for small models, else one per core', workersArg, 'auto')
     .option('--blas-threads <n>', 'OpenBLAS threads while training with workers (default: cores / workers)', positiveInt)
     .option('--data-dir <dir>', 'folder with ptb.{train,valid,test}.txt (default: $PTB_DIR, else ~/.cache/rnnlm/ptb)')

@@ -171,7 +171,7 @@ export class ParallelEngine {
     const tasks = this.slices.map(([row0, row1], slice) => {
       const task: StepTask = {
         runId: this.runId, slice, row0, row1, N: this.N, T: this.T, config: m.config, seed: m.seed, iteration,
-        backend: m.backend.name, params: m.flatParams.buffer as SharedArrayBuffer,
+        backend: m.backend.name, precision: m.backend.precision, params: m.flatParams.buffer as SharedArrayBuffer,
         grads: this.gradBlocks[slice].buffer as SharedArrayBuffer, gradsOffset: this.gradBlocks[slice].byteOffset,
         xs: this.xs.buffer as SharedArrayBuffer, ts: this.ts.buffer as SharedArrayBuffer,
         state: this.state.buffer as SharedArrayBuffer, hasState: this.hasState, countTotal, zeroGrads: !this.gradsZero,

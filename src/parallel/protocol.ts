@@ -1,5 +1,5 @@
 /** The messages between the trainer (src/parallel/engine.ts) and its worker threads (src/parallel/worker.ts). */
-import type { BackendName } from '../backend';
+import type { BackendName, Precision } from '../backend';
 import type { ModelConfig } from '../model';
 
 /** One slice of a batch: rows [row0, row1) of the [N, T] batch, forward and backward on a worker thread. */
@@ -17,6 +17,7 @@ export interface StepTask {
   /** The training iteration over the whole run: keys the dropout masks. */
   iteration: number;
   backend: BackendName;
+  precision: Precision;
   /** The flat parameters, Float32 [P], read-only for workers. */
   params: SharedArrayBuffer;
   /** This slice's gradient block, Float32 [P] at byte offset gradsOffset; no other slice writes it. */

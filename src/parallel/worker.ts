@@ -29,7 +29,8 @@ function replica(task: StepTask): Replica {
     const params = new Float32Array(task.params);
     const P = params.length;
     const grads = new Float32Array(task.grads, task.gradsOffset, P);
-    const model = new LanguageModel(task.config, { backend: task.backend, seed: task.seed, buffers: { params, grads } });
+    const backend = resolveBackend(task.backend, task.precision);
+    const model = new LanguageModel(task.config, { backend, seed: task.seed, buffers: { params, grads } });
     const NH = task.N * task.config.hiddenSize, H = task.config.hiddenSize;
     const state = model.stateNames.map((_, k) => new Float32Array(task.state, (k * NH + task.row0 * H) * 4, (task.row1 - task.row0) * H));
     r = { model, state };
