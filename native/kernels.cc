@@ -69,6 +69,8 @@ ALWAYS_INLINE void lstm_step_body(float* a, float* h, float* c, const float* cp,
   float* ag = a + H;
   float* ai = a + 2 * H;
   float* ao = a + 3 * H;
+  // Element j reads and writes only element j of each row (the rows are distinct buffers): vectorise.
+#pragma GCC ivdep
   for (int64_t j = 0; j < H; j++) {
     const float f = sigmoid_f32(af[j]), g = tanh_f32(ag[j]), i = sigmoid_f32(ai[j]), o = sigmoid_f32(ao[j]);
     af[j] = f;
@@ -89,6 +91,8 @@ ALWAYS_INLINE void lstm_back_body(float* dA, float* dc, const float* dhs, const 
   const float* ag = a + H;
   const float* ai = a + 2 * H;
   const float* ao = a + 3 * H;
+  // Element j reads and writes only element j of each row (the rows are distinct buffers): vectorise.
+#pragma GCC ivdep
   for (int64_t j = 0; j < H; j++) {
     const float f = af[j], g = ag[j], i = ai[j], o = ao[j];
     const float tc = tanh_f32(c[j]);
@@ -104,6 +108,8 @@ ALWAYS_INLINE void lstm_back_body(float* dA, float* dc, const float* dhs, const 
 
 // GRU step part 1, one row: a[0:2H] (z, r pre-activations) become activations; rh = r * hp.
 ALWAYS_INLINE void gru_zr_body(float* a, float* rh, const float* hp, int64_t H) {
+  // Element j reads and writes only element j of each row (the rows are distinct buffers): vectorise.
+#pragma GCC ivdep
   for (int64_t j = 0; j < H; j++) {
     const float z = sigmoid_f32(a[j]), r = sigmoid_f32(a[H + j]);
     a[j] = z;
@@ -114,6 +120,8 @@ ALWAYS_INLINE void gru_zr_body(float* a, float* rh, const float* hp, int64_t H) 
 
 // GRU step part 2: n = tanh(a[2H:3H]) in place, h = hp + z (n - hp).
 ALWAYS_INLINE void gru_n_body(float* a, float* h, const float* hp, int64_t H) {
+  // Element j reads and writes only element j of each row (the rows are distinct buffers): vectorise.
+#pragma GCC ivdep
   for (int64_t j = 0; j < H; j++) {
     const float n = tanh_f32(a[2 * H + j]);
     a[2 * H + j] = n;
@@ -123,6 +131,8 @@ ALWAYS_INLINE void gru_n_body(float* a, float* h, const float* hp, int64_t H) {
 
 // GRU backward part 1: dh = dhs + carry; dA_z, dA_n; carry = dh (1 - z).
 ALWAYS_INLINE void gru_back1_body(float* dA, float* carry, const float* dhs, const float* a, const float* hp, int64_t H) {
+  // Element j reads and writes only element j of each row (the rows are distinct buffers): vectorise.
+#pragma GCC ivdep
   for (int64_t j = 0; j < H; j++) {
     const float z = a[j], n = a[2 * H + j];
     const float dh = dhs[j] + carry[j];
@@ -134,6 +144,8 @@ ALWAYS_INLINE void gru_back1_body(float* dA, float* carry, const float* dhs, con
 
 // GRU backward part 2: dA_r = drh hp r (1 - r); carry += drh r.
 ALWAYS_INLINE void gru_back2_body(float* dA, float* carry, const float* drh, const float* a, const float* hp, int64_t H) {
+  // Element j reads and writes only element j of each row (the rows are distinct buffers): vectorise.
+#pragma GCC ivdep
   for (int64_t j = 0; j < H; j++) {
     const float r = a[H + j];
     dA[H + j] = drh[j] * hp[j] * r * (1.0f - r);
