@@ -341,13 +341,14 @@ constexpr int kSmallRows = 32;
 template <int MI>
 AVX512_TARGET static void small_nn_tile(int K, const float* A, int lda, const float* B, int ldb, bool beta1, float* C,
                                         int ldc, int nj) {
-  static_assert(MI >= 1 && MI <= 8, "1 to 8 rows");
+  static_assert(MI >= 1 && MI <= 12, "1 to 12 rows");
   const __mmask16 m0 = nj >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << nj) - 1);
   const __mmask16 m1 = nj >= 32 ? static_cast<__mmask16>(0xFFFF)
                                 : (nj > 16 ? static_cast<__mmask16>((1u << (nj - 16)) - 1) : static_cast<__mmask16>(0));
   const __m512 z = _mm512_setzero_ps();
   __m512 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
   __m512 c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
+  __m512 c80 = z, c81 = z, c90 = z, c91 = z, c100 = z, c101 = z, c110 = z, c111 = z;
   const float* a0 = A;
   const float* a1 = MI > 1 ? A + lda : A;
   const float* a2 = MI > 2 ? A + 2 * static_cast<int64_t>(lda) : A;
@@ -356,6 +357,10 @@ AVX512_TARGET static void small_nn_tile(int K, const float* A, int lda, const fl
   const float* a5 = MI > 5 ? A + 5 * static_cast<int64_t>(lda) : A;
   const float* a6 = MI > 6 ? A + 6 * static_cast<int64_t>(lda) : A;
   const float* a7 = MI > 7 ? A + 7 * static_cast<int64_t>(lda) : A;
+  const float* a8 = MI > 8 ? A + 8 * static_cast<int64_t>(lda) : A;
+  const float* a9 = MI > 9 ? A + 9 * static_cast<int64_t>(lda) : A;
+  const float* a10 = MI > 10 ? A + 10 * static_cast<int64_t>(lda) : A;
+  const float* a11 = MI > 11 ? A + 11 * static_cast<int64_t>(lda) : A;
   for (int k = 0; k < K; k++) {
     const float* b = B + static_cast<int64_t>(k) * ldb;
     const __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
@@ -368,6 +373,7 @@ AVX512_TARGET static void small_nn_tile(int K, const float* A, int lda, const fl
   }
     RNNLM_NN_ROW(0) RNNLM_NN_ROW(1) RNNLM_NN_ROW(2) RNNLM_NN_ROW(3)
     RNNLM_NN_ROW(4) RNNLM_NN_ROW(5) RNNLM_NN_ROW(6) RNNLM_NN_ROW(7)
+    RNNLM_NN_ROW(8) RNNLM_NN_ROW(9) RNNLM_NN_ROW(10) RNNLM_NN_ROW(11)
 #undef RNNLM_NN_ROW
   }
 #define RNNLM_NN_STORE(i)                                                             \
@@ -382,6 +388,7 @@ AVX512_TARGET static void small_nn_tile(int K, const float* A, int lda, const fl
   }
   RNNLM_NN_STORE(0) RNNLM_NN_STORE(1) RNNLM_NN_STORE(2) RNNLM_NN_STORE(3)
   RNNLM_NN_STORE(4) RNNLM_NN_STORE(5) RNNLM_NN_STORE(6) RNNLM_NN_STORE(7)
+  RNNLM_NN_STORE(8) RNNLM_NN_STORE(9) RNNLM_NN_STORE(10) RNNLM_NN_STORE(11)
 #undef RNNLM_NN_STORE
 }
 
@@ -431,7 +438,7 @@ AVX512_TARGET static void small_nt_tile(int K, const float* A, int lda, const fl
 #undef RNNLM_NT_STORE
 }
 
-constexpr int kNnRows = 8;  // 2 x 8 accumulators + 2 B vectors + 1 broadcast
+constexpr int kNnRows = 12;  // 2 x 12 accumulators + 2 B vectors + 1 broadcast (of 32 registers)
 constexpr int kNtRows = 4;  // 4 x 4 accumulators + 4 B vectors + 1 A vector
 
 template <int MI>
@@ -452,7 +459,9 @@ AVX512_TARGET static void small_nt_rows(int N, int K, const float* A, int lda, c
 
 AVX512_TARGET static void small_gemm_avx512(bool transB, int M, int N, int K, const float* A, int lda, const float* B,
                                             int ldb, bool beta1, float* C, int ldc) {
-  const int step = transB ? kNtRows : kNnRows;
+  // Row tiles as even as they can be (10 rows: one tile of 10, not 8 + 2): every tile reads all of B once.
+  const int most = transB ? kNtRows : kNnRows, tiles = (M + most - 1) / most;
+  const int step = (M + tiles - 1) / tiles;
   for (int i0 = 0; i0 < M; i0 += step) {
     const int mi = M - i0 < step ? M - i0 : step;
     const float* a = A + static_cast<int64_t>(i0) * lda;
@@ -473,7 +482,11 @@ AVX512_TARGET static void small_gemm_avx512(bool transB, int M, int N, int K, co
         case 5: small_nn_rows<5>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
         case 6: small_nn_rows<6>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
         case 7: small_nn_rows<7>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
-        default: small_nn_rows<8>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
+        case 8: small_nn_rows<8>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
+        case 9: small_nn_rows<9>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
+        case 10: small_nn_rows<10>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
+        case 11: small_nn_rows<11>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
+        default: small_nn_rows<12>(N, K, a, lda, B, ldb, beta1, c, ldc); break;
       }
     }
   }
@@ -557,6 +570,30 @@ void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const flo
               A, lda, B, ldb, beta, C, ldc);
 }
 
+// The per-step products of the recurrent backwards, dh = dA Wh^T for the batch's few rows: the small kernels
+// multiply by a row-major matrix in one pass over it, but by a transposed one in a pass per 4 rows, so for few
+// rows Wh^T is made once per call (a thread's scratch) and multiplied as it is.
+namespace {
+thread_local std::vector<float> t_recurrent_t;
+
+// W [rows, cols] (row stride ld) transposed into [cols, rows]; nullptr when the rows are too many for the small
+// kernels (OpenBLAS then multiplies by W^T as well as by anything).
+const float* recurrent_transposed(const float* W, int rows, int cols, int ld, int batch_rows) {
+#if defined(__x86_64__)
+  if (batch_rows > kSmallRows || !small_gemm_available()) return nullptr;
+  t_recurrent_t.resize(static_cast<size_t>(rows) * static_cast<size_t>(cols));
+  float* out = t_recurrent_t.data();
+  for (int i = 0; i < rows; i++) {
+    for (int j = 0; j < cols; j++) out[static_cast<int64_t>(j) * rows + i] = W[static_cast<int64_t>(i) * ld + j];
+  }
+  return out;
+#else
+  (void)W, (void)rows, (void)cols, (void)ld, (void)batch_rows;
+  return nullptr;
+#endif
+}
+}  // namespace
+
 void embedding_forward(float* out, const float* W, const int32_t* ids, int64_t R, int64_t D) {
   for (int64_t r = 0; r < R; r++) std::memcpy(out + r * D, W + ids[r] * D, sizeof(float) * D);
 }
@@ -621,12 +658,14 @@ void rnn_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, con
   if (static_cast<int64_t>(N) * H > 0) std::memset(dh0, 0, sizeof(float) * N * H);
   if (NT * D > 0) std::memset(dxs, 0, sizeof(float) * NT * D);
   if (NT == 0 || H == 0) return;  // an empty window: no gradient
+  const float* WhT = recurrent_transposed(Wh, H, H, H, N);
   for (int t = T - 1; t >= 0; t--) {
     for (int n = 0; n < N; n++) {
       const int64_t o = static_cast<int64_t>(n) * TH + static_cast<int64_t>(t) * H;
       s.dtanh(dt + o, dhs + o, dh0 + static_cast<int64_t>(n) * H, hs + o, H);
     }
-    sgemm(false, true, N, H, H, 1.0f, dt + static_cast<int64_t>(t) * H, TH, Wh, H, 0.0f, dh0, H);
+    if (WhT) sgemm(false, false, N, H, H, 1.0f, dt + static_cast<int64_t>(t) * H, TH, WhT, H, 0.0f, dh0, H);
+    else sgemm(false, true, N, H, H, 1.0f, dt + static_cast<int64_t>(t) * H, TH, Wh, H, 0.0f, dh0, H);
   }
   shift_states(hprev, h0, hs, N, T, H);
   sgemm(true, false, H, H, static_cast<int>(NT), 1.0f, hprev, H, dt, H, 1.0f, dWh, H);
@@ -707,6 +746,7 @@ void lstm_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, fl
   float* dA = work;                 // [N,T,4H]
   float* hprev = work + NT * G;     // [N,T,H]
   const Simd& s = simd();
+  const float* WhT = recurrent_transposed(Wh, H, G, G, N);  // [4H, H]
   for (int t = T - 1; t >= 0; t--) {
     for (int n = 0; n < N; n++) {
       const int64_t o = n * TH + static_cast<int64_t>(t) * H, a = n * TG + static_cast<int64_t>(t) * G;
@@ -714,7 +754,8 @@ void lstm_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, fl
       s.lstm_back(dA + a, dc0 + static_cast<int64_t>(n) * H, dhs + o, dh0 + static_cast<int64_t>(n) * H, gates + a,
                   cs + o, cp, H);
     }
-    sgemm(false, true, N, H, G, 1.0f, dA + static_cast<int64_t>(t) * G, static_cast<int>(TG), Wh, G, 0.0f, dh0, H);
+    if (WhT) sgemm(false, false, N, H, G, 1.0f, dA + static_cast<int64_t>(t) * G, static_cast<int>(TG), WhT, H, 0.0f, dh0, H);
+    else sgemm(false, true, N, H, G, 1.0f, dA + static_cast<int64_t>(t) * G, static_cast<int>(TG), Wh, G, 0.0f, dh0, H);
   }
   shift_states(hprev, h0, hs, N, T, H);
   sgemm(true, false, H, G, static_cast<int>(NT), 1.0f, hprev, H, dA, G, 1.0f, dWh, G);
@@ -759,6 +800,7 @@ void gru_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, con
   float* hprev = work + NT * G;    // [N,T,H]
   float* drh = hprev + NT * H;     // [N,H]
   const Simd& s = simd();
+  const float* WhT = recurrent_transposed(Wh, H, G, G, N);  // [3H, H]: rows 2H.. are Wh_n^T
   for (int t = T - 1; t >= 0; t--) {
     const float* hp = t == 0 ? h0 : hs + static_cast<int64_t>(t - 1) * H;
     const int64_t ldh = t == 0 ? H : TH;
@@ -767,14 +809,20 @@ void gru_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, con
       s.gru_back1(dA + a, dh0 + static_cast<int64_t>(n) * H, dhs + n * TH + static_cast<int64_t>(t) * H, gates + a,
                   hp + n * ldh, H);
     }
-    sgemm(false, true, N, H, H, 1.0f, dA + static_cast<int64_t>(t) * G + 2 * H, static_cast<int>(TG), Wh + 2 * H, G,
-          0.0f, drh, H);
+    if (WhT) {
+      sgemm(false, false, N, H, H, 1.0f, dA + static_cast<int64_t>(t) * G + 2 * H, static_cast<int>(TG),
+            WhT + static_cast<int64_t>(2) * H * H, H, 0.0f, drh, H);
+    } else {
+      sgemm(false, true, N, H, H, 1.0f, dA + static_cast<int64_t>(t) * G + 2 * H, static_cast<int>(TG), Wh + 2 * H, G,
+            0.0f, drh, H);
+    }
     for (int n = 0; n < N; n++) {
       const int64_t a = n * TG + static_cast<int64_t>(t) * G;
       s.gru_back2(dA + a, dh0 + static_cast<int64_t>(n) * H, drh + static_cast<int64_t>(n) * H, gates + a, hp + n * ldh,
                   H);
     }
-    sgemm(false, true, N, H, 2 * H, 1.0f, dA + static_cast<int64_t>(t) * G, static_cast<int>(TG), Wh, G, 1.0f, dh0, H);
+    if (WhT) sgemm(false, false, N, H, 2 * H, 1.0f, dA + static_cast<int64_t>(t) * G, static_cast<int>(TG), WhT, H, 1.0f, dh0, H);
+    else sgemm(false, true, N, H, 2 * H, 1.0f, dA + static_cast<int64_t>(t) * G, static_cast<int>(TG), Wh, G, 1.0f, dh0, H);
   }
   shift_states(hprev, h0, hs, N, T, H);
   const int nt = static_cast<int>(NT);

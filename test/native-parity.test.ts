@@ -20,7 +20,8 @@ function same(label: string, outputs: Float32Array[], run: (b: Backend, outs: Fl
   jsOuts.forEach((o, i) => expectClose(`${label} output ${i}`, nOuts[i], o, TOL));
 }
 
-const SHAPES: [number, number, number][] = [[1, 1, 1], [1, 7, 3], [5, 1, 9], [17, 33, 8], [64, 31, 129], [3, 200, 2]];
+// M up to 32 runs the small kernels: tiles of up to 12 rows (NN) and 4 (NT), cut evenly (10: one tile; 17: 9 + 8; 32: 11 + 11 + 10).
+const SHAPES: [number, number, number][] = [[1, 1, 1], [1, 7, 3], [5, 1, 9], [10, 45, 7], [17, 33, 8], [24, 70, 33], [32, 40, 16], [64, 31, 129], [3, 200, 2]];
 
 describeNative('native backend parity with js', () => {
   it.each(SHAPES)('sgemm M=%i N=%i K=%i, every transpose, alpha/beta, strided leading dimensions', (M, N, K) => {
