@@ -679,7 +679,34 @@ void rnn_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, con
   input_gradients(dxs, dWx, db, dt, xs, Wx, NT, D, H);
 }
 
+// The bias as one more row of W: when b is stored right after W [I,O] (an untied output layer's affine.W and
+// affine.b in the flat parameters, and their gradients alike), x with a column of ones appended multiplies
+// [W; b] in one product. The forward then needs no pass writing b into every output row (nor the product's read
+// of them), and the backward gets dW and db from one product instead of a second pass over dout for db. Not in
+// bf16 mode, where the bias would be rounded with the operands.
+namespace {
+thread_local std::vector<float> t_with_ones;
+
+const float* with_ones(const float* x, int R, int I) {
+  t_with_ones.resize(static_cast<size_t>(R) * static_cast<size_t>(I + 1));
+  float* xa = t_with_ones.data();
+  for (int64_t r = 0; r < R; r++) {
+    std::memcpy(xa + r * (I + 1), x + r * I, sizeof(float) * I);
+    xa[r * (I + 1) + I] = 1.0f;
+  }
+  return xa;
+}
+
+bool bias_row(const float* W, const float* b, bool transW, int R, int I, int O) {
+  return !transW && !t_bf16 && R > 0 && I > 0 && O > 0 && b == W + static_cast<int64_t>(I) * O;
+}
+}  // namespace
+
 void affine_forward(float* out, const float* x, const float* W, const float* b, bool transW, int R, int I, int O) {
+  if (bias_row(W, b, transW, R, I, O)) {
+    sgemm(false, false, R, O, I + 1, 1.0f, with_ones(x, R, I), I + 1, W, O, 0.0f, out, O);
+    return;
+  }
   for (int64_t r = 0; r < R; r++) std::memcpy(out + r * O, b, sizeof(float) * O);
   if (transW) sgemm(false, true, R, O, I, 1.0f, x, I, W, I, 1.0f, out, O);
   else sgemm(false, false, R, O, I, 1.0f, x, I, W, O, 1.0f, out, O);
@@ -687,6 +714,15 @@ void affine_forward(float* out, const float* x, const float* W, const float* b, 
 
 void affine_backward(float* dx, float* dW, float* db, const float* dout, const float* x, const float* W, float* work,
                      bool transW, int R, int I, int O) {
+  if (bias_row(dW, db, transW, R, I, O)) {
+    // dx as below; [dW; db] += [x 1]^T dout in one product.
+    sgemm(false, true, I, R, O, 1.0f, W, O, dout, O, 0.0f, work, R);
+    for (int64_t r = 0; r < R; r++) {
+      for (int64_t i = 0; i < I; i++) dx[r * I + i] = work[i * R + r];
+    }
+    sgemm(true, false, I + 1, O, R, 1.0f, with_ones(x, R, I), I + 1, dout, O, 1.0f, dW, O);
+    return;
+  }
   if (O > 0) {
     // db += dout^T 1 as a matrix-vector product (OpenBLAS threads it), with work holding the ones.
     if (R > 0 && I > 0) {

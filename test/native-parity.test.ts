@@ -127,6 +127,15 @@ describeNative('native backend parity with js', () => {
     }
   });
 
+  it.each([[1, 1, 1], [3, 5, 7], [70, 20, 300]])('affine R=%i I=%i O=%i with b stored right after W (the native engine folds it into the product)', (R, I, O) => {
+    // As an untied output layer's affine.W and affine.b, and their gradients, in the flat buffers.
+    const flat = randomArray(I * O + O, 13), x = randomArray(R * I, 14), dout = randomArray(R * O, 15);
+    const W = flat.subarray(0, I * O), b = flat.subarray(I * O);
+    same('affineForward, b after W', [new Float32Array(R * O)], (be, [out]) => be.affineForward(out, x, W, b, false, R, I, O));
+    same('affineBackward, db after dW', [new Float32Array(R * I), randomArray(I * O + O, 16)], (be, [dx, dflat]) =>
+      be.affineBackward(dx, dflat.subarray(0, I * O), dflat.subarray(I * O), dout, x, W, new Float32Array(R * I), false, R, I, O));
+  });
+
   it.each([[1, 1], [4, 9], [35, 1000], [3, 10000]])('softmax cross-entropy R=%i V=%i, with ignored targets and extreme scores', (R, V) => {
     const scores = randomArray(R * V, 11).map((v) => v * 20);
     if (V > 5) scores[3] = 80; // far above the rest: probabilities underflow to 0 elsewhere in that row
