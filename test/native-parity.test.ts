@@ -27,7 +27,7 @@ describeNative('native backend parity with js', () => {
   it.each(SHAPES)('sgemm M=%i N=%i K=%i, every transpose, alpha/beta, strided leading dimensions', (M, N, K) => {
     for (const tA of [false, true]) {
       for (const tB of [false, true]) {
-        for (const [alpha, beta, pad] of [[1, 0, 0], [0.5, 1, 3], [-2, 0.25, 1]]) {
+        for (const [alpha, beta, pad] of [[1, 0, 0], [1, 1, 2], [0.5, 1, 3], [-2, 0.25, 1]]) {
           const [ar, ac] = tA ? [K, M] : [M, K];
           const [br, bc] = tB ? [N, K] : [K, N];
           const lda = ac + pad, ldb = bc + pad, ldc = N + pad;
