@@ -95,6 +95,10 @@ export class ParallelEngine {
   readonly ranges: [number, number][];
   /** Where the last step's gradient can be non-zero: the batch's word ids as rows of embed.W, and the dense rest. */
   private readonly support: GradientSupport;
+  /** The gradient blocks, parameters and gradients as the reduce and update tasks name them (made once). */
+  private readonly sharedBlocks: SharedF32[];
+  private readonly sharedParams: SharedF32;
+  private readonly sharedGrads: SharedF32;
   private readonly runId: string;
   private hasState = false;
   /** Whether every gradient block is zero (left so by the last reduce and update): the next step skips zeroing. */
@@ -127,6 +131,9 @@ export class ParallelEngine {
     const extraBlocks = new SharedArrayBuffer((this.workers - 1) * P * 4);
     this.gradBlocks = this.slices.map((_, k) => (k === 0 ? model.flatGrads : new Float32Array(extraBlocks, (k - 1) * P * 4, P)));
     this.support = new GradientSupport(model);
+    this.sharedBlocks = this.gradBlocks.map(shared);
+    this.sharedParams = shared(model.flatParams);
+    this.sharedGrads = shared(model.flatGrads);
     this.ranges = [];
     const dense = P - this.support.denseFrom;
     for (let k = 0, from = this.support.denseFrom; k < this.workers; k++) {
@@ -185,7 +192,7 @@ export class ParallelEngine {
     m.setState(this.stateViews); // the model's own state stays current (checkpoints, evaluation between epochs)
     // Sum the blocks in slice order (block 0 is flatGrads), each worker over its range of the parameters: the same
     // numbers whichever thread ran which slice. The sums of squares of the result come with it (clipping's norm).
-    const blocks = this.gradBlocks.map(shared);
+    const blocks = this.sharedBlocks;
     const sums = await this.run(this.parts().map((part): ReduceTask => ({ backend: m.backend.name, blocks, part })), 'reduce', where) as number[];
     this.gradSumSquares = sums.reduce((x, y) => x + y, 0);
     let lossSum = 0;
@@ -199,7 +206,7 @@ export class ParallelEngine {
    */
   async update(optimizer: SGD, scale = 1, where = ''): Promise<void> {
     const m = this.model;
-    const params = shared(m.flatParams), grads = shared(m.flatGrads), lr = optimizer.lr * scale;
+    const params = this.sharedParams, grads = this.sharedGrads, lr = optimizer.lr * scale;
     await this.run(this.parts().map((part): UpdateTask => ({ backend: m.backend.name, params, grads, lr, part })), 'update', where);
     this.gradsZero = true; // the reduce zeroed blocks 1.., the update block 0
   }
