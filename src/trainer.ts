@@ -83,6 +83,11 @@ export interface EpochReport {
 /** The largest loss whose perplexity exp(loss) is a finite double. */
 const MAX_LOSS = Math.log(Number.MAX_VALUE);
 
+/** A perplexity for a message: a whole number, or 3 significant digits from a million on (4.76e+28, not 47638848663037400000000000000). */
+export function formatPerplexity(ppl: number): string {
+  return ppl < 1e6 ? String(Math.round(ppl)) : ppl.toExponential(2);
+}
+
 /** Training produced a loss that is not a finite number, or stayed worse than guessing uniformly. */
 export class TrainingDivergedError extends Error {
   constructor(readonly epoch: number, readonly iter: number, readonly loss: number, what = 'loss became', detail = `${loss}`) {
@@ -277,7 +282,7 @@ export class RnnlmTrainer {
             const mean = recentSum / DIVERGENCE_WINDOW;
             if (recentCount >= DIVERGENCE_WINDOW && iteration + 1 >= DIVERGENCE_WARMUP && mean > uniformLoss) {
               throw new TrainingDivergedError(st.epoch, iter, mean, 'the running perplexity',
-                `${Math.round(Math.exp(mean))} (over the last ${DIVERGENCE_WINDOW} iterations) is worse than guessing uniformly among ${V} words`);
+                `${formatPerplexity(Math.exp(mean))} (over the last ${DIVERGENCE_WINDOW} iterations) is worse than guessing uniformly among ${V} words`);
             }
           }
           if (!engine) {

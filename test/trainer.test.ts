@@ -1,5 +1,6 @@
 import { LanguageModel, RnnlmTrainer, SGD, SimpleRnnlm, TrainingDivergedError, TrainingInterruptedError, clipGrads, jsBackend } from '../src';
 import { backends, expectClose } from './helpers';
+import { formatPerplexity } from '../src/trainer';
 
 describe('RnnlmTrainer', () => {
   const corpus = Int32Array.from({ length: 300 }, (_, i) => (i * 7) % 11);
@@ -98,4 +99,12 @@ describe('RnnlmTrainer', () => {
       expectClose('epoch perplexities', [...first.epochPpl, ...second.epochPpl], refTrainer.epochPpl, 1e-5);
       expectClose('parameters', resumed.flatParams, ref.flatParams, 1e-5);
     });
+});
+
+describe('formatPerplexity', () => {
+  it('writes whole numbers below a million and 3 significant digits above', () => {
+    expect(formatPerplexity(417.4)).toBe('417');
+    expect(formatPerplexity(999999.4)).toBe('999999');
+    expect(formatPerplexity(4.76388486630374e28)).toBe('4.76e+28');
+  });
 });
