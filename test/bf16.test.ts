@@ -136,6 +136,7 @@ describe('rnnlm train --precision bf16', () => {
     expect(full.out).toMatch(/\(bf16 products, emulated\)/);
     const ckpt = path.join(tmp, 'run.ckpt');
     expect(rnnlm(...args, '--max-epoch', '2', '--log', path.join(tmp, 'part.jsonl'), '--checkpoint', ckpt).code).toBe(0);
+    expect(rnnlm('info', ckpt).out).toMatch(/^training state: epoch 3, 0 iterations done; lr 0\.5; bf16 products$/m);
     const resumed = rnnlm('train', '--resume', ckpt, '--max-epoch', '3');
     expect(resumed.code).toBe(0);
     expect(resumed.out).toMatch(/\(bf16 products, emulated\)/);

@@ -24,7 +24,8 @@ export function fileInfoLines(file: string): string[] {
   if (meta.format === 'rnnlm.checkpoint') {
     try {
       const t = JSON.parse(meta.trainer ?? '{}') as { epoch?: number; iter?: number };
-      lines.push(`training state: epoch ${t.epoch}, ${t.iter} iterations done; lr ${meta.lr}`);
+      const run = JSON.parse(meta.config ?? '{}') as { precision?: string };
+      lines.push(`training state: epoch ${t.epoch}, ${t.iter} iterations done; lr ${meta.lr}; ${run.precision ?? 'fp32'} products`);
     } catch {
       lines.push('training state: unreadable');
     }
