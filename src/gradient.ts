@@ -2,6 +2,39 @@ import type { Backend } from './backend';
 import type { LanguageModel } from './model';
 
 /**
+ * A piece of a gradient's support: the dense floats [from, to) and the rows `rows` (of D floats, ids in [0, V)) of
+ * the sparse part. The passes below take whole flat arrays and visit only the span; the serial trainer passes
+ * the whole support, each worker its own part of it.
+ */
+export interface SupportSpan {
+  from: number;
+  to: number;
+  rows: Int32Array;
+  V: number;
+  D: number;
+}
+
+/** The sum of squares of g over the span. */
+export function sumSquaresOver(backend: Backend, g: Float32Array, s: SupportSpan): number {
+  let sq = backend.sumSquares(g.subarray(s.from, s.to));
+  if (s.rows.length > 0) sq += backend.sumSquaresRows(g, s.rows, s.rows.length, s.V, s.D);
+  return sq;
+}
+
+/** p -= lr * g over the span, then g = 0 there when zeroGrad. */
+export function sgdUpdateOver(backend: Backend, p: Float32Array, g: Float32Array, lr: number, zeroGrad: boolean, s: SupportSpan): void {
+  backend.sgdUpdate(p.subarray(s.from, s.to), g.subarray(s.from, s.to), lr, zeroGrad);
+  if (s.rows.length > 0) backend.sgdUpdateRows(p, g, lr, s.rows, s.rows.length, s.V, s.D, zeroGrad);
+}
+
+/** y += x over the span, returning the sum of squares of the new y there; then x = 0 there when zeroX. */
+export function addSumSquaresOver(backend: Backend, y: Float32Array, x: Float32Array, zeroX: boolean, s: SupportSpan): number {
+  let sq = backend.addSumSquares(y.subarray(s.from, s.to), x.subarray(s.from, s.to), zeroX);
+  if (s.rows.length > 0) sq += backend.addSumSquaresRows(y, x, s.rows, s.rows.length, s.V, s.D, zeroX);
+  return sq;
+}
+
+/**
  * Where a model's flat gradient can be non-zero after a backward, so that the passes over it (the clipping norm,
  * the update with its zeroing, the workers' block sums) visit only that. With untied weights the embedding's
  * gradient (embed.W [V,D], the first V*D floats) is written only in the rows of the batch's word ids, about a tenth
@@ -47,16 +80,18 @@ export class GradientSupport {
     return this;
   }
 
+  /** The whole support as one span. */
+  span(): SupportSpan {
+    return { from: this.denseFrom, to: this.length, rows: this.rows.subarray(0, this.rowCount), V: this.V, D: this.D };
+  }
+
   /** The sum of squares of g over the support. */
   sumSquares(backend: Backend, g: Float32Array): number {
-    let s = backend.sumSquares(g.subarray(this.denseFrom, this.length));
-    if (this.rowCount > 0) s += backend.sumSquaresRows(g, this.rows.subarray(0, this.rowCount), this.rowCount, this.V, this.D);
-    return s;
+    return sumSquaresOver(backend, g, this.span());
   }
 
   /** p -= lr * g over the support, then g = 0 there when zeroGrad (everywhere else it already is). */
   sgdUpdate(backend: Backend, p: Float32Array, g: Float32Array, lr: number, zeroGrad: boolean): void {
-    if (this.rowCount > 0) backend.sgdUpdateRows(p, g, lr, this.rows.subarray(0, this.rowCount), this.rowCount, this.V, this.D, zeroGrad);
-    backend.sgdUpdate(p.subarray(this.denseFrom, this.length), g.subarray(this.denseFrom, this.length), lr, zeroGrad);
+    sgdUpdateOver(backend, p, g, lr, zeroGrad, this.span());
   }
 }

@@ -6,6 +6,7 @@
  * row i. The replica is built from the task's model config: this file names no cell.
  */
 import { resolveBackend } from '../backend';
+import { addSumSquaresOver, sgdUpdateOver, sumSquaresOver, type SupportSpan } from '../gradient';
 import { LanguageModel } from '../model';
 import type { ReduceTask, SharedF32, StepResult, StepTask, SupportPart, UpdateTask } from './protocol';
 
@@ -65,15 +66,14 @@ export function step(task: StepTask): StepResult {
   return { lossSum: loss * count, count };
 }
 
-/** Elements [from, to) of a shared Float32 array. */
-function range(a: SharedF32, from: number, to: number): Float32Array {
-  if (!(from >= 0 && from <= to && to <= a.length)) throw new RangeError(`range ${from}..${to} outside 0..${a.length}`);
-  return new Float32Array(a.buffer, a.byteOffset + from * 4, to - from);
+/** A shared Float32 array as a view. */
+function view(a: SharedF32): Float32Array {
+  return new Float32Array(a.buffer, a.byteOffset, a.length);
 }
 
-/** The part's sparse rows and its whole-array views for the row ops. */
-function partRows(part: SupportPart): Int32Array {
-  return new Int32Array(part.rows, part.rowFrom * 4, part.rowTo - part.rowFrom);
+/** The task's part of the gradient support, its rows read from the shared row list. */
+function span(part: SupportPart): SupportSpan {
+  return { from: part.from, to: part.to, rows: new Int32Array(part.rows, part.rowFrom * 4, part.rowTo - part.rowFrom), V: part.V, D: part.D };
 }
 
 /**
@@ -82,37 +82,14 @@ function partRows(part: SupportPart): Int32Array {
  */
 export function reduce(task: ReduceTask): number {
   const backend = resolveBackend(task.backend);
-  const { part, blocks } = task;
-  const rows = partRows(part), R = rows.length, last = blocks.length - 1;
-  const sum = range(blocks[0], part.from, part.to);
-  let sq = 0;
-  if (last === 0) {
-    sq = backend.sumSquares(sum);
-    if (R > 0) sq += backend.sumSquaresRows(range(blocks[0], 0, blocks[0].length), rows, R, part.V, part.D);
-    return sq;
-  }
-  const whole0 = range(blocks[0], 0, blocks[0].length);
-  for (let k = 1; k <= last; k++) {
-    const blk = range(blocks[k], part.from, part.to), wholeK = range(blocks[k], 0, blocks[k].length);
-    // sum += block k; block k = 0; the last addition also sums the squares of the result.
-    if (k < last) {
-      backend.sgdUpdate(sum, blk, -1, true);
-      if (R > 0) backend.sgdUpdateRows(whole0, wholeK, -1, rows, R, part.V, part.D, true);
-    } else {
-      sq = backend.addSumSquares(sum, blk, true);
-      if (R > 0) sq += backend.addSumSquaresRows(whole0, wholeK, rows, R, part.V, part.D, true);
-    }
-  }
-  return sq;
+  const part = span(task.part), sum = view(task.blocks[0]), last = task.blocks.length - 1;
+  if (last === 0) return sumSquaresOver(backend, sum, part);
+  // sum += block k, block k = 0; the last addition also sums the squares of the result.
+  for (let k = 1; k < last; k++) sgdUpdateOver(backend, sum, view(task.blocks[k]), -1, true, part);
+  return addSumSquaresOver(backend, sum, view(task.blocks[last]), true, part);
 }
 
 /** SGD on this part of the parameters, leaving the gradient zero for the next backward. */
 export function update(task: UpdateTask): void {
-  const backend = resolveBackend(task.backend);
-  const { part } = task;
-  const rows = partRows(part), R = rows.length;
-  backend.sgdUpdate(range(task.params, part.from, part.to), range(task.grads, part.from, part.to), task.lr, true);
-  if (R > 0) {
-    backend.sgdUpdateRows(range(task.params, 0, task.params.length), range(task.grads, 0, task.grads.length), task.lr, rows, R, part.V, part.D, true);
-  }
+  sgdUpdateOver(resolveBackend(task.backend), view(task.params), view(task.grads), task.lr, true, span(task.part));
 }
