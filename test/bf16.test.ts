@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { LanguageModel, RnnlmTrainer, SGD, resolveBackend, roundBf16, type Backend } from '../src';
-import { backends, expectClose, logRecords, randomArray, randomIds, relError, rnnlm } from './helpers';
+import { backends, expectClose, logRecords, lossAndGrads, randomArray, randomIds, relError, rnnlm } from './helpers';
 import { ref, seedCurve } from './support/seed';
 
 const bf16Backends = (): Backend[] => backends().map((b) => resolveBackend(b.name, 'bf16'));
@@ -72,13 +72,7 @@ describe('bf16 products', () => {
     const all = bf16Backends();
     const config = { cell: 'lstm', layers: 2, vocabSize: 30, wordvecSize: 8, hiddenSize: 8, dropout: 0.2, tied: true } as const;
     const xs = randomIds(12, 30, 1), ts = randomIds(12, 30, 2);
-    const run = (b: Backend) => {
-      const m = new LanguageModel(config, { backend: b, seed: 4 });
-      m.zeroGrads();
-      const loss = m.forward(xs, ts, 3, 4, { iteration: 2 });
-      m.backward();
-      return { loss, grads: Float32Array.from(m.flatGrads) };
-    };
+    const run = (b: Backend) => lossAndGrads(new LanguageModel(config, { backend: b, seed: 4 }), xs, ts, 3, 4, 2);
     const r = all.map(run);
     if (r.length === 2) {
       expect(Math.abs(r[1].loss - r[0].loss)).toBeLessThan(1e-5);

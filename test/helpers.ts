@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { jsBackend, resolveBackend, nativeUnavailableReason, type Backend } from '../src/backend';
+import type { LanguageModel } from '../src/model';
 
 export const ROOT = path.resolve(__dirname, '..');
 export const SHARED = path.resolve(ROOT, '..', 'shared');
@@ -80,4 +81,12 @@ export function rnnlm(...args: string[]): { code: number | null; out: string; er
 /** The records of a training log (--log run.jsonl), one per line. */
 export function logRecords(file: string): { type: string; epoch: number; iter?: number; ppl: number; val_ppl?: number }[] {
   return fs.readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+}
+
+/** One training step's loss and gradient (a copy) for xs, ts [N,T] at `iteration`, from zeroed gradients. */
+export function lossAndGrads(model: LanguageModel, xs: Int32Array, ts: Int32Array, N: number, T: number, iteration: number): { loss: number; grads: Float32Array } {
+  model.zeroGrads();
+  const loss = model.forward(xs, ts, N, T, { iteration });
+  model.backward();
+  return { loss, grads: Float32Array.from(model.flatGrads) };
 }
