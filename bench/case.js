@@ -69,18 +69,28 @@ async function main() {
     native.setBlasThreads(spec.blasThreads ?? rnnlm.autoBlasThreads(model, w.N, w.T, workers));
   }
   const engine = workers > 1 ? new rnnlm.ParallelEngine(model, w.N, w.T, { workers }) : undefined;
-  let iteration = 0;
+  // As RnnlmTrainer.fit: serially, the norm and the update over the gradient's support, the update zeroing the
+  // gradient for the next backward; with workers, the engine's split block sum (and norm) and update.
+  const support = engine ? undefined : new rnnlm.GradientSupport(model);
+  let iteration = 0, gradsZero = false;
   const step = async () => {
     batches.next();
     iteration++;
+    let sumSq;
     if (engine) {
       await engine.step(batches.xs, batches.ts, iteration);
+      sumSq = engine.gradSumSquares;
     } else {
-      model.zeroGrads();
+      if (!gradsZero) model.zeroGrads();
       model.forward(batches.xs, batches.ts, w.N, w.T, { iteration });
       model.backward();
+      support.setIds(batches.xs);
+      sumSq = support.sumSquares(backend, model.flatGrads);
     }
-    sgd.update([model.flatParams], [model.flatGrads]);
+    const rate = rnnlm.clipScale(Math.sqrt(sumSq), 0.25);
+    if (engine) await engine.update(sgd, rate);
+    else sgd.updateSupport(model.flatParams, model.flatGrads, support, rate, true);
+    gradsZero = true;
   };
   await step(); // allocate the layers' buffers (and start the threads) outside the timing
   const blasInUse = ninfo && spec.backend === 'native' ? native.getBlasThreads() : 0;

@@ -1,7 +1,7 @@
 'use strict';
 /**
- * The benchmark workloads: the same training iteration (batch -> zero grads -> forward -> backward -> SGD) on
- * every backend. GFLOP/s counts the matrix products as the model counts them (model.flops: per recurrent layer
+ * The benchmark workloads: the trainer's training iteration (batch -> forward -> backward -> clipping norm -> SGD,
+ * which zeroes the gradient for the next one) on every backend. GFLOP/s counts the matrix products as the model counts them (model.flops: per recurrent layer
  * 6*N*T*(in + H)*G*H with G gates, plus 6*N*T*H*V for the output layer, or 6*N*T*H*(C + V/C) for the class output:
  * the in-class products counted at the mean class size). `classes` numbers the words by frequency and cuts them
  * into that many frequency classes, as `rnnlm train --output class` does; `noiseSamples` draws that many noise words

@@ -12,18 +12,18 @@ export class SGD {
     this.backend = resolveBackend(opts.backend);
   }
 
-  /**
-   * param -= lr * scale * grad; `scale` folds a clipping factor (clipScale) into the update's one pass, and
-   * `zeroGrads` the next iteration's zeroing of the gradients (explicit, as every zeroing: see Backend.sgdUpdate).
-   */
-  update(params: Float32Array[], grads: Float32Array[], scale = 1, zeroGrads = false): void {
+  /** param -= lr * scale * grad; `scale` folds a clipping factor (clipScale) into the update's one pass. */
+  update(params: Float32Array[], grads: Float32Array[], scale = 1): void {
     if (params.length !== grads.length) {
       throw new RangeError(`Expected as many gradients as parameters (${params.length}) but received ${grads.length}`);
     }
-    for (let i = 0; i < params.length; i++) this.backend.sgdUpdate(params[i], grads[i], this.lr * scale, zeroGrads);
+    for (let i = 0; i < params.length; i++) this.backend.sgdUpdate(params[i], grads[i], this.lr * scale);
   }
 
-  /** The same update of a model's flat parameters over the gradient's support (elsewhere the gradient is zero). */
+  /**
+   * The same update of a model's flat parameters over the gradient's support (elsewhere the gradient is zero);
+   * `zeroGrads` does the next iteration's zeroing of the gradient in the same pass (explicit, as every zeroing).
+   */
   updateSupport(param: Float32Array, grad: Float32Array, support: GradientSupport, scale = 1, zeroGrads = false): void {
     support.sgdUpdate(this.backend, param, grad, this.lr * scale, zeroGrads);
   }

@@ -202,7 +202,7 @@ export class ParallelEngine {
 
   /**
    * The optimizer's step with the summed gradient, each worker over its range of the parameters: as
-   * `optimizer.update([flatParams], [flatGrads], scale, true)` in one thread (the gradient is left zero).
+   * `optimizer.updateSupport(flatParams, flatGrads, support, scale, true)` in one thread (the gradient is left zero).
    */
   async update(optimizer: SGD, scale = 1, where = ''): Promise<void> {
     const m = this.model;
