@@ -153,6 +153,34 @@ describeNative('native backend parity with js', () => {
     expect(native!.softmaxCrossEntropyForward(new Float32Array(4), scores, Int32Array.from([0, 1]), 2, 2)).toBeNaN();
   });
 
+
+  it('softmax probabilities within a few ulp of a float64 softmax, every row length 1..40 (vector tails) and 1000', () => {
+    for (const V of [...Array.from({ length: 40 }, (_, i) => i + 1), 1000]) {
+      const R = 3;
+      const scores = randomArray(R * V, 100 + V).map((v) => v * 15);
+      const ts = randomIds(R, V, 200 + V);
+      const ys = new Float32Array(R * V);
+      const loss = native!.softmaxCrossEntropyForward(ys, scores, ts, R, V);
+      let exactLoss = 0;
+      for (let r = 0; r < R; r++) {
+        const row = Array.from(scores.subarray(r * V, (r + 1) * V));
+        const m = Math.max(...row);
+        const sum = row.reduce((s, x) => s + Math.exp(x - m), 0);
+        exactLoss += Math.log(sum) - (row[ts[r]] - m);
+        row.forEach((x, j) => {
+          const p = Math.exp(x - m) / sum;
+          // exp's ~1 ulp and the normalisation's few, plus the float32 rounding of x - max (relative 2^-24 of it).
+          if (!(Math.abs(ys[r * V + j] - p) <= (1e-6 + Math.abs(x - m) * 2 ** -23) * p + 1e-38)) throw new Error(`V=${V} row ${r} word ${j}: ${ys[r * V + j]} vs ${p}`);
+        });
+      }
+      expect(Math.abs(loss - exactLoss)).toBeLessThanOrEqual(1e-6 * R * Math.max(1, exactLoss / R));
+    }
+    // Infinite scores as exp_f32 treats them: -inf clamps to a probability of about 1e-38, +inf makes the row NaN.
+    const ys = new Float32Array(4);
+    expect(native!.softmaxCrossEntropyForward(ys, Float32Array.from([0, -Infinity, 1, 2]), Int32Array.of(0), 1, 4)).toBeCloseTo(2.4076, 4);
+    expect(ys[1]).toBeLessThan(1e-37);
+    expect(native!.softmaxCrossEntropyForward(ys, Float32Array.from([0, Infinity, 1, 2]), Int32Array.of(0), 1, 4)).toBeNaN();
+  });
   it.each([[1, 1, 1], [6, 10, 3], [50, 418, 100]])('embedding gather and scatter-add R=%i V=%i D=%i, repeated ids', (R, V, D) => {
     const W = randomArray(V * D, 13), ids = randomIds(R, V, 14), dout = randomArray(R * D, 15);
     if (R > 2) ids[2] = ids[0];
