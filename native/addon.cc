@@ -614,7 +614,7 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     return info.Env().Undefined();
   }
 
-  // sgdUpdate(param, grad, lr)
+  // sgdUpdate(param, grad, lr[, zeroGrad])
   Value SgdUpdate(const CallbackInfo& info) {
     Args a(info, "sgdUpdate", 3, 4);
     const int64_t n = a.F32Length(0, "param");
@@ -680,7 +680,7 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     return info.Env().Undefined();
   }
 
-  // addSumSquares(y, x) -> number
+  // addSumSquares(y, x[, zeroX]) -> number
   Value AddSumSquares(const CallbackInfo& info) {
     Args a(info, "addSumSquares", 2, 3);
     const int64_t n = a.F32Length(0, "y");

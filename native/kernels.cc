@@ -588,7 +588,6 @@ const float* rounded_bf16(std::vector<float>& out, const float* X, int rows, int
 }  // namespace
 
 void set_bf16(bool on) { t_bf16 = on; }
-bool bf16_on() { return t_bf16; }
 
 bool cpu_has_avx512_bf16() {
 #if defined(__x86_64__)

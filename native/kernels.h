@@ -100,23 +100,22 @@ double softmax_xent_forward(float* ys, const float* scores, const int32_t* ts, i
 // dx [R,V] = (ys - onehot(ts)) * scale, rows with ts[r] == -1 zero. dx may alias ys.
 void softmax_xent_backward(float* dx, const float* ys, const int32_t* ts, float scale, int64_t R, int64_t V);
 
-// param -= lr * grad over n elements
-// param -= lr * grad; then grad = 0 when zero_grad (the next backward's zeroing while grad is in cache).
+// param -= lr * grad over n elements; then grad = 0 when zero_grad (the next backward's zeroing, done while grad is
+// in cache).
 void sgd_update(float* param, float* grad, float lr, int64_t n, bool zero_grad);
 
 // sum of x[i]^2, accumulated in double
+double sum_squares(const float* x, int64_t n);
+
 // x = 0 (a memset: V8 fills a Float32Array over a SharedArrayBuffer element by element, about 3x slower).
 void zero(float* x, int64_t n);
 
-// y += x; returns the sum of squares of the new y (double precision).
-// y += x, returning the sum of squares of the new y; then x = 0 when zero_x.
+// y += x, returning the sum of squares of the new y (double precision); then x = 0 when zero_x.
 double add_sum_squares(float* y, float* x, int64_t n, bool zero_x);
 // The same three passes over rows rows[0..R) of D floats only (a row-sparse gradient: the embedding's).
 double sum_squares_rows(const float* x, const int32_t* rows, int64_t R, int64_t D);
 void sgd_update_rows(float* param, float* grad, float lr, const int32_t* rows, int64_t R, int64_t D, bool zero_grad);
 double add_sum_squares_rows(float* y, float* x, const int32_t* rows, int64_t R, int64_t D, bool zero_x);
-
-double sum_squares(const float* x, int64_t n);
 
 // x *= s
 void scale(float* x, float s, int64_t n);
@@ -127,7 +126,6 @@ const char* simd_level();
 // bfloat16 mixed precision, emulated: while on (per thread), sgemm and every op's products round their operands to
 // bfloat16 (round to nearest even) and compute in float. cpu_has_avx512_bf16: whether the CPU could run it natively.
 void set_bf16(bool on);
-bool bf16_on();
 bool cpu_has_avx512_bf16();
 void round_bf16(float* y, const float* x, int64_t n);
 

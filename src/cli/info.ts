@@ -35,10 +35,10 @@ export function fileInfoLines(file: string): string[] {
   return lines;
 }
 
-/** The lines of `rnnlm info`: versions, the backend in use and the native engine's kernels. */
 /** What --precision bf16 runs on: rnnlm's one bf16 engine. */
 const BF16_EMULATED = 'emulated (--precision bf16 rounds every product\'s operands to bfloat16 and multiplies in float32: bf16\'s numbers at fp32\'s speed or less)';
 
+/** The lines of `rnnlm info`: versions, the backend in use and the native engine's kernels. */
 export function infoLines(version: string): string[] {
   const lines = [
     `rnnlm ${version}, node ${process.version}, ${os.platform()} ${os.arch()}`,

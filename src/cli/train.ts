@@ -69,7 +69,6 @@ const DEFAULT_CLASSES = 100;
 const DEFAULT_NOISE_SAMPLES = 1024;
 const DEFAULT_NOISE_POWER = 0.75;
 
-
 /** The book's recipes (and PyTorch's word_language_model example): flags given explicitly override them. */
 export const PRESETS = {
   ch5: {
