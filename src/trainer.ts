@@ -21,7 +21,7 @@ export interface FitOptions {
    * see autoWorkers). 1 trains on the calling thread.
    */
   workers?: number | 'auto';
-  /** A piscina pool made with `filename: WORKER_FILE` to run the workers on (not closed by fit). */
+  /** A piscina pool made with `filename: WORKER_FILE` and at least workers - 1 threads to run the workers on (not closed by fit). */
   pool?: WorkerPool;
   /** OpenBLAS threads while training (native backend; default autoBlasThreads: 1 for small models, else cores / workers). */
   blasThreads?: number;
@@ -244,16 +244,15 @@ export class RnnlmTrainer {
         const epochStart = performance.now(), firstIter = st.iter + 1;
         for (let iter = firstIter; iter <= maxIters; iter++) {
           if (opts.maxIters !== undefined && done >= opts.maxIters) break;
-          if (opts.signal) {
-            // Serial training never waits on anything: let the event loop run (signal handlers, timers) now and then.
-            if (performance.now() - lastYield > 50) {
-              await new Promise((resolve) => setImmediate(resolve));
-              lastYield = performance.now();
-            }
-            if (opts.signal.aborted) {
-              st.elapsedS = elapsed();
-              throw new TrainingInterruptedError(st.epoch, iter, { ...st });
-            }
+          // Training hardly waits on anything (the workers' rounds are collected by polling shared memory): let the
+          // event loop run (signal handlers, timers, the caller's callbacks) now and then.
+          if (performance.now() - lastYield > 50) {
+            await new Promise((resolve) => setImmediate(resolve));
+            lastYield = performance.now();
+          }
+          if (opts.signal?.aborted) {
+            st.elapsedS = elapsed();
+            throw new TrainingInterruptedError(st.epoch, iter, { ...st });
           }
           batches.next();
           // The iteration over the whole run keys the dropout masks: a resumed run draws the same ones.

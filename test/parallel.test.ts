@@ -134,6 +134,23 @@ describe('parallel training faults', () => {
     await pool.destroy();
   });
 
+  it('refuses a pool with fewer threads than the workers need, and gives the threads back when a run ends', async () => {
+    const pool = new Piscina({ filename: WORKER_FILE, minThreads: 1, maxThreads: 1 });
+    const model = new SimpleRnnlm(V, D, H, { backend: jsBackend, seed: 5 });
+    expect(() => new ParallelEngine(model, 6, 4, { workers: 3, pool })).toThrow(
+      new RangeError('the pool has 1 threads but 3 workers need 2 (slice 0 runs on this thread)'));
+    // Each run holds the pool's one thread with its serve loop until it ends: a second run (and a third, after
+    // an engine closed before any step) only finds the thread if the first gave it back.
+    const serial = await run(jsBackend, 1, 6, 4, 20);
+    new ParallelEngine(model, 6, 4, { workers: 2, pool }).close();
+    for (let k = 0; k < 2; k++) {
+      const par = await run(jsBackend, 2, 6, 4, 20, pool);
+      expectClose(`run ${k} losses`, par.losses, serial.losses, 1e-4);
+      expectClose(`run ${k} parameters`, par.params, serial.params, 1e-4);
+    }
+    await pool.destroy();
+  });
+
   it('picks serial for the seed configuration and threads for full-PTB models', () => {
     expect(autoWorkers(new SimpleRnnlm(418, 100, 100), 10, 5, 2)).toBe(1);
     expect(autoWorkers(new SimpleRnnlm(10000, 100, 100), 20, 35, 2)).toBe(2);

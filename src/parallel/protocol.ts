@@ -1,10 +1,15 @@
-/** The messages between the trainer (src/parallel/engine.ts) and its worker threads (src/parallel/worker.ts). */
+/**
+ * What the trainer (src/parallel/engine.ts) and its worker threads (src/parallel/worker.ts) share. Each pool thread
+ * runs one long task, `serve`, for the engine's lifetime: it gets its slice's buffers once (ServeTask) and then
+ * runs a round (step, reduce or update) whenever the engine rings the doorbell in shared memory, with the round's
+ * numbers in shared memory too; no message per round, no task to clone, no pool dispatch.
+ */
 import type { BackendName, Precision } from '../backend';
 import type { ModelConfig } from '../model';
 
 /** One slice of a batch: rows [row0, row1) of the [N, T] batch, forward and backward on a worker thread. */
 export interface StepTask {
-  /** Identifies the model and shapes; a worker keeps a replica per (runId, slice). */
+  /** Identifies the model and shapes; a thread keeps a replica per (runId, slice). */
   runId: string;
   slice: number;
   row0: number;
@@ -79,4 +84,54 @@ export interface UpdateTask {
   grads: SharedF32;
   lr: number;
   part: SupportPart;
+}
+
+/**
+ * The doorbell, Int32 [CONTROL_SIZE(workers)]: the engine writes a round's numbers into the arguments, then the
+ * command, then increments SEQ and notifies it; worker k runs the round and stores SEQ's value in DONE + k (after
+ * setting FAILED + k when it threw) and notifies that. EXIT ends the serve loops.
+ */
+export const CONTROL = { SEQ: 0, COMMAND: 1, DONE: 2 } as const;
+export const COMMAND = { STEP: 0, REDUCE: 1, UPDATE: 2, EXIT: 3 } as const;
+export function controlSize(workers: number): number {
+  return CONTROL.DONE + 2 * workers;
+}
+export function failedIndex(workers: number, k: number): number {
+  return CONTROL.DONE + workers + k;
+}
+
+/**
+ * A round's numbers, Float64 [ARGS_SIZE(workers)]: the step's (iteration, hasState, zeroGrads, countTotal), the
+ * update's learning rate, the sparse row count, then per worker its result (the slice's loss sum, or its part's
+ * sum of squares).
+ */
+export const ARGS = { ITERATION: 0, HAS_STATE: 1, ZERO_GRADS: 2, COUNT_TOTAL: 3, LR: 4, ROW_COUNT: 5, RESULT: 6 } as const;
+export function argsSize(workers: number): number {
+  return ARGS.RESULT + workers;
+}
+
+/** What a serve loop gets once: its slice, the shared buffers, its part of the parameters and the doorbell. */
+export interface ServeTask {
+  /** The step's fixed fields; iteration, hasState, zeroGrads and countTotal come with each round. */
+  step: Omit<StepTask, 'iteration' | 'hasState' | 'zeroGrads' | 'countTotal'>;
+  workers: number;
+  /** The gradient blocks (block 0 is the model's flatGrads), the parameters and the gradient. */
+  blocks: SharedF32[];
+  params: SharedF32;
+  grads: SharedF32;
+  /** This worker's dense range of the parameters; its run of sparse rows follows from each round's row count. */
+  from: number;
+  to: number;
+  rows: SharedArrayBuffer;
+  V: number;
+  D: number;
+  control: SharedArrayBuffer;
+  args: SharedArrayBuffer;
+  /** SEQ when the loop was started: the first round is the next value. */
+  seq: number;
+}
+
+/** Worker k's run of the sparse rows when the step's support has `rowCount` of them. */
+export function rowRun(rowCount: number, k: number, workers: number): [number, number] {
+  return [Math.floor((rowCount * k) / workers), Math.floor((rowCount * (k + 1)) / workers)];
 }

@@ -1,6 +1,8 @@
 /**
- * The piscina worker: one file, loaded once per thread, with named handlers (`run(task, { name: 'step' })`).
- * A thread keeps a model replica per batch slice whose parameters are views on the trainer's shared parameter
+ * The piscina worker: one file, loaded once per thread. Its task is `serve` (`run(task, { name: 'serve' })`): a
+ * loop that holds the thread for the engine's lifetime and runs the rounds the engine rings for in shared memory
+ * (see protocol.ts); `step`, `reduce` and `update` are the rounds, which the engine's own thread calls directly
+ * for slice 0. A thread keeps a model replica per batch slice whose parameters are views on the trainer's shared parameter
  * buffer (no copies) and whose gradients go to that slice's shared gradient block. The recurrent state of the
  * slice's rows lives in shared memory too, so any thread can run any slice and row i's state continues only with
  * row i. The replica is built from the task's model config: this file names no cell.
@@ -8,7 +10,10 @@
 import { resolveBackend } from '../backend';
 import { addSumSquaresOver, sgdUpdateOver, sumSquaresOver, type SupportSpan } from '../gradient';
 import { LanguageModel } from '../model';
-import type { ReduceTask, SharedF32, StepResult, StepTask, SupportPart, UpdateTask } from './protocol';
+import {
+  ARGS, COMMAND, CONTROL, failedIndex, rowRun,
+  type ReduceTask, type ServeTask, type SharedF32, type StepResult, type StepTask, type SupportPart, type UpdateTask,
+} from './protocol';
 
 interface Replica {
   model: LanguageModel;
@@ -93,3 +98,65 @@ export function reduce(task: ReduceTask): number {
 export function update(task: UpdateTask): void {
   sgdUpdateOver(resolveBackend(task.backend), view(task.params), view(task.grads), task.lr, true, span(task.part));
 }
+
+/** The rounds a serve loop runs (the real ones, or a test's wrappers that inject failures). */
+export interface Rounds {
+  step(task: StepTask): StepResult;
+  reduce(task: ReduceTask): number;
+  update(task: UpdateTask): void;
+}
+
+/**
+ * How long a serve loop polls the doorbell before it sleeps in Atomics.wait: the engine rings again within
+ * microseconds between the rounds of an iteration, and a sleeping thread takes tens to hundreds of them to wake.
+ */
+const SPIN_MS = 1;
+
+/** A serve loop over the given rounds: returns when the engine rings EXIT, throws (after reporting) what a round throws. */
+export function serveWith(rounds: Rounds): (task: ServeTask) => void {
+  return (task) => {
+    const control = new Int32Array(task.control), args = new Float64Array(task.args);
+    const k = task.step.slice, W = task.workers;
+    const stepTask: StepTask = { ...task.step, iteration: 0, hasState: false, zeroGrads: true, countTotal: 0 };
+    const part: SupportPart = { from: task.from, to: task.to, rows: task.rows, rowFrom: 0, rowTo: 0, V: task.V, D: task.D };
+    const reduceTask: ReduceTask = { backend: task.step.backend, blocks: task.blocks, part };
+    const updateTask: UpdateTask = { backend: task.step.backend, params: task.params, grads: task.grads, lr: 0, part };
+    for (let seen = task.seq; ;) {
+      const until = performance.now() + SPIN_MS;
+      while (Atomics.load(control, CONTROL.SEQ) === seen) {
+        if (performance.now() > until) Atomics.wait(control, CONTROL.SEQ, seen);
+      }
+      seen = Atomics.load(control, CONTROL.SEQ);
+      const command = Atomics.load(control, CONTROL.COMMAND);
+      if (command === COMMAND.EXIT) {
+        forget(task.step.runId);
+        return;
+      }
+      try {
+        [part.rowFrom, part.rowTo] = rowRun(args[ARGS.ROW_COUNT], k, W);
+        if (command === COMMAND.STEP) {
+          stepTask.iteration = args[ARGS.ITERATION];
+          stepTask.hasState = args[ARGS.HAS_STATE] !== 0;
+          stepTask.zeroGrads = args[ARGS.ZERO_GRADS] !== 0;
+          stepTask.countTotal = args[ARGS.COUNT_TOTAL];
+          args[ARGS.RESULT + k] = rounds.step(stepTask).lossSum;
+        } else if (command === COMMAND.REDUCE) {
+          args[ARGS.RESULT + k] = rounds.reduce(reduceTask);
+        } else {
+          updateTask.lr = args[ARGS.LR];
+          rounds.update(updateTask);
+        }
+      } catch (e) {
+        Atomics.store(control, failedIndex(W, k), 1);
+        forget(task.step.runId);
+        throw e;
+      } finally {
+        Atomics.store(control, CONTROL.DONE + k, seen);
+        Atomics.notify(control, CONTROL.DONE + k);
+      }
+    }
+  };
+}
+
+/** The serve loop over this file's rounds. */
+export const serve = serveWith({ step, reduce, update });
