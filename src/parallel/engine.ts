@@ -34,16 +34,17 @@ export const WORKER_FILE = ((): string => {
 export const AUTO_MIN_FLOPS = 100e6;
 
 /**
- * Below this many model FLOPs per iteration, `auto` trains on one worker (with autoBlasThreads): worker steps and
- * the block sums cost more than they save. Measured (ms per iteration, 1 vs 2 workers): the class output on B's
- * shapes (168 MFLOP) 3.9 vs 4.4; the same at batch 64 (rnn-ptb-fast, 538 MFLOP) 9.7 vs 7.1; B (4.2 GFLOP) 47.2
- * vs 35.5.
+ * Below this many model FLOPs per iteration, `auto` trains on one worker (with autoBlasThreads): the second slice
+ * and the split block sum cost more than they save. Measured with the serve loops (ms per iteration, 1 vs 2
+ * workers, plain RNN with the class output, H = 100): 17 MFLOP (batch 2) 1.28-1.34 vs 1.32-1.39; 34 MFLOP 1.59-1.61
+ * vs 1.52-1.62; 67 MFLOP 2.30-2.33 vs 2.18-2.20; B's shapes (168 MFLOP) 4.6-5.1 vs 3.4-3.6; the seed
+ * configuration (13 MFLOP) 0.26 vs 0.31.
  */
-export const AUTO_WORKERS_MIN_FLOPS = 300e6;
+export const AUTO_WORKERS_MIN_FLOPS = 50e6;
 
 /**
- * The worker count `auto` picks: serial for models below AUTO_WORKERS_MIN_FLOPS (the seed configuration's 13 MFLOP,
- * a plain RNN with the class output), else one worker per core, at most one per batch row.
+ * The worker count `auto` picks: serial for models below AUTO_WORKERS_MIN_FLOPS (the seed configuration's 13
+ * MFLOP), else one worker per core, at most one per batch row.
  */
 export function autoWorkers(model: LanguageModel, N: number, T: number, cores = os.availableParallelism()): number {
   if (model.flops(N, T) < AUTO_WORKERS_MIN_FLOPS) return 1;
