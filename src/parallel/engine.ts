@@ -127,7 +127,7 @@ export class ParallelEngine {
   private readonly args: Float64Array;
   private loops: Promise<unknown>[] = [];
   /** Why each serve loop ended (undefined while it runs): a loop ends only by EXIT or by failing. */
-  private readonly ended: (unknown[] | undefined)[];
+  private readonly ended: ({ reason: unknown } | undefined)[];
   private endedSignal?: Promise<void>;
   private failed = false;
   /** Whether every gradient block is zero (left so by the last reduce and update): the next step skips zeroing. */
@@ -220,12 +220,12 @@ export class ParallelEngine {
         control: this.control.buffer as SharedArrayBuffer, args: this.args.buffer as SharedArrayBuffer, seq,
       };
       const loop = this.pool.run(task, { name: 'serve' });
-      const end = (why: unknown[]): void => {
-        this.ended[slice] = why;
+      const end = (reason: unknown): void => {
+        this.ended[slice] = { reason };
         signal();
         this.endedSignal = new Promise<void>((resolve) => { signal = resolve; });
       };
-      loop.then(() => end([new Error('its serve loop ended')]), (reason) => end([reason]));
+      loop.then(() => end(new Error('its serve loop ended')), end);
       return loop;
     });
   }
@@ -298,12 +298,12 @@ export class ParallelEngine {
     Atomics.store(control, CONTROL.COMMAND, command);
     const seq = Atomics.add(control, CONTROL.SEQ, 1) + 1;
     Atomics.notify(control, CONTROL.SEQ);
-    const failures: unknown[][] = this.slices.map(() => []);
+    const failures: ({ reason: unknown } | undefined)[] = this.slices.map(() => undefined);
     const results = new Array<number>(this.workers).fill(0);
     try {
       results[0] = local();
     } catch (reason) {
-      failures[0].push(reason);
+      failures[0] = { reason };
     }
     for (let k = 1; k < this.workers; k++) {
       const spinUntil = performance.now() + COLLECT_SPIN_MS;
@@ -319,13 +319,13 @@ export class ParallelEngine {
         // The loop threw after reporting the round: its task is about to reject with the reason.
         await this.loops[k - 1].catch(() => undefined);
       }
-      if (Atomics.load(control, CONTROL.DONE + k) !== seq || this.ended[k]) failures[k].push(...(this.ended[k] ?? [new Error('no result')]));
-      else results[k] = this.args[ARGS.RESULT + k];
+      failures[k] = this.ended[k];
+      if (!failures[k]) results[k] = this.args[ARGS.RESULT + k];
     }
-    const failed = failures.findIndex((f) => f.length > 0);
+    const failed = failures.findIndex((f) => f !== undefined);
     if (failed >= 0) {
       this.failed = true;
-      throw new WorkerError(failed, this.slices[failed], where, failures[failed][0]);
+      throw new WorkerError(failed, this.slices[failed], where, failures[failed]!.reason);
     }
     return results;
   }
