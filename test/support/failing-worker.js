@@ -1,6 +1,6 @@
 'use strict';
-// A worker file for tests: the real rounds, except that `step` throws (or the thread exits) on the chosen call,
-// counted per thread. The engine runs slice 0 on its own thread, so with 2 workers this thread's serve loop gets
+// A worker file for tests: the real rounds, except that `step` throws (or the thread exits) and `reduce` throws on
+// the chosen call, counted per thread. The engine runs slice 0 on its own thread, so with 2 workers this thread's serve loop gets
 // one step call per iteration.
 const path = require('node:path');
 const real = require(path.join(__dirname, '..', '..', 'dist', 'parallel', 'worker.js'));
@@ -13,4 +13,10 @@ const step = (task) => {
   if (calls === workerData.exitOnCall) process.exit(3); // the thread dies
   return real.step(task);
 };
-module.exports.serve = real.serveWith({ step, reduce: real.reduce, update: real.update });
+let reduceCalls = 0;
+const reduce = (task) => {
+  reduceCalls++;
+  if (reduceCalls === workerData.failReduceOnCall) throw new Error(`injected block-sum failure on call ${reduceCalls}`);
+  return real.reduce(task);
+};
+module.exports.serve = real.serveWith({ step, reduce, update: real.update });
