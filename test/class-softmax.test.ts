@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {
   LanguageModel, TimeClassSoftmaxWithLoss, frequencyClasses, frequencyOrder, modelTensors, parseWeights, serializeSafetensors, weightsToBytes,
-  type Backend, type ModelConfig,
+  classBigramObjective, classNumbering, exchangeClasses, wordClasses, Random, type Backend, type ModelConfig,
 } from '../src';
 import { backends, logRecords, lossAndGrads, rnnlm, expectClose, randomArray, randomIds } from './helpers';
 
@@ -82,6 +82,55 @@ describe('frequency classes', () => {
   });
 });
 
+describe('exchange classes', () => {
+  // A corpus drawn from a class bigram model: 4 classes of 6 words (words 0, 4, 8, ... in class 0: the planted
+  // classes are not bands of ids), the next class c + 1 (mod 4) with probability 0.85, else any, the word uniform
+  // within its class; every word about equally frequent, so frequency classes cut across the planted ones.
+  const planted = (w: number): number => w % 4;
+  const rng = new Random(11);
+  const ids = new Int32Array(20000);
+  for (let i = 1, c = 0; i < ids.length; i++) {
+    c = rng.uniform() < 0.85 ? (c + 1) % 4 : Math.floor(rng.uniform() * 4);
+    ids[i] = 4 * Math.floor(rng.uniform() * 6) + c;
+  }
+
+  it('recovers the classes a class-bigram corpus was drawn from, raising the objective from the frequency classes', () => {
+    const { remap, counts } = frequencyOrder(ids, 24);
+    const bounds = frequencyClasses(counts, 4);
+    const init = new Int32Array(24);
+    for (let c = 0; c < 4; c++) init.fill(c, bounds[c], bounds[c + 1]);
+    const byFrequency = Int32Array.from(ids, (id) => remap[id]);
+    const classes = exchangeClasses(byFrequency, 24, init, 4);
+    // Two words share an exchange class exactly when they share a planted class.
+    for (let a = 0; a < 24; a++) {
+      for (let b = 0; b < 24; b++) expect(classes[remap[a]] === classes[remap[b]]).toBe(planted(a) === planted(b));
+    }
+    const before = classBigramObjective(byFrequency, init, 4), after = classBigramObjective(byFrequency, classes, 4);
+    expect(after).toBeGreaterThan(before + 1000);
+    // Nothing left to gain: one more pass moves no word.
+    expect(Array.from(exchangeClasses(byFrequency, 24, classes, 4, 1))).toEqual(Array.from(classes));
+  });
+
+  it('numbers every class as a run of ids, most frequent first within it, for --class-method exchange', () => {
+    const { order, remap, counts, bounds } = wordClasses(ids, 24, 4, 'exchange');
+    expect(bounds).toEqual([0, 6, 12, 18, 24]);
+    for (let c = 0; c < 4; c++) {
+      const words = Array.from(order.subarray(bounds[c], bounds[c + 1]));
+      expect(new Set(words.map(planted)).size).toBe(1);
+      for (let i = 1; i < words.length; i++) expect(counts[bounds[c] + i - 1]).toBeGreaterThanOrEqual(counts[bounds[c] + i]);
+    }
+    order.forEach((old, i) => expect(remap[old]).toBe(i));
+    // Frequency: frequencyOrder and frequencyClasses as they are.
+    const f = wordClasses(ids, 24, 4, 'frequency');
+    expect(Array.from(f.order)).toEqual(Array.from(frequencyOrder(ids, 24).order));
+    expect(f.bounds).toEqual(frequencyClasses(f.counts, 4));
+    expect(classNumbering([2, 0, 2, 1, 0])).toEqual({ order: Int32Array.from([1, 4, 3, 0, 2]), remap: Int32Array.from([3, 0, 4, 2, 1]), bounds: [0, 2, 3, 5] });
+    expect(() => exchangeClasses([0, 1, 5], 3, [0, 1, 0], 2)).toThrow(new RangeError('Expected word ids in [0, 3) but ids[2] is 5'));
+    expect(() => exchangeClasses([0, 1], 2, [0, 2], 2)).toThrow(new RangeError('Expected classes in [0, 2) but word 1 has 2'));
+    expect(() => wordClasses([0, 1], 2, 2, 'brown' as never)).toThrow(new RangeError("Unknown class method 'brown': expected frequency or exchange"));
+  });
+});
+
 describe('class output in files', () => {
   it('round-trips its architecture and boundaries, and is refused without them', () => {
     const model = new LanguageModel({ cell: 'rnn', vocabSize: V, wordvecSize: H, hiddenSize: H, output: 'class', classBounds: BOUNDS }, { seed: 2 });
@@ -95,15 +144,16 @@ describe('class output in files', () => {
 
 describe('rnnlm train --output class', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnlm-class-'));
-  const args = ['train', '--output', 'class', '--classes', '30', '--corpus-size', '20000', '--full-vocab', '--batch-size', '10',
+  const common = ['train', '--output', 'class', '--classes', '30', '--corpus-size', '20000', '--full-vocab', '--batch-size', '10',
     '--time-size', '10', '--lr', '1', '--max-grad', '0.25', '--eval-interval', '50', '--valid', '--workers', '2'];
 
-  it('trains, validates and tests on frequency-numbered words; eval of the saved file agrees; a resumed run is exact', () => {
-    const W = path.join(tmp, 'full.safetensors'), log = path.join(tmp, 'full.jsonl');
+  it.each(['frequency', 'exchange'])('trains, validates and tests on words numbered by %s classes; eval of the saved file agrees; a resumed run is exact', (method) => {
+    const args = [...common, '--class-method', method];
+    const W = path.join(tmp, `${method}.safetensors`), log = path.join(tmp, `${method}.jsonl`);
     const r = rnnlm(...args, '--max-epoch', '2', '--test', '--log', log, '--save', W);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    const classes = Number(/model rnn 100\/100, (\d+) word classes/.exec(r.out)![1]);
+    const classes = Number(new RegExp(`model rnn 100/100, (\\d+) word classes${method === 'exchange' ? ' \\(exchange\\)' : ','}`).exec(r.out)![1]);
     expect(classes).toBeGreaterThan(20);
     expect(classes).toBeLessThanOrEqual(30);
     // The test split is read with PTB's numbering and renumbered for the run: rnnlm eval, which maps words through
@@ -113,8 +163,10 @@ describe('rnnlm train --output class', () => {
     expect(Number(test)).toBeLessThan(1000);
     expect(rnnlm('info', W).out).toContain(`class output (${classes} word classes)`);
     // One epoch, a checkpoint, and the same command resumed to two: the same numbers.
-    const ckpt = path.join(tmp, 'run.ckpt'), part = path.join(tmp, 'part.jsonl');
+    const ckpt = path.join(tmp, `${method}.ckpt`), part = path.join(tmp, `${method}-part.jsonl`);
     expect(rnnlm(...args, '--max-epoch', '1', '--checkpoint', ckpt, '--log', part).code).toBe(0);
+    const other = method === 'exchange' ? 'frequency' : 'exchange';
+    expect(rnnlm(...args.slice(0, -1), other, '--max-epoch', '2', '--resume', ckpt).err).toContain(`--class-method "${other}" differs`);
     const again = rnnlm(...args, '--max-epoch', '2', '--resume', ckpt, '--log', part);
     expect(again.err).toBe('');
     const a = logRecords(log), b = logRecords(part);
@@ -123,7 +175,8 @@ describe('rnnlm train --output class', () => {
     expectClose('validation', b.flatMap((x) => x.val_ppl ?? []), a.flatMap((x) => x.val_ppl ?? []), 1e-5);
   });
 
-  it('refuses --classes without --output class', () => {
+  it('refuses --classes and --class-method without --output class', () => {
     expect(rnnlm('train', '--classes', '5')).toMatchObject({ code: 2, err: 'rnnlm: --classes needs --output class\n' });
+    expect(rnnlm('train', '--class-method', 'exchange')).toMatchObject({ code: 2, err: 'rnnlm: --class-method needs --output class\n' });
   });
 });

@@ -7,6 +7,7 @@
  */
 import { writeFileAtomic } from '../atomic';
 import type { Precision } from '../backend';
+import { CLASS_METHODS, type ClassMethod } from '../layers/class-softmax';
 import { stateTable, type CellType, type LanguageModel, type OutputType } from '../model';
 import { parseSafetensors, serializeSafetensors, WeightsFormatError } from '../safetensors';
 import type { TrainerState } from '../trainer';
@@ -33,9 +34,13 @@ export interface RunConfig {
   numLayers?: number;
   dropout?: number;
   tied?: boolean;
-  /** The output layer and, for `class`, the number of frequency classes asked for (absent in older checkpoints: full). */
+  /**
+   * The output layer and, for `class`, the number of classes asked for and how words were put in them (absent in
+   * older checkpoints: full; frequency).
+   */
   output?: OutputType;
   classes?: number;
+  classMethod?: ClassMethod;
   /** For `sampled`: noise words per iteration and the unigram power. */
   noiseSamples?: number;
   noisePower?: number;
@@ -141,6 +146,7 @@ function checkConfig(c: unknown, fail: (msg: string) => never): asserts c is Run
   if (o.tied !== undefined && typeof o.tied !== 'boolean') bad('tied', 'a boolean');
   if (o.output !== undefined && !['full', 'class', 'sampled'].includes(o.output as string)) bad('output', 'full, class or sampled');
   posInt('classes', true);
+  if (o.classMethod !== undefined && !CLASS_METHODS.includes(o.classMethod as ClassMethod)) bad('classMethod', CLASS_METHODS.join(' or '));
   if (o.precision !== undefined && !['fp32', 'bf16'].includes(o.precision as string)) bad('precision', 'fp32 or bf16');
   posInt('noiseSamples', true);
   if (o.noisePower !== undefined && !(typeof o.noisePower === 'number' && o.noisePower >= 0 && o.noisePower <= 1)) bad('noisePower', 'a number in [0, 1]');

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { buildVocab, DataError, loadPtb, tokenize, toIds } from '../data/ptb';
-import { frequencyOrder } from '../layers/class-softmax';
+import { wordClasses, type ClassMethod } from '../layers/class-softmax';
 import { ioReason } from '../weights';
 import { UsageError } from './args';
 import type { RunConfig } from './checkpoint';
@@ -15,23 +15,24 @@ export interface RunData {
   vocabSize: number;
   fingerprint: string;
   describe: string;
-  /** With `byFrequency`: each word's count in the training data, by id (most frequent first). */
+  /** With `classes`: each word's count in the training data, by id, and the class boundaries of the numbering. */
   counts?: Float64Array;
+  classBounds?: number[];
   /** Another text's ids (e.g. ptb.test.txt, read with the PTB numbering) in this run's numbering. */
   toRunIds: (ids: Int32Array) => Int32Array;
 }
 
 /**
- * The data renumbered so that word ids run from the most frequent word in the training data to the least (ties
- * in the old order), as a class output layer needs (its classes are runs of consecutive ids; see frequencyClasses).
+ * The data renumbered so that every word class of a class output layer is a run of consecutive ids (see
+ * wordClasses: by frequency, most frequent first, or by exchange classes, each numbered most frequent first).
  */
-function byFrequency(data: RunData): RunData {
-  const { order, remap, counts } = frequencyOrder(data.train, data.vocabSize);
+function byClasses(data: RunData, classes: { count: number; method: ClassMethod }): RunData {
+  const { order, remap, counts, bounds } = wordClasses(data.train, data.vocabSize, classes.count, classes.method);
   const map = (ids: Int32Array): Int32Array => Int32Array.from(ids, (id) => remap[id]);
   const train = map(data.train);
   return {
     ...data, train, valid: data.valid && map(data.valid), vocab: Array.from(order, (old) => data.vocab[old]), counts,
-    fingerprint: fingerprint(train), toRunIds: (ids) => map(data.toRunIds(ids)),
+    classBounds: bounds, fingerprint: fingerprint(train), toRunIds: (ids) => map(data.toRunIds(ids)),
   };
 }
 
@@ -56,12 +57,13 @@ function validIds(words: string[], wordToId: Map<string, number>, file: string):
 }
 
 /**
- * The run's data; with `byFrequency`, numbered by frequency (for class output). The vocabulary is that of the
- * whole text, or of the PTB prefix (all of PTB's with fullVocab).
+ * The run's data; with `classes`, numbered class by class (for class output). The vocabulary is that of the whole
+ * text, or of the PTB prefix (all of PTB's with fullVocab).
  */
-export async function loadRunData(data: RunConfig['data'], opts: { valid: boolean; test?: boolean; dataDir?: string; byFrequency?: boolean }): Promise<RunData> {
+export async function loadRunData(data: RunConfig['data'],
+  opts: { valid: boolean; test?: boolean; dataDir?: string; classes?: { count: number; method: ClassMethod } }): Promise<RunData> {
   const run = await loadData(data, opts);
-  return opts.byFrequency ? byFrequency(run) : run;
+  return opts.classes ? byClasses(run, opts.classes) : run;
 }
 
 async function loadData(data: RunConfig['data'], opts: { valid: boolean; test?: boolean; dataDir?: string }): Promise<RunData> {

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomic } from '../atomic';
 import { BACKEND_NAMES, nativeUnavailableReason, PRECISIONS, resolveBackend, type Backend, type BackendName, type Precision } from '../backend';
-import { frequencyClasses, wordCounts } from '../layers/class-softmax';
+import { CLASS_METHODS, wordCounts, type ClassMethod } from '../layers/class-softmax';
 import { CELL_TYPES, LanguageModel, OUTPUT_TYPES, WEIGHT_INITS, type CellType, type OutputType, type WeightInit } from '../model';
 import { SGD } from '../optimizer';
 import { autoWorkers } from '../parallel/engine';
@@ -25,6 +25,7 @@ export interface TrainFlags {
   tied?: boolean;
   output: OutputType;
   classes?: number;
+  classMethod?: ClassMethod;
   noiseSamples?: number;
   noisePower?: number;
   weightInit: WeightInit;
@@ -143,7 +144,7 @@ function configFromFlags(flags: TrainFlags): RunConfig {
     batchSize: flags.batchSize, timeSize: flags.timeSize, wordvecSize: flags.wordvecSize, hiddenSize: flags.hiddenSize,
     cell: flags.model, numLayers: flags.numLayers, dropout: flags.dropout, tied: Boolean(flags.tied), weightInit: flags.weightInit,
     precision: flags.precision,
-    output: flags.output, ...(flags.output === 'class' && { classes: flags.classes ?? DEFAULT_CLASSES }),
+    output: flags.output, ...(flags.output === 'class' && { classes: flags.classes ?? DEFAULT_CLASSES, classMethod: flags.classMethod ?? 'frequency' }),
     ...(flags.output === 'sampled' && { noiseSamples: flags.noiseSamples ?? DEFAULT_NOISE_SAMPLES, noisePower: flags.noisePower ?? DEFAULT_NOISE_POWER }),
     lr: flags.lr, init: flags.init, maxEpoch: flags.maxEpoch, maxGrad: flags.maxGrad, seed: flags.seed, evalInterval: flags.evalInterval,
     evalBatchSize: flags.evalBatchSize, evalTimeSize: flags.evalTimeSize,
@@ -164,6 +165,7 @@ const CONFIG_OF_FLAG: Record<string, (c: RunConfig) => unknown> = {
   tied: (c) => c.tied ?? false,
   output: (c) => c.output ?? 'full',
   classes: (c) => c.classes,
+  classMethod: (c) => c.classMethod ?? (c.output === 'class' ? 'frequency' : undefined),
   noiseSamples: (c) => c.noiseSamples,
   noisePower: (c) => c.noisePower,
   weightInit: (c) => c.weightInit ?? 'book',
@@ -252,6 +254,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     if (flags.text !== undefined && flags.fullVocab) throw new UsageError('--full-vocab applies to PTB, not --text');
     if (flags.lrDecay !== undefined && !(flags.lrDecay > 1)) throw new UsageError('--lr-decay must be greater than 1');
     if (flags.classes !== undefined && flags.output !== 'class') throw new UsageError('--classes needs --output class');
+    if (flags.classMethod !== undefined && flags.output !== 'class') throw new UsageError('--class-method needs --output class');
     for (const [k, name] of [['noiseSamples', '--noise-samples'], ['noisePower', '--noise-power']] as const) {
       if (flags[k] !== undefined && flags.output !== 'sampled') throw new UsageError(`${name} needs --output sampled`);
     }
@@ -267,7 +270,10 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   // --init weights are read first: their output layer decides how the data is numbered.
   const initWeights = !ckpt && flags.init !== undefined ? readWeights(flags.init) : undefined;
   const classOutput = (initWeights ? initWeights.config.output : ckpt ? ckpt.weights.config.output : config.output) === 'class';
-  const data = await loadRunData(config.data, { valid: config.valid, test: config.test, dataDir: flags.dataDir, byFrequency: classOutput });
+  const data = await loadRunData(config.data, {
+    valid: config.valid, test: config.test, dataDir: flags.dataDir,
+    classes: classOutput ? { count: config.classes ?? DEFAULT_CLASSES, method: config.classMethod ?? 'frequency' } : undefined,
+  });
   if (ckpt && data.fingerprint !== ckpt.config.fingerprint) {
     throw new UsageError(`${flags.resume} was made on other training data than ${data.describe} now holds`);
   }
@@ -314,7 +320,8 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     }
     vocabSize = w.vocabSize;
     if (classOutput && w.vocab && w.vocab.some((word, i) => word !== data.vocab[i])) {
-      throw new UsageError(`--init ${flags.init} has a class output layer over another word numbering than this run's data (most frequent first)`);
+      throw new UsageError(`--init ${flags.init} has a class output layer over another word numbering than this run's data ` +
+        `(class by class, --class-method ${config.classMethod ?? 'frequency'})`);
     }
     if (explicit.has('output') && config.output !== file.output) throw new UsageError(`--init ${flags.init} has output ${file.output}, but --output is ${config.output}`);
     config.output = file.output;
@@ -324,7 +331,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     model = new LanguageModel({
       cell: config.cell, layers: config.numLayers, vocabSize, wordvecSize: config.wordvecSize, hiddenSize: config.hiddenSize,
       dropout: config.dropout, tied: config.tied, output: config.output,
-      ...(config.output === 'class' && { classBounds: frequencyClasses(data.counts!, config.classes ?? DEFAULT_CLASSES) }),
+      ...(config.output === 'class' && { classBounds: data.classBounds! }),
       ...(config.output === 'sampled' && {
         noise: { samples: config.noiseSamples ?? DEFAULT_NOISE_SAMPLES, power: config.noisePower ?? DEFAULT_NOISE_POWER, counts: Array.from(wordCounts(data.train, vocabSize)) },
       }),
@@ -345,7 +352,8 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   progress.line(
     `rnnlm: ${ckpt ? `resuming ${flags.resume} at epoch ${ckpt.trainer.epoch}, iteration ${ckpt.trainer.iter + 1}; ` : ''}` +
     `corpus ${data.describe}, ${data.train.length} tokens, vocabulary ${vocabSize}, batch ${batchSize} x time ${timeSize}, ` +
-    `model ${describeModel(model)}, lr ${optimizer.lr}, ${config.maxEpoch} epochs of ${iters} iterations, ` +
+    `model ${describeModel(model)}${model.config.output === 'class' && config.classMethod === 'exchange' ? ' (exchange)' : ''}, ` +
+    `lr ${optimizer.lr}, ${config.maxEpoch} epochs of ${iters} iterations, ` +
     `backend ${backend.name}${backend.precision === 'bf16' ? ' (bf16 products, emulated)' : ''}, workers ${workersText}`,
   );
 
@@ -511,7 +519,8 @@ export function trainCommand(run: (flags: TrainFlags, explicit: Set<string>) => 
     .option('--dropout <p>', 'dropout ratio after the embedding, between layers and before the output layer', dropoutArg, 0)
     .option('--tied', 'tie the output weights to the embedding (needs --wordvec-size = --hidden-size)')
     .addOption(new Option('--output <layer>', 'output layer: full softmax; class (a class-factored softmax over frequency classes: exact probabilities, far fewer scores per word); sampled (sampled softmax in training, the exact full softmax in evaluation)').choices(OUTPUT_TYPES).default('full'))
-    .option('--classes <n>', `word classes of --output class (default ${DEFAULT_CLASSES}; Mikolov's frequency classes, fewer when frequent words fill them)`, positiveInt)
+    .option('--classes <n>', `word classes of --output class (default ${DEFAULT_CLASSES}; fewer when frequent words fill them)`, positiveInt)
+    .addOption(new Option('--class-method <method>', 'how --output class puts words in classes: frequency (Mikolov\'s frequency bands, the default) or exchange (words of similar contexts together, by the exchange algorithm from the frequency classes)').choices(CLASS_METHODS))
     .option('--noise-samples <k>', `noise words per iteration of --output sampled (default ${DEFAULT_NOISE_SAMPLES})`, positiveInt)
     .option('--noise-power <a>', `the noise distribution of --output sampled: unigram^a (default ${DEFAULT_NOISE_POWER})`, nonNegativeNumber)
     .addOption(new Option('--weight-init <scheme>', "initialisation: book (randn scaled as the book) or pytorch (uniform, as PyTorch's word_language_model)").choices(WEIGHT_INITS).default('book'))
