@@ -297,6 +297,10 @@ export function exchangeClasses(ids: ArrayLike<number>, V: number, classOf: Arra
     return { start, word, n };
   };
   const right = neighbours(true), left = neighbours(false);
+  // Every count is a whole number of at most ids.length: x log x from a table (Math.log was most of the time).
+  const table = new Float64Array(ids.length + 1);
+  for (let x = 2; x <= ids.length; x++) table[x] = x * Math.log(x);
+  const xlogx = (x: number): number => table[x];
   const pairs = new Float64Array(C * C), single = new Float64Array(C);
   for (let w = 0; w < V; w++) {
     single[cls[w]] += count[w];
