@@ -122,28 +122,24 @@ describe('parallel training faults', () => {
     expect(Array.from(model.flatParams)).toEqual(Array.from(before.flatParams));
   });
 
-  it('rejects when a worker fails in the block sum, naming worker and iteration', async () => {
-    const pool = new Piscina({
-      filename: path.join(__dirname, 'support', 'failing-worker.js'), minThreads: 1, maxThreads: 1, workerData: { failReduceOnCall: 4 },
-    });
+  /** The error of a 2-worker run on a pool of failing-worker.js told `workerData` (undefined when it succeeds). */
+  async function failingRun(workerData: Record<string, number>): Promise<unknown> {
+    const pool = new Piscina({ filename: path.join(__dirname, 'support', 'failing-worker.js'), minThreads: 1, maxThreads: 1, workerData });
     const model = new SimpleRnnlm(V, D, H, { backend: jsBackend, seed: 5 });
     const err = await new RnnlmTrainer(model, new SGD(0.5, { backend: jsBackend }))
       .fit(corpus.subarray(0, 2000), corpus.subarray(1, 2001), { maxEpoch: 1, batchSize: 4, timeSize: 3, workers: 2, pool })
-      .catch((e: Error) => e);
-    expect(String(err)).toMatch(/WorkerError: worker 1 \(batch rows 2\.\.3\) failed at epoch 1, iteration 4: injected block-sum failure on call 4/);
+      .then(() => undefined, (e: unknown) => e);
     await pool.destroy();
+    return err;
+  }
+
+  it('rejects when a worker fails in the block sum, naming worker and iteration', async () => {
+    expect(String(await failingRun({ failReduceOnCall: 4 })))
+      .toMatch(/WorkerError: worker 1 \(batch rows 2\.\.3\) failed at epoch 1, iteration 4: injected block-sum failure on call 4/);
   });
 
   it('rejects when a worker thread dies, and does not hang', async () => {
-    const pool = new Piscina({
-      filename: path.join(__dirname, 'support', 'failing-worker.js'), minThreads: 1, maxThreads: 1, workerData: { exitOnCall: 3 },
-    });
-    const model = new SimpleRnnlm(V, D, H, { backend: jsBackend, seed: 5 });
-    const err = await new RnnlmTrainer(model, new SGD(0.5, { backend: jsBackend }))
-      .fit(corpus.subarray(0, 2000), corpus.subarray(1, 2001), { maxEpoch: 1, batchSize: 4, timeSize: 3, workers: 2, pool })
-      .catch((e: Error) => e);
-    expect(String(err)).toMatch(/WorkerError: worker 1 \(batch rows 2\.\.3\) failed at epoch 1, iteration 3: .*exit/i);
-    await pool.destroy();
+    expect(String(await failingRun({ exitOnCall: 3 }))).toMatch(/WorkerError: worker 1 \(batch rows 2\.\.3\) failed at epoch 1, iteration 3: .*exit/i);
   });
 
   it('refuses a pool with fewer threads than the workers need, and gives the threads back when a run ends', async () => {

@@ -300,7 +300,7 @@ export function exchangeClasses(ids: ArrayLike<number>, V: number, classOf: Arra
   // Every count is a whole number of at most ids.length: x log x from a table (Math.log was most of the time).
   const table = new Float64Array(ids.length + 1);
   for (let x = 2; x <= ids.length; x++) table[x] = x * Math.log(x);
-  const xlogx = (x: number): number => table[x];
+  const xlogxOf = (x: number): number => table[x];
   const pairs = new Float64Array(C * C), single = new Float64Array(C);
   for (let w = 0; w < V; w++) {
     single[cls[w]] += count[w];
@@ -341,16 +341,16 @@ export function exchangeClasses(ids: ArrayLike<number>, V: number, classOf: Arra
         for (const c of nzRight) {
           if (c === b) continue;
           const x = pairs[b * C + c];
-          gain += xlogx(x + toRight[c]) - xlogx(x);
+          gain += xlogxOf(x + toRight[c]) - xlogxOf(x);
         }
         for (const c of nzLeft) {
           if (c === b) continue;
           const x = pairs[c * C + b];
-          gain += xlogx(x + fromLeft[c]) - xlogx(x);
+          gain += xlogxOf(x + fromLeft[c]) - xlogxOf(x);
         }
         const x = pairs[b * C + b];
-        gain += xlogx(x + toRight[b] + fromLeft[b] + self) - xlogx(x);
-        gain -= 2 * (xlogx(single[b] + count[w]) - xlogx(single[b]));
+        gain += xlogxOf(x + toRight[b] + fromLeft[b] + self) - xlogxOf(x);
+        gain -= 2 * (xlogxOf(single[b] + count[w]) - xlogxOf(single[b]));
         if (gain > bestGain) {
           bestGain = gain;
           best = b;
