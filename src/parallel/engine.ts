@@ -19,9 +19,7 @@ import { loadNativeBackend } from '../backend/native';
 import type { LanguageModel } from '../model';
 import { GradientSupport } from '../gradient';
 import type { SGD } from '../optimizer';
-import {
-  ARGS, COMMAND, CONTROL, argsSize, controlSize, failedIndex, rowRun, type ServeTask, type SharedF32, type StepTask, type SupportPart,
-} from './protocol';
+import { ARGS, COMMAND, CONTROL, argsSize, controlSize, failedIndex, type ServeTask, type SharedF32 } from './protocol';
 import * as handlers from './worker';
 
 /** The compiled worker file (piscina loads JavaScript). */
@@ -128,7 +126,10 @@ export class ParallelEngine {
   private loops: Promise<unknown>[] = [];
   /** Why each serve loop ended (undefined while it runs): a loop ends only by EXIT or by failing. */
   private readonly ended: ({ reason: unknown } | undefined)[];
-  private endedSignal?: Promise<void>;
+  /** Settles when the first serve loop ends. */
+  private anyEnded: Promise<unknown> = Promise.resolve();
+  /** Slice 0's rounds, run on this thread. */
+  private readonly local: (command: number) => void;
   private failed = false;
   /** Whether every gradient block is zero (left so by the last reduce and update): the next step skips zeroing. */
   private gradsZero = false;
@@ -198,36 +199,35 @@ export class ParallelEngine {
     this.control = new Int32Array(new SharedArrayBuffer(controlSize(this.workers) * 4));
     this.args = new Float64Array(new SharedArrayBuffer(argsSize(this.workers) * 8));
     this.ended = this.slices.map(() => undefined);
+    this.local = handlers.roundRunner(this.serveTask(0));
+  }
+
+  /** What slice k's rounds work on: its rows, the shared buffers, its part of the parameters and the doorbell. */
+  private serveTask(slice: number): ServeTask {
+    const m = this.model, s = this.support, [row0, row1] = this.slices[slice];
+    return {
+      step: {
+        runId: this.runId, slice, row0, row1, N: this.N, T: this.T, config: m.config, seed: m.seed,
+        backend: m.backend.name, precision: m.backend.precision, params: m.flatParams.buffer as SharedArrayBuffer,
+        grads: this.gradBlocks[slice].buffer as SharedArrayBuffer, gradsOffset: this.gradBlocks[slice].byteOffset,
+        xs: this.xs.buffer as SharedArrayBuffer, ts: this.ts.buffer as SharedArrayBuffer, state: this.state.buffer as SharedArrayBuffer,
+      },
+      workers: this.workers, blocks: this.sharedBlocks, params: this.sharedParams, grads: this.sharedGrads,
+      from: this.ranges[slice][0], to: this.ranges[slice][1], rows: this.support.rows.buffer as SharedArrayBuffer, V: s.V, D: s.D,
+      control: this.control.buffer as SharedArrayBuffer, args: this.args.buffer as SharedArrayBuffer, seq: Atomics.load(this.control, CONTROL.SEQ),
+    };
   }
 
   /** Starts a serve loop on a pool thread for every slice but 0 (once). */
   private start(): void {
     if (this.loops.length > 0 || this.workers === 1) return;
-    const m = this.model, s = this.support, seq = Atomics.load(this.control, CONTROL.SEQ);
-    let signal!: () => void;
-    this.endedSignal = new Promise<void>((resolve) => { signal = resolve; });
-    this.loops = this.slices.slice(1).map(([row0, row1], i) => {
-      const slice = i + 1;
-      const task: ServeTask = {
-        step: {
-          runId: this.runId, slice, row0, row1, N: this.N, T: this.T, config: m.config, seed: m.seed,
-          backend: m.backend.name, precision: m.backend.precision, params: m.flatParams.buffer as SharedArrayBuffer,
-          grads: this.gradBlocks[slice].buffer as SharedArrayBuffer, gradsOffset: this.gradBlocks[slice].byteOffset,
-          xs: this.xs.buffer as SharedArrayBuffer, ts: this.ts.buffer as SharedArrayBuffer, state: this.state.buffer as SharedArrayBuffer,
-        },
-        workers: this.workers, blocks: this.sharedBlocks, params: this.sharedParams, grads: this.sharedGrads,
-        from: this.ranges[slice][0], to: this.ranges[slice][1], rows: s.rows.buffer as SharedArrayBuffer, V: s.V, D: s.D,
-        control: this.control.buffer as SharedArrayBuffer, args: this.args.buffer as SharedArrayBuffer, seq,
-      };
-      const loop = this.pool.run(task, { name: 'serve' });
-      const end = (reason: unknown): void => {
-        this.ended[slice] = { reason };
-        signal();
-        this.endedSignal = new Promise<void>((resolve) => { signal = resolve; });
-      };
-      loop.then(() => end(new Error('its serve loop ended')), end);
+    this.loops = this.slices.slice(1).map((_, i) => {
+      const slice = i + 1, loop = this.pool.run(this.serveTask(slice), { name: 'serve' });
+      loop.then(() => { this.ended[slice] = { reason: new Error('its serve loop ended') }; }, (reason) => { this.ended[slice] = { reason }; });
       return loop;
     });
+    // Settles after the loop's own handler above has recorded why it ended.
+    this.anyEnded = Promise.race(this.loops.map((loop) => loop.then(() => undefined, () => undefined)));
   }
 
   /**
@@ -247,23 +247,15 @@ export class ParallelEngine {
     a[ARGS.ZERO_GRADS] = this.gradsZero ? 0 : 1;
     a[ARGS.COUNT_TOTAL] = countTotal;
     a[ARGS.ROW_COUNT] = this.support.rowCount;
-    const [row0, row1] = this.slices[0];
-    const task: StepTask = {
-      runId: this.runId, slice: 0, row0, row1, N: this.N, T: this.T, config: m.config, seed: m.seed, iteration,
-      backend: m.backend.name, precision: m.backend.precision, params: m.flatParams.buffer as SharedArrayBuffer,
-      grads: this.gradBlocks[0].buffer as SharedArrayBuffer, gradsOffset: this.gradBlocks[0].byteOffset,
-      xs: this.xs.buffer as SharedArrayBuffer, ts: this.ts.buffer as SharedArrayBuffer,
-      state: this.state.buffer as SharedArrayBuffer, hasState: this.hasState, countTotal, zeroGrads: !this.gradsZero,
-    };
     this.gradsZero = false;
-    const results = await this.round(COMMAND.STEP, () => handlers.step(task).lossSum, where);
+    await this.round(COMMAND.STEP, where);
+    const lossSum = this.resultSum();
     this.hasState = true;
     m.setState(this.stateViews); // the model's own state stays current (checkpoints, evaluation between epochs)
     // Sum the blocks in slice order (block 0 is flatGrads), each worker over its range of the parameters: the same
     // numbers whichever thread ran which slice. The sums of squares of the result come with it (clipping's norm).
-    const sums = await this.round(COMMAND.REDUCE, () => handlers.reduce({ backend: m.backend.name, blocks: this.sharedBlocks, part: this.part0() }), where);
-    this.gradSumSquares = sums.reduce((x, y) => x + y, 0);
-    const lossSum = results.reduce((x, y) => x + y, 0);
+    await this.round(COMMAND.REDUCE, where);
+    this.gradSumSquares = this.resultSum();
     return countTotal === 0 ? 0 : lossSum / countTotal;
   }
 
@@ -272,38 +264,34 @@ export class ParallelEngine {
    * `optimizer.updateSupport(flatParams, flatGrads, support, scale, true)` in one thread (the gradient is left zero).
    */
   async update(optimizer: SGD, scale = 1, where = ''): Promise<void> {
-    const m = this.model, lr = optimizer.lr * scale;
-    this.args[ARGS.LR] = lr;
-    await this.round(COMMAND.UPDATE, () => {
-      handlers.update({ backend: m.backend.name, params: this.sharedParams, grads: this.sharedGrads, lr, part: this.part0() });
-      return 0;
-    }, where);
+    this.args[ARGS.LR] = optimizer.lr * scale;
+    await this.round(COMMAND.UPDATE, where);
     this.gradsZero = true; // the reduce zeroed blocks 1.., the update block 0
   }
 
-  /** Worker 0's part of the last step's gradient support: its dense range and its run of the sparse rows. */
-  private part0(): SupportPart {
-    const s = this.support, [rowFrom, rowTo] = rowRun(s.rowCount, 0, this.workers);
-    return { from: this.ranges[0][0], to: this.ranges[0][1], rows: s.rows.buffer as SharedArrayBuffer, rowFrom, rowTo, V: s.V, D: s.D };
+  /** The sum of the last round's results, in slice order. */
+  private resultSum(): number {
+    let sum = 0;
+    for (let k = 0; k < this.workers; k++) sum += this.args[ARGS.RESULT + k];
+    return sum;
   }
 
   /**
-   * One round: rings the serve loops, runs slice 0's part (`local`) on this thread, and collects every worker's
-   * result (slice order). Rejects with the first failure, in slice order, after every worker has finished the round.
+   * One round: rings the serve loops, runs slice 0's part on this thread, and waits for every worker's. Rejects
+   * with the first failure, in slice order, after every worker has finished the round.
    */
-  private async round(command: number, local: () => number, where: string): Promise<number[]> {
+  private async round(command: number, where: string): Promise<void> {
     if (this.failed) throw new Error('the parallel engine stopped at an earlier failure');
     this.start();
     const control = this.control;
     Atomics.store(control, CONTROL.COMMAND, command);
     const seq = Atomics.add(control, CONTROL.SEQ, 1) + 1;
     Atomics.notify(control, CONTROL.SEQ);
-    const failures: ({ reason: unknown } | undefined)[] = this.slices.map(() => undefined);
-    const results = new Array<number>(this.workers).fill(0);
+    let failure: { slice: number; reason: unknown } | undefined;
     try {
-      results[0] = local();
+      this.local(command);
     } catch (reason) {
-      failures[0] = { reason };
+      failure = { slice: 0, reason };
     }
     for (let k = 1; k < this.workers; k++) {
       const spinUntil = performance.now() + COLLECT_SPIN_MS;
@@ -313,21 +301,19 @@ export class ParallelEngine {
         if (performance.now() < spinUntil) continue;
         // Wait without blocking the event loop, which reports a thread that died.
         const wait = Atomics.waitAsync(control, CONTROL.DONE + k, done);
-        if (wait.async) await Promise.race([wait.value, this.endedSignal]);
+        if (wait.async) await Promise.race([wait.value, this.anyEnded]);
       }
       if (Atomics.load(control, failedIndex(this.workers, k)) !== 0) {
         // The loop threw after reporting the round: its task is about to reject with the reason.
         await this.loops[k - 1].catch(() => undefined);
       }
-      failures[k] = this.ended[k];
-      if (!failures[k]) results[k] = this.args[ARGS.RESULT + k];
+      const ended = this.ended[k];
+      if (ended && !failure) failure = { slice: k, reason: ended.reason };
     }
-    const failed = failures.findIndex((f) => f !== undefined);
-    if (failed >= 0) {
+    if (failure) {
       this.failed = true;
-      throw new WorkerError(failed, this.slices[failed], where, failures[failed]!.reason);
+      throw new WorkerError(failure.slice, this.slices[failure.slice], where, failure.reason);
     }
-    return results;
   }
 
   resetState(): void {

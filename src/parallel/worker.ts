@@ -112,15 +112,41 @@ export interface Rounds {
  */
 const SPIN_MS = 1;
 
+/**
+ * A slice's rounds over a ServeTask's buffers, made once: runs `command` with the round's numbers from the shared
+ * arguments and stores its result there (the slice's loss sum, or its part's sum of squares). The serve loops and
+ * the engine's own slice 0 run their rounds through it.
+ */
+export function roundRunner(task: ServeTask, rounds: Rounds = { step, reduce, update }): (command: number) => void {
+  const args = new Float64Array(task.args);
+  const k = task.step.slice, W = task.workers;
+  const stepTask: StepTask = { ...task.step, iteration: 0, hasState: false, zeroGrads: true, countTotal: 0 };
+  const part: SupportPart = { from: task.from, to: task.to, rows: task.rows, rowFrom: 0, rowTo: 0, V: task.V, D: task.D };
+  const reduceTask: ReduceTask = { backend: task.step.backend, blocks: task.blocks, part };
+  const updateTask: UpdateTask = { backend: task.step.backend, params: task.params, grads: task.grads, lr: 0, part };
+  return (command) => {
+    [part.rowFrom, part.rowTo] = rowRun(args[ARGS.ROW_COUNT], k, W);
+    if (command === COMMAND.STEP) {
+      stepTask.iteration = args[ARGS.ITERATION];
+      stepTask.hasState = args[ARGS.HAS_STATE] !== 0;
+      stepTask.zeroGrads = args[ARGS.ZERO_GRADS] !== 0;
+      stepTask.countTotal = args[ARGS.COUNT_TOTAL];
+      args[ARGS.RESULT + k] = rounds.step(stepTask).lossSum;
+    } else if (command === COMMAND.REDUCE) {
+      args[ARGS.RESULT + k] = rounds.reduce(reduceTask);
+    } else {
+      updateTask.lr = args[ARGS.LR];
+      rounds.update(updateTask);
+    }
+  };
+}
+
 /** A serve loop over the given rounds: returns when the engine rings EXIT, throws (after reporting) what a round throws. */
 export function serveWith(rounds: Rounds): (task: ServeTask) => void {
   return (task) => {
-    const control = new Int32Array(task.control), args = new Float64Array(task.args);
+    const control = new Int32Array(task.control);
     const k = task.step.slice, W = task.workers;
-    const stepTask: StepTask = { ...task.step, iteration: 0, hasState: false, zeroGrads: true, countTotal: 0 };
-    const part: SupportPart = { from: task.from, to: task.to, rows: task.rows, rowFrom: 0, rowTo: 0, V: task.V, D: task.D };
-    const reduceTask: ReduceTask = { backend: task.step.backend, blocks: task.blocks, part };
-    const updateTask: UpdateTask = { backend: task.step.backend, params: task.params, grads: task.grads, lr: 0, part };
+    const run = roundRunner(task, rounds);
     for (let seen = task.seq; ;) {
       const until = performance.now() + SPIN_MS;
       while (Atomics.load(control, CONTROL.SEQ) === seen) {
@@ -133,19 +159,7 @@ export function serveWith(rounds: Rounds): (task: ServeTask) => void {
         return;
       }
       try {
-        [part.rowFrom, part.rowTo] = rowRun(args[ARGS.ROW_COUNT], k, W);
-        if (command === COMMAND.STEP) {
-          stepTask.iteration = args[ARGS.ITERATION];
-          stepTask.hasState = args[ARGS.HAS_STATE] !== 0;
-          stepTask.zeroGrads = args[ARGS.ZERO_GRADS] !== 0;
-          stepTask.countTotal = args[ARGS.COUNT_TOTAL];
-          args[ARGS.RESULT + k] = rounds.step(stepTask).lossSum;
-        } else if (command === COMMAND.REDUCE) {
-          args[ARGS.RESULT + k] = rounds.reduce(reduceTask);
-        } else {
-          updateTask.lr = args[ARGS.LR];
-          rounds.update(updateTask);
-        }
+        run(command);
       } catch (e) {
         Atomics.store(control, failedIndex(W, k), 1);
         forget(task.step.runId);
