@@ -15,8 +15,7 @@ export interface RunData {
   vocabSize: number;
   fingerprint: string;
   describe: string;
-  /** With `classes`: each word's count in the training data, by id, and the class boundaries of the numbering. */
-  counts?: Float64Array;
+  /** With `classes`: the class boundaries of the numbering. */
   classBounds?: number[];
   /** Another text's ids (e.g. ptb.test.txt, read with the PTB numbering) in this run's numbering. */
   toRunIds: (ids: Int32Array) => Int32Array;
@@ -27,11 +26,11 @@ export interface RunData {
  * wordClasses: by frequency, most frequent first, or by exchange classes, each numbered most frequent first).
  */
 function byClasses(data: RunData, classes: { count: number; method: ClassMethod }): RunData {
-  const { order, remap, counts, bounds } = wordClasses(data.train, data.vocabSize, classes.count, classes.method);
+  const { order, remap, bounds } = wordClasses(data.train, data.vocabSize, classes.count, classes.method);
   const map = (ids: Int32Array): Int32Array => Int32Array.from(ids, (id) => remap[id]);
   const train = map(data.train);
   return {
-    ...data, train, valid: data.valid && map(data.valid), vocab: Array.from(order, (old) => data.vocab[old]), counts,
+    ...data, train, valid: data.valid && map(data.valid), vocab: Array.from(order, (old) => data.vocab[old]),
     classBounds: bounds, fingerprint: fingerprint(train), toRunIds: (ids) => map(data.toRunIds(ids)),
   };
 }

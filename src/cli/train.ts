@@ -66,6 +66,8 @@ export interface TrainFlags {
 
 /** Word classes of `--output class` unless --classes says otherwise: about sqrt(V) for PTB's 10000 words. */
 const DEFAULT_CLASSES = 100;
+/** How `--output class` puts words in classes unless --class-method says otherwise (and in older checkpoints). */
+const DEFAULT_CLASS_METHOD: ClassMethod = 'frequency';
 /** Noise words per iteration of `--output sampled`, and the power of the unigram distribution they come from. */
 const DEFAULT_NOISE_SAMPLES = 1024;
 const DEFAULT_NOISE_POWER = 0.75;
@@ -145,7 +147,7 @@ function configFromFlags(flags: TrainFlags): RunConfig {
     batchSize: flags.batchSize, timeSize: flags.timeSize, wordvecSize: flags.wordvecSize, hiddenSize: flags.hiddenSize,
     cell: flags.model, numLayers: flags.numLayers, dropout: flags.dropout, tied: Boolean(flags.tied), weightInit: flags.weightInit,
     precision: flags.precision,
-    output: flags.output, ...(flags.output === 'class' && { classes: flags.classes ?? DEFAULT_CLASSES, classMethod: flags.classMethod ?? 'frequency' }),
+    output: flags.output, ...(flags.output === 'class' && { classes: flags.classes ?? DEFAULT_CLASSES, classMethod: flags.classMethod ?? DEFAULT_CLASS_METHOD }),
     ...(flags.output === 'sampled' && { noiseSamples: flags.noiseSamples ?? DEFAULT_NOISE_SAMPLES, noisePower: flags.noisePower ?? DEFAULT_NOISE_POWER }),
     lr: flags.lr, init: flags.init, maxEpoch: flags.maxEpoch, maxGrad: flags.maxGrad, seed: flags.seed, evalInterval: flags.evalInterval,
     evalBatchSize: flags.evalBatchSize, evalTimeSize: flags.evalTimeSize,
@@ -166,7 +168,7 @@ const CONFIG_OF_FLAG: Record<string, (c: RunConfig) => unknown> = {
   tied: (c) => c.tied ?? false,
   output: (c) => c.output ?? 'full',
   classes: (c) => c.classes,
-  classMethod: (c) => c.classMethod ?? (c.output === 'class' ? 'frequency' : undefined),
+  classMethod: (c) => c.classMethod ?? (c.output === 'class' ? DEFAULT_CLASS_METHOD : undefined),
   noiseSamples: (c) => c.noiseSamples,
   noisePower: (c) => c.noisePower,
   weightInit: (c) => c.weightInit ?? 'book',
@@ -273,7 +275,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   const classOutput = (initWeights ? initWeights.config.output : ckpt ? ckpt.weights.config.output : config.output) === 'class';
   const data = await loadRunData(config.data, {
     valid: config.valid, test: config.test, dataDir: flags.dataDir,
-    classes: classOutput ? { count: config.classes ?? DEFAULT_CLASSES, method: config.classMethod ?? 'frequency' } : undefined,
+    classes: classOutput ? { count: config.classes ?? DEFAULT_CLASSES, method: config.classMethod ?? DEFAULT_CLASS_METHOD } : undefined,
   });
   if (ckpt && data.fingerprint !== ckpt.config.fingerprint) {
     throw new UsageError(`${flags.resume} was made on other training data than ${data.describe} now holds`);
@@ -322,7 +324,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     vocabSize = w.vocabSize;
     if (classOutput && w.vocab && w.vocab.some((word, i) => word !== data.vocab[i])) {
       throw new UsageError(`--init ${flags.init} has a class output layer over another word numbering than this run's data ` +
-        `(class by class, --class-method ${config.classMethod ?? 'frequency'})`);
+        `(class by class, --class-method ${config.classMethod ?? DEFAULT_CLASS_METHOD})`);
     }
     if (explicit.has('output') && config.output !== file.output) throw new UsageError(`--init ${flags.init} has output ${file.output}, but --output is ${config.output}`);
     config.output = file.output;
