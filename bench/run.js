@@ -46,7 +46,6 @@ const peak = native ? runCase({ peak: true, blasThreads: cores }) : undefined;
 if (peak) console.log(`# sgemm peak: ${peak.gflops.toFixed(1)} GFLOP/s (${peak.n}^3, ${peak.blasThreads} BLAS threads)`);
 
 const results = [];
-const rows = [];
 // This kind of machine's speed drifts (190 to 303 GFLOP/s within an hour has been seen; 15% between the start and
 // the end of one run), so every native case is framed by peak measurements, and its "% of peak" divides by the
 // mean of the two peaks measured just before and just after it.
@@ -64,7 +63,6 @@ for (const workload of only) {
         lastPeak = next;
       }
       results.push(r);
-      rows.push(r);
     }
   }
 }
@@ -80,8 +78,8 @@ const pad = (s, n) => String(s).padStart(n);
 console.log('');
 console.log(`| workload | shapes (N,T,D,H,V) | backend | workers | BLAS threads | ms/iter | tokens/s | GFLOP/s | peak around it | % of peak | vs js, 1 worker |`);
 console.log(`|---|---|---|---|---|---|---|---|---|---|---|`);
-for (const r of rows) {
-  const js = rows.find((x) => x.workload === r.workload && x.backend === 'js' && x.requested === 1);
+for (const r of results) {
+  const js = results.find((x) => x.workload === r.workload && x.backend === 'js' && x.requested === 1);
   const workers = r.requested === 'auto' ? `auto (${r.workers})` : r.workers;
   console.log(`| ${r.workload} (${WORKLOADS[r.workload].label}) | ${r.N},${r.T},${r.D},${r.H},${r.V} | ${r.backend} | ${workers} | ` +
     `${r.backend === 'native' ? r.blasThreads : '-'} | ${pad(r.msPerIter.toFixed(r.msPerIter < 1 ? 3 : 1), 8)} | ` +
