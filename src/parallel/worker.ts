@@ -1,11 +1,11 @@
 /**
  * The piscina worker: one file, loaded once per thread. Its task is `serve` (`run(task, { name: 'serve' })`): a
  * loop that holds the thread for the engine's lifetime and runs the rounds the engine rings for in shared memory
- * (see protocol.ts); `step`, `reduce` and `update` are the rounds, which the engine's own thread calls directly
- * for slice 0. A thread keeps a model replica per batch slice whose parameters are views on the trainer's shared
- * parameter buffer (no copies) and whose gradients go to that slice's shared gradient block. The recurrent state of
- * the slice's rows lives in shared memory too, so any thread can run any slice and row i's state continues only
- * with row i. The replica is built from the task's model config: this file names no cell.
+ * (see protocol.ts); `step`, `reduce` and `update` are the rounds, which the engine's own thread runs for slice 0
+ * through the same roundRunner. A thread keeps a model replica per batch slice whose parameters are views on the
+ * trainer's shared parameter buffer (no copies) and whose gradients go to that slice's shared gradient block. The
+ * recurrent state of the slice's rows lives in shared memory too, so any thread can run any slice and row i's
+ * state continues only with row i. The replica is built from the task's model config: this file names no cell.
  */
 import { resolveBackend } from '../backend';
 import { addSumSquaresOver, sgdUpdateOver, sumSquaresOver, type SupportSpan } from '../gradient';
