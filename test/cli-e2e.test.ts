@@ -278,7 +278,7 @@ describe('rnnlm end to end', () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
-  it('saves the weights on Ctrl-C without --checkpoint, and a second Ctrl-C does not abort the save', async () => {
+  it('saves the weights on Ctrl-C without --checkpoint, and a second Ctrl-C (or SIGTERM) does not abort the save', async () => {
     const w = path.join(tmp, 'interrupted.safetensors'), ckpt = path.join(tmp, 'twice.ckpt');
     for (const [extra, presses] of [[['--save', w], 1], [['--checkpoint', ckpt], 2]] as const) {
       const child = spawn(process.execPath, [CLI, 'train', '--corpus-size', '0', '--batch-size', '20', '--time-size', '35',
@@ -290,10 +290,18 @@ describe('rnnlm end to end', () => {
         out += d;
         if (/iter 6 \//.test(out)) resolve();
       }));
-      child.kill('SIGINT');
-      if (presses === 2) {
-        await new Promise((resolve) => setTimeout(resolve, 5));
+      if (presses === 1) child.kill('SIGINT');
+      else {
+        // Both presses must reach the run before it has saved and left, whatever the machine's speed: stop the
+        // child, wait until it is stopped, make both signals pending (SIGINT then SIGTERM: two SIGINTs would merge
+        // into one), and let it go on. Its signal handler sees them in one turn of the event loop.
+        child.kill('SIGSTOP');
+        while (!/^\d+ \(.*\) T /.test(fs.readFileSync(`/proc/${child.pid}/stat`, 'utf8'))) {
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }
         child.kill('SIGINT');
+        child.kill('SIGTERM');
+        child.kill('SIGCONT');
       }
       expect(await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))).toBe(130);
       if (presses === 1) {
