@@ -393,6 +393,7 @@ const char* simd_level() { return simd().name; }
 // C = alpha * A op(B) + beta * C with A [M,K] row-major (not transposed), alpha 1 and beta 0 or 1 only.
 
 constexpr int kSmallRows = 32;
+constexpr int kPrefetchRows = 12;
 
 #if defined(__x86_64__)
 // GCC 12's _mm512_reduce_add_ps starts from _mm512_undefined_ps, which -Wuninitialized reports inside its header.
@@ -428,8 +429,17 @@ AVX512_TARGET static void small_nn_tile(int K, const float* A, int lda, const fl
   const float* a9 = MI > 9 ? A + 9 * static_cast<int64_t>(lda) : A;
   const float* a10 = MI > 10 ? A + 10 * static_cast<int64_t>(lda) : A;
   const float* a11 = MI > 11 ? A + 11 * static_cast<int64_t>(lda) : A;
+  // B's rows are walked down a 32-column strip. The L1 stride prefetcher follows strides under 2 KB only; past
+  // that (Wh of 200 hidden units: 3200 bytes) every row waited on L2, so the rows kPrefetchRows ahead are asked
+  // for here (2-layer LSTM 200 with class output, 2 workers: 21.3 -> 19.5 ms per iteration, alternating runs).
+  const bool prefetch = static_cast<int64_t>(ldb) * sizeof(float) >= 2048;
   for (int k = 0; k < K; k++) {
     const float* b = B + static_cast<int64_t>(k) * ldb;
+    if (prefetch && k + kPrefetchRows < K) {
+      const char* ahead = reinterpret_cast<const char*>(b + kPrefetchRows * static_cast<int64_t>(ldb));
+      _mm_prefetch(ahead, _MM_HINT_T0);
+      _mm_prefetch(ahead + 64, _MM_HINT_T0);
+    }
     const __m512 b0 = _mm512_maskz_loadu_ps(m0, b);
     const __m512 b1 = _mm512_maskz_loadu_ps(m1, b + 16);
 #define RNNLM_NN_ROW(i)                                  \
