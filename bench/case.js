@@ -82,7 +82,7 @@ async function main() {
       sumSq = engine.gradSumSquares;
     } else {
       if (!gradsZero) model.zeroGrads();
-      model.forward(batches.xs, batches.ts, w.N, w.T, { iteration });
+      model.forward(batches.xs, batches.ts, w.N, w.T, { iteration, dout: 1 });
       model.backward();
       support.setIds(batches.xs);
       sumSq = support.sumSquares(backend, model.flatGrads);

@@ -588,15 +588,20 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     return info.Env().Undefined();
   }
 
-  // softmaxCrossEntropyForward(ys, scores, ts, R, V) -> summed loss
+  // softmaxCrossEntropyForward(ys, scores, ts, R, V[, gradScale]) -> summed loss; with gradScale, ys gets the
+  // gradient (softmax - onehot) * gradScale instead of the probabilities
   Value SoftmaxForward(const CallbackInfo& info) {
-    Args a(info, "softmaxCrossEntropyForward", 5);
+    Args a(info, "softmaxCrossEntropyForward", 5, 6);
     const int R = a.Dim(3, "R"), V = a.Dim(4, "V", 1);
     const int64_t RV = a.Mul("R*V", R, V);
     float* ys = a.F32(0, "ys", RV, "R*V");
     const float* scores = a.F32(1, "scores", RV, "R*V");
     const int32_t* ts = a.I32(2, "ts", R, "R");
     a.Ids("ts", ts, R, V, true);
+    if (a.Has(5)) {
+      const float s = static_cast<float>(a.Finite(5, "gradScale"));
+      return Napi::Number::New(info.Env(), rnnlm::softmax_xent_forward_grad(ys, scores, ts, s, R, V));
+    }
     return Napi::Number::New(info.Env(), rnnlm::softmax_xent_forward(ys, scores, ts, R, V));
   }
 

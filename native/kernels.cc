@@ -1042,6 +1042,27 @@ double softmax_xent_forward(float* ys, const float* scores, const int32_t* ts, i
   return loss;
 }
 
+double softmax_xent_forward_grad(float* dx, const float* scores, const int32_t* ts, float scale_, int64_t R, int64_t V) {
+  const Simd& s = simd();
+  double loss = 0;
+  for (int64_t r = 0; r < R; r++) {
+    const int32_t t = ts[r];
+    float* d = dx + r * V;
+    const float* x = scores + r * V;
+    if (t == -1) {
+      std::memset(d, 0, sizeof(float) * V);
+      continue;
+    }
+    const float xt = x[t];  // read before d is written: dx may alias scores
+    const float m = s.max(x, V);
+    const float sum = s.exp_sum(d, x, m, V);
+    s.scale(d, d, scale_ / sum, V);
+    d[t] -= scale_;
+    loss += std::log(static_cast<double>(sum)) - (static_cast<double>(xt) - m);
+  }
+  return loss;
+}
+
 void softmax_xent_backward(float* dx, const float* ys, const int32_t* ts, float scale_, int64_t R, int64_t V) {
   const Simd& s = simd();
   for (int64_t r = 0; r < R; r++) {

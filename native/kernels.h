@@ -97,6 +97,11 @@ void dropout_backward(float* dx, const float* dout, const float* mask, int64_t R
 // log(sum) - (x_t - max), exact where ys underflows).
 double softmax_xent_forward(float* ys, const float* scores, const int32_t* ts, int64_t R, int64_t V);
 
+// dx [R,V] = (softmax(scores) - onehot(ts)) * scale, rows with ts[r] == -1 zero: the forward and the backward in
+// the forward's own passes over each row, for a training step whose backward scale is known (one pass over
+// [R,V] less). Returns what softmax_xent_forward returns. dx may alias scores.
+double softmax_xent_forward_grad(float* dx, const float* scores, const int32_t* ts, float scale, int64_t R, int64_t V);
+
 // dx [R,V] = (ys - onehot(ts)) * scale, rows with ts[r] == -1 zero. dx may alias ys.
 void softmax_xent_backward(float* dx, const float* ys, const int32_t* ts, float scale, int64_t R, int64_t V);
 

@@ -211,6 +211,11 @@ export interface StepKey {
   iteration?: number;
   /** The batch row this call's first row stands for (a worker's slice), default 0. */
   row0?: number;
+  /**
+   * The dout of the backward that will follow this forward (a training step). The full softmax then makes its
+   * gradient in the forward's own passes over the scores; backward must be given the same dout.
+   */
+  dout?: number;
 }
 
 /**
@@ -409,7 +414,7 @@ export class LanguageModel {
     if (this.classLayer) return this.classLayer.forward(h, ts, N, T);
     this.sampledForward = this.training && this.sampledLayer !== undefined;
     if (this.sampledForward) return this.sampledLayer!.forward(h, ts, N, T, { seed: this.seed, iteration });
-    return this.lossLayer.forward(this.affine.forward(h, N, T), ts, N, T, this.vocabSize);
+    return this.lossLayer.forward(this.affine.forward(h, N, T), ts, N, T, this.vocabSize, key.dout);
   }
 
   /** Adds the gradients of the last forward's loss (times dout) to `grads`. */

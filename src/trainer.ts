@@ -263,7 +263,7 @@ export class RnnlmTrainer {
           } else {
             if (!gradsZero) model.zeroGrads();
             gradsZero = false;
-            loss = model.forward(batches.xs, batches.ts, batchSize, timeSize, { iteration });
+            loss = model.forward(batches.xs, batches.ts, batchSize, timeSize, { iteration, dout: 1 });
           }
           // A loss past MAX_LOSS makes the perplexity overflow to Infinity: the run has diverged as surely as NaN.
           if (!(loss <= MAX_LOSS)) {

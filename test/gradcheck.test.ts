@@ -109,6 +109,14 @@ describe.each(backends().map((b) => [b.name, b] as const))('gradient checks on %
     const dx = Float32Array.from(layer.backward());
     check('dxs', xs, dx, loss, 84);
     expect(Array.from(dx.subarray(V, 2 * V))).toEqual(new Array(V).fill(0));
+    // Told the backward's dout, the forward makes that gradient itself; backward hands it over, for that dout only.
+    expect(layer.forward(xs, ts, N, T, V, 0.5)).toBe(loss());
+    layer.forward(xs, ts, N, T, V, 0.5);
+    expect(layer.probs).toBeUndefined();
+    const planned = Float32Array.from(layer.backward(0.5));
+    for (let i = 0; i < dx.length; i++) expect(Math.abs(planned[i] - 0.5 * dx[i])).toBeLessThanOrEqual(3e-8);
+    layer.forward(xs, ts, N, T, V, 0.5);
+    expect(() => layer.backward(1)).toThrow('TimeSoftmaxWithLoss.backward(1) after a forward that made the gradient for dout 0.5');
   });
 
   it('SimpleRnnlm, the whole model over two stateful windows', () => {

@@ -78,7 +78,7 @@ function validCalls(rnd: () => number): [string, unknown[]][] {
     ['dropoutBackward', [f(R), f(R), f(R), R]],
     ['affineForward', [f(R * O), f(R * I), f(I * O), f(O), rnd() < 0.5, R, I, O]],
     ['affineBackward', [f(R * I), f(I * O), f(O), f(R * O), f(R * I), f(I * O), f(R * I), rnd() < 0.5, R, I, O]],
-    ['softmaxCrossEntropyForward', [f(R * V), f(R * V), ids(R, V), R, V]],
+    ['softmaxCrossEntropyForward', [f(R * V), f(R * V), ids(R, V), R, V, ...(rnd() < 0.5 ? [0.5] : [])]],
     ['softmaxCrossEntropyBackward', [f(R * V), f(R * V), ids(R, V), 0.5, R, V]],
     ['sgdUpdate', [f(5), f(5), 0.1, ...(rnd() < 0.5 ? [rnd() < 0.5] : [])]],
     ['sumSquares', [f(5)]],
@@ -197,6 +197,8 @@ describeNative('native boundary', () => {
     throwsExactly(() => addon!.rnnForward(f(N * T * H), f(512), f(N * H), f(D * H), f(H * H), f(H), N, T, D, H), 'RangeError', 'Expected Float32Array of length >= 640 (N*T*D) for xs but received length 512');
     throwsExactly(() => addon!.embeddingForward(f(4), f(10), Int32Array.from([0, 5]), 2, 5, 2), 'RangeError', 'Expected ids[1] in [0, 5) but received 5');
     throwsExactly(() => addon!.softmaxCrossEntropyForward(f(4), f(4), Int32Array.from([-1, -2]), 2, 2), 'RangeError', 'Expected ts[1] in [0, 2) or -1 but received -2');
+    expect(() => addon!.softmaxCrossEntropyForward(f(4), f(4), Int32Array.from([0, 1]), 2, 2, NaN)).toThrow(/gradScale/);
+    expect(() => addon!.softmaxCrossEntropyForward(f(4), f(4), Int32Array.from([0, 1]), 2, 2, '1' as unknown as number)).toThrow(/gradScale/);
     throwsExactly(() => addon!.sgemm(false, false, 2, 2, 2, 1, new Float64Array(4), 2, f(4), 2, 0, f(4), 2), 'TypeError', 'Expected Float32Array for A but received Float64Array of length 4');
     throwsExactly(() => addon!.sgemm(false, false, -1, 2, 2, 1, f(4), 2, f(4), 2, 0, f(4), 2), 'RangeError', 'Expected integer in [0, 2147483647] for M but received -1');
     throwsExactly(() => addon!.sgemm(false, false, 2, 2, 2, 1, f(4), 1, f(4), 2, 0, f(4), 2), 'RangeError', 'Expected leading dimension of A >= 2 but received 1');

@@ -146,6 +146,18 @@ describeNative('native backend parity with js', () => {
     jsBackend.softmaxCrossEntropyForward(ys, scores, ts, R, V);
     same('softmaxBackward', [new Float32Array(R * V)], (be, [dx]) => be.softmaxCrossEntropyBackward(dx, ys, ts, 1 / R, R, V));
     same('softmaxBackward in place', [Float32Array.from(ys)], (be, [y]) => be.softmaxCrossEntropyBackward(y, y, ts, 0.5, R, V));
+    // The gradient made in the forward's passes (gradScale): what the two calls make, on either backend.
+    same('softmaxForward with gradScale', [new Float32Array(R * V)], (be, [dx]) => be.softmaxCrossEntropyForward(dx, scores, ts, R, V, 1 / R));
+    same('softmaxForward with gradScale in place', [Float32Array.from(scores)], (be, [x]) => be.softmaxCrossEntropyForward(x, x, ts, R, V, 0.5));
+    for (const be of native ? [jsBackend, native] : [jsBackend]) {
+      const twoCalls = new Float32Array(R * V), oneCall = new Float32Array(R * V);
+      const loss = be.softmaxCrossEntropyForward(twoCalls, scores, ts, R, V);
+      be.softmaxCrossEntropyBackward(twoCalls, twoCalls, ts, 1 / R, R, V);
+      expect(be.softmaxCrossEntropyForward(oneCall, scores, ts, R, V, 1 / R)).toBe(loss);
+      for (let i = 0; i < R * V; i++) {
+        if (!(Math.abs(oneCall[i] - twoCalls[i]) <= 4e-7 / R)) throw new Error(`${be.name} [${i}]: ${oneCall[i]} vs ${twoCalls[i]}`);
+      }
+    }
   });
 
   it('softmax cross-entropy lets a NaN score reach the loss', () => {

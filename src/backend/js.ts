@@ -662,15 +662,25 @@ export const jsBackend: Backend = {
     }
   },
 
-  softmaxCrossEntropyForward(ys, scores, ts, R, V) {
+  softmaxCrossEntropyForward(ys, scores, ts, R, V, gradScale) {
     v.dim('R', R); v.dim('V', V, 1);
     const RV = v.product('R*V', R, V);
     v.f32('ys', ys, RV, 'R*V');
     v.f32('scores', scores, RV, 'R*V');
     v.i32('ts', ts, R, 'R');
     v.ids('ts', ts, R, V, true);
+    if (gradScale !== undefined) v.finite('gradScale', gradScale);
     let loss = 0;
-    for (let r = 0; r < R; r++) loss += softmaxRow(ys, scores, r * V, V, ts[r]);
+    for (let r = 0; r < R; r++) {
+      const o = r * V, t = ts[r];
+      if (gradScale === undefined) loss += softmaxRow(ys, scores, o, V, t);
+      else if (t === -1) ys.fill(0, o, o + V);
+      else {
+        loss += softmaxRow(ys, scores, o, V, t);
+        for (let j = 0; j < V; j++) ys[o + j] *= gradScale;
+        ys[o + t] -= gradScale;
+      }
+    }
     return loss;
   },
 

@@ -164,8 +164,11 @@ export interface Backend {
   /**
    * ys = softmax(scores) row by row; returns the summed cross-entropy -log ys[r, ts[r]] over the rows whose
    * target is not -1 (those rows still get their probabilities). ys [R,V], scores [R,V], ts [R].
+   * With gradScale, ys gets what softmaxCrossEntropyBackward would make of those probabilities with that scale,
+   * (softmax - onehot(ts)) * gradScale (rows whose target is -1: 0), in the forward's own passes; ys may then
+   * alias scores.
    */
-  softmaxCrossEntropyForward(ys: Float32Array, scores: Float32Array, ts: Int32Array, R: number, V: number): number;
+  softmaxCrossEntropyForward(ys: Float32Array, scores: Float32Array, ts: Int32Array, R: number, V: number, gradScale?: number): number;
 
   /** dx = (ys - onehot(ts)) * scale; rows whose target is -1 get 0. dx may alias ys. dx, ys [R,V], ts [R]. */
   softmaxCrossEntropyBackward(dx: Float32Array, ys: Float32Array, ts: Int32Array, scale: number, R: number, V: number): void;

@@ -63,10 +63,11 @@ export function step(task: StepTask): StepResult {
   if (task.hasState) model.setState(state);
   else model.resetState();
   if (task.zeroGrads) model.zeroGrads();
-  const loss = model.forward(xs, ts, n, T, { iteration: task.iteration, row0 });
   let count = 0;
   for (let i = 0; i < ts.length; i++) if (ts[i] !== -1) count++;
-  model.backward(task.countTotal === 0 ? 0 : count / task.countTotal);
+  const dout = task.countTotal === 0 ? 0 : count / task.countTotal;
+  const loss = model.forward(xs, ts, n, T, { iteration: task.iteration, row0, dout });
+  model.backward(dout);
   model.getState()!.forEach((s, k) => state[k].set(s));
   return { lossSum: loss * count, count };
 }
