@@ -417,7 +417,7 @@ export class LanguageModel {
     return this.lossLayer.forward(this.affine.forward(h, N, T), ts, N, T, this.vocabSize, key.dout);
   }
 
-  /** Adds the gradients of the last forward's loss (times dout) to `grads`. */
+  /** Adds the gradients of the last forward's loss (times dout: the forward's StepKey.dout when it had one) to `grads`. */
   backward(dout = 1): void {
     if (!this.forwarded) throw new Error('LanguageModel.backward called before forward');
     let d = this.classLayer ? this.classLayer.backward(dout)
