@@ -1025,14 +1025,14 @@ void dropout_forward(float* out, float* mask, const float* x, double p, uint32_t
 
 void dropout_backward(float* dx, const float* dout, const float* mask, int64_t R) { simd().mul(dx, dout, mask, R); }
 
-// y = softmax(x) over n entries (y may be x); returns -log softmax(x)[t] as log(sum) - (x[t] - max), exact even
-// where y[t] underflows to 0, or 0 when t is -1. x[t] is read before y is written.
-static double softmax_row(float* y, const float* x, int64_t n, int32_t t) {
+// y = softmax(x) * scale over n entries (y may be x); returns -log softmax(x)[t] as log(sum) - (x[t] - max), exact
+// even where y[t] underflows to 0, or 0 when t is -1. x[t] is read before y is written.
+static double softmax_row(float* y, const float* x, int64_t n, int32_t t, float scale = 1.0f) {
   const Simd& s = simd();
   const float xt = t == -1 ? 0.0f : x[t];
   const float m = s.max(x, n);
   const float sum = s.exp_sum(y, x, m, n);
-  s.scale(y, y, 1.0f / sum, n);
+  s.scale(y, y, scale / sum, n);
   return t == -1 ? 0.0 : std::log(static_cast<double>(sum)) - (static_cast<double>(xt) - m);
 }
 
@@ -1043,22 +1043,16 @@ double softmax_xent_forward(float* ys, const float* scores, const int32_t* ts, i
 }
 
 double softmax_xent_forward_grad(float* dx, const float* scores, const int32_t* ts, float scale_, int64_t R, int64_t V) {
-  const Simd& s = simd();
   double loss = 0;
   for (int64_t r = 0; r < R; r++) {
     const int32_t t = ts[r];
     float* d = dx + r * V;
-    const float* x = scores + r * V;
     if (t == -1) {
       std::memset(d, 0, sizeof(float) * V);
       continue;
     }
-    const float xt = x[t];  // read before d is written: dx may alias scores
-    const float m = s.max(x, V);
-    const float sum = s.exp_sum(d, x, m, V);
-    s.scale(d, d, scale_ / sum, V);
+    loss += softmax_row(d, scores + r * V, V, t, scale_);
     d[t] -= scale_;
-    loss += std::log(static_cast<double>(sum)) - (static_cast<double>(xt) - m);
   }
   return loss;
 }

@@ -117,10 +117,10 @@ function sgemmJs(
 }
 
 /**
- * ys[o..o+n) = softmax(x[o..o+n)) (ys may be x); returns -log softmax(x)[t] as log(sum) - (x[t] - max), exact even
- * where ys[t] underflows to 0, or 0 when t is -1. x[t] is read before ys is written.
+ * ys[o..o+n) = softmax(x[o..o+n)) * scale (ys may be x); returns -log softmax(x)[t] as log(sum) - (x[t] - max),
+ * exact even where ys[t] underflows to 0, or 0 when t is -1. x[t] is read before ys is written.
  */
-function softmaxRow(ys: Float32Array, x: Float32Array, o: number, n: number, t: number): number {
+function softmaxRow(ys: Float32Array, x: Float32Array, o: number, n: number, t: number, scale = 1): number {
   const xt = t === -1 ? 0 : x[o + t];
   let max = -Infinity;
   for (let j = 0; j < n; j++) if (x[o + j] > max) max = x[o + j];
@@ -130,7 +130,7 @@ function softmaxRow(ys: Float32Array, x: Float32Array, o: number, n: number, t: 
     ys[o + j] = e;
     sum += e;
   }
-  const inv = 1 / sum;
+  const inv = scale / sum;
   for (let j = 0; j < n; j++) ys[o + j] *= inv;
   return t === -1 ? 0 : log(sum) - (xt - max);
 }
@@ -676,8 +676,7 @@ export const jsBackend: Backend = {
       if (gradScale === undefined) loss += softmaxRow(ys, scores, o, V, t);
       else if (t === -1) ys.fill(0, o, o + V);
       else {
-        loss += softmaxRow(ys, scores, o, V, t);
-        for (let j = 0; j < V; j++) ys[o + j] *= gradScale;
+        loss += softmaxRow(ys, scores, o, V, t, gradScale);
         ys[o + t] -= gradScale;
       }
     }

@@ -51,8 +51,7 @@ export class TimeSoftmaxWithLoss {
     for (let r = 0; r < R; r++) if (ts[r] !== IGNORE_LABEL) count++;
     this.count = count;
     this.planned = dout;
-    const lossSum = dout === undefined ? this.backend.softmaxCrossEntropyForward(this.ys, xs, this.ts, R, V)
-      : this.backend.softmaxCrossEntropyForward(this.ys, xs, this.ts, R, V, this.scale(dout));
+    const lossSum = this.backend.softmaxCrossEntropyForward(this.ys, xs, this.ts, R, V, dout === undefined ? undefined : this.scale(dout));
     return count === 0 ? 0 : lossSum / count;
   }
 

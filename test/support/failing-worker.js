@@ -1,7 +1,7 @@
 'use strict';
 // A worker file for tests: the real rounds, except that `step` throws (or the thread exits) and `reduce` throws on
-// the chosen call, counted per thread. The engine runs slice 0 on its own thread, so with 2 workers this thread's serve loop gets
-// one step call per iteration.
+// the chosen call, counted per thread. The engine runs slice 0 on its own thread, so with 2 workers this thread's
+// serve loop gets one step call per iteration.
 const path = require('node:path');
 const real = require(path.join(__dirname, '..', '..', 'dist', 'parallel', 'worker.js'));
 const { workerData } = require('piscina');
