@@ -506,10 +506,12 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     return need;
   }
 
-  // classSoftmaxForward(zs, zp, probs, hg, h, W, b, Wc, bc, bounds, ct, order, groups, ts, transW, R, H, V, C) -> loss
+  // classSoftmaxForward(zs, zp, probs, hg, h, W, b, Wc, bc, bounds, ct, order, groups, ts, transW, R, H, V, C,
+  //                     classes) -> loss
   Value ClassSoftmaxForward(const CallbackInfo& info) {
-    Args a(info, "classSoftmaxForward", 19);
+    Args a(info, "classSoftmaxForward", 20);
     const bool transW = a.Bool(14, "transW");
+    const bool classes = a.Bool(19, "classes");
     const int R = a.Dim(15, "R"), H = a.Dim(16, "H"), V = a.Dim(17, "V", 1), C = a.Dim(18, "C", 1);
     if (C > V) a.RangeErr("Expected C <= V but received C = " + std::to_string(C) + ", V = " + std::to_string(V));
     float* zs = a.F32(0, "zs", a.Mul("R*C", R, C), "R*C");
@@ -528,14 +530,15 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     float* probs = a.F32(2, "probs", need, "sum of group rows x class sizes");
     float* hg = a.F32(3, "hg", a.Mul("groups[C]*H", groups[C], H), "groups[C]*H");
     return Napi::Number::New(info.Env(), rnnlm::class_softmax_forward(zs, zp, probs, hg, h, W, b, Wc, bc, bounds, ct,
-                                                                     order, groups, ts, transW, R, H, V, C));
+                                                                     order, groups, ts, transW, R, H, V, C, classes));
   }
 
   // classSoftmaxBackward(dh, dW, db, dWc, dbc, work, zp, probs, hg, h, W, Wc, bounds, ct, order, groups, ts, scale,
-  //                      transW, R, H, V, C)
+  //                      transW, R, H, V, C, classes)
   Value ClassSoftmaxBackward(const CallbackInfo& info) {
-    Args a(info, "classSoftmaxBackward", 23);
+    Args a(info, "classSoftmaxBackward", 24);
     const bool transW = a.Bool(18, "transW");
+    const bool classes = a.Bool(23, "classes");
     const int R = a.Dim(19, "R"), H = a.Dim(20, "H"), V = a.Dim(21, "V", 1), C = a.Dim(22, "C", 1);
     if (C > V) a.RangeErr("Expected C <= V but received C = " + std::to_string(C) + ", V = " + std::to_string(V));
     float* dh = a.F32(0, "dh", a.Mul("R*H", R, H), "R*H");
@@ -558,7 +561,7 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     float* probs = a.F32(7, "probs", need, "sum of group rows x class sizes");
     const float* hg = a.F32(8, "hg", a.Mul("groups[C]*H", groups[C], H), "groups[C]*H");
     rnnlm::class_softmax_backward(dh, dW, db, dWc, dbc, work, zp, probs, hg, h, W, Wc, bounds, ct, order, groups, ts,
-                                  scale, transW, R, H, V, C);
+                                  scale, transW, R, H, V, C, classes);
     return info.Env().Undefined();
   }
 

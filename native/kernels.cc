@@ -1075,10 +1075,13 @@ void softmax_xent_backward(float* dx, const float* ys, const int32_t* ts, float 
 double class_softmax_forward(float* zs, float* zp, float* probs, float* hg, const float* h, const float* W,
                              const float* b, const float* Wc, const float* bc, const int32_t* bounds,
                              const int32_t* ct, const int32_t* order, const int32_t* groups, const int32_t* ts,
-                             bool transW, int R, int H, int V, int C) {
-  // P(class | h) for every row.
-  affine_forward(zs, h, Wc, bc, false, R, H, C);
-  double loss = softmax_xent_forward(zp, zs, ct, R, C);
+                             bool transW, int R, int H, int V, int C, bool classes) {
+  double loss = 0;
+  if (classes) {
+    // P(class | h) for every row.
+    affine_forward(zs, h, Wc, bc, false, R, H, C);
+    loss = softmax_xent_forward(zp, zs, ct, R, C);
+  }
   // P(word | class, h), one product per class against its block of W, over the rows whose target is in it.
   int64_t p = 0;
   for (int c = 0; c < C; c++) {
@@ -1105,10 +1108,13 @@ double class_softmax_forward(float* zs, float* zp, float* probs, float* hg, cons
 void class_softmax_backward(float* dh, float* dW, float* db, float* dWc, float* dbc, float* work, float* zp,
                             float* probs, const float* hg, const float* h, const float* W, const float* Wc,
                             const int32_t* bounds, const int32_t* ct, const int32_t* order, const int32_t* groups,
-                            const int32_t* ts, float scale_, bool transW, int R, int H, int V, int C) {
+                            const int32_t* ts, float scale_, bool transW, int R, int H, int V, int C,
+                            bool classes) {
   const Simd& s = simd();
-  softmax_xent_backward(zp, zp, ct, scale_, R, C);
-  affine_backward(dh, dWc, dbc, zp, h, Wc, work, false, R, H, C);
+  if (classes) {
+    softmax_xent_backward(zp, zp, ct, scale_, R, C);
+    affine_backward(dh, dWc, dbc, zp, h, Wc, work, false, R, H, C);
+  }
   int64_t p = 0;
   for (int c = 0; c < C; c++) {
     const int g0 = groups[c], n = groups[c + 1] - g0;

@@ -41,21 +41,24 @@ void affine_backward(float* dx, float* dW, float* db, const float* dout, const f
                      bool transW, int R, int I, int O);
 
 // The class-factored output layer (see TimeClassSoftmaxWithLoss). Class c holds word ids bounds[c] .. bounds[c+1]-1;
-// ct [R] is each row's target class (-1: no target); the rows with a target are grouped by class: rows
-// order[groups[c]] .. order[groups[c+1]-1] have their target in class c. Forward writes zs [R,C] = h Wc + bc,
-// zp = softmax(zs), hg [count,H] (the grouped rows of h) and probs (per class, [n_c, m_c] in-class softmax of
-// hg W[:, class] + b[class], one block after the other); returns the summed -log P(class) - log P(word | class).
+// ct [R] is each row's target class (-1: no target); the rows whose words are wanted are grouped by class: rows
+// order[groups[c]] .. order[groups[c+1]-1] have their target in class c. Forward writes, when `classes`, zs [R,C] =
+// h Wc + bc and zp = softmax(zs); then hg [count,H] (the grouped rows of h) and probs (per class, [n_c, m_c]
+// in-class softmax of hg W[:, class] + b[class], one block after the other); returns the summed -log P(class) (when
+// `classes`) - log P(word | class) (over the grouped rows). The two parts can run apart: the class part of every
+// row with no group (classes, groups empty), the words of some classes with no class part (a parallel step).
 double class_softmax_forward(float* zs, float* zp, float* probs, float* hg, const float* h, const float* W,
                              const float* b, const float* Wc, const float* bc, const int32_t* bounds,
                              const int32_t* ct, const int32_t* order, const int32_t* groups, const int32_t* ts,
-                             bool transW, int R, int H, int V, int C);
+                             bool transW, int R, int H, int V, int C, bool classes);
 
-// Its backward for loss * scale: zp and probs become their gradients in place; dh [R,H] is written; dW, db, dWc,
-// dbc accumulate; work [R*H] scratch. W is [H,V], or [V,H] with transW (tied).
+// Its backward for loss * scale: zp and probs become their gradients in place; dh [R,H] is written when `classes`
+// (else the words' part is added to it); dW, db, dWc, dbc accumulate; work [R*H] scratch. W is [H,V], or [V,H]
+// with transW (tied).
 void class_softmax_backward(float* dh, float* dW, float* db, float* dWc, float* dbc, float* work, float* zp,
                             float* probs, const float* hg, const float* h, const float* W, const float* Wc,
                             const int32_t* bounds, const int32_t* ct, const int32_t* order, const int32_t* groups,
-                            const int32_t* ts, float scale, bool transW, int R, int H, int V, int C);
+                            const int32_t* ts, float scale, bool transW, int R, int H, int V, int C, bool classes);
 
 // Words' output weights side by side: out [n,H] row j = W[:, ids[j]] (W [H,V]), or with transW W[ids[j], :] (W [V,H]).
 void gather_words(float* out, const float* W, const int32_t* ids, bool transW, int H, int V, int n);

@@ -420,8 +420,71 @@ export class LanguageModel {
   /** Adds the gradients of the last forward's loss (times dout: the forward's StepKey.dout when it had one) to `grads`. */
   backward(dout = 1): void {
     if (!this.forwarded) throw new Error('LanguageModel.backward called before forward');
-    let d = this.classLayer ? this.classLayer.backward(dout)
-      : this.sampledForward ? this.sampledLayer!.backward(dout) : this.affine.backward(this.lossLayer.backward(dout));
+    this.backwardHidden(this.classLayer ? this.classLayer.backward(dout)
+      : this.sampledForward ? this.sampledLayer!.backward(dout) : this.affine.backward(this.lossLayer.backward(dout)));
+  }
+
+  /**
+   * Whether a parallel training step can split the output layer's work by words (ParallelEngine): the class output,
+   * whose in-class part then runs per range of classes over all of the batch's rows (stepRows, stepWords,
+   * backwardFrom), so that each worker reads and writes only its classes' output weights.
+   */
+  get splitsOutput(): boolean {
+    return this.classLayer !== undefined;
+  }
+
+  /**
+   * The flat range of the gradient that a split step's words part alone writes (splitsOutput): the output weights
+   * and biases, or only the biases when tied (the embedding's backward writes the tied weights too). The engine has
+   * every worker's words part write it in the model's own gradient, so that summing the workers' blocks skips it.
+   */
+  get wordsGradRange(): [number, number] {
+    const b = this.specs[this.index('affine.b')];
+    return [this.config.tied ? b.offset : this.specs[this.index('affine.W')].offset, b.offset + b.size];
+  }
+
+  /** Ranges of the output's words for `parts` workers' stepWords on targets ts (splitsOutput): parts + 1 bounds. */
+  outputParts(ts: Int32Array, parts: number): number[] {
+    return this.splitLayer().classParts(ts, parts);
+  }
+
+  /**
+   * A split training step's first part (splitsOutput) on word ids xs and targets ts [N,T]: the forward to the
+   * output layer, its input copied into h [N,T,H], and the output's part per row (the class prediction) forward and
+   * backward with gradient scale `scale` (dout over the whole batch's count), its input gradient written into dh
+   * [N,T,H]. Returns that part's summed loss. stepWords over all rows and backwardFrom(dh) complete the step.
+   */
+  stepRows(xs: Int32Array, ts: Int32Array, N: number, T: number, key: StepKey, scale: number, h: Float32Array, dh: Float32Array): number {
+    const layer = this.splitLayer();
+    const x = this.hidden(xs, N, T, key);
+    if (this.training) this.forwardCount++;
+    this.forwarded = true;
+    h.set(x);
+    return layer.stepClasses(x, ts, N * T, scale, dh);
+  }
+
+  /**
+   * The output's words part `[lo, hi)` of outputParts over a batch's rows h [R,H] and targets ts [R] (all workers'
+   * stepRows outputs): forward and backward with gradient scale `scale`, its gradient added to dh [R,H] and to this
+   * model's gradient in wordsGradRange (the part's words only). Returns its summed loss.
+   */
+  stepWords(h: Float32Array, ts: Int32Array, R: number, lo: number, hi: number, scale: number, dh: Float32Array): number {
+    return this.splitLayer().stepWords(h, ts, R, lo, hi, scale, dh);
+  }
+
+  /** A split step's backward from the output layer's input gradient dh [N,T,H] (stepRows' rows) down. */
+  backwardFrom(dh: Float32Array): void {
+    if (!this.forwarded) throw new Error('LanguageModel.backwardFrom called before stepRows');
+    this.backwardHidden(dh);
+  }
+
+  private splitLayer(): TimeClassSoftmaxWithLoss {
+    if (!this.classLayer) throw new Error(`the '${this.config.output}' output layer does not split a step by words`);
+    return this.classLayer;
+  }
+
+  /** The backward from the output layer's input gradient d [N,T,H] through the dropouts, the recurrent layers and the embedding. */
+  private backwardHidden(d: Float32Array): void {
     const L = this.layers.length;
     if (this.dropouts.length > 0) d = this.dropouts[L].backward(d);
     for (let l = L - 1; l >= 0; l--) {

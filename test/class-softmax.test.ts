@@ -41,6 +41,54 @@ describe.each(backends().map((b) => [b.name, b] as const))('TimeClassSoftmaxWith
     expect(Math.abs(loss - nll / (N * T - 2)) / loss).toBeLessThan(1e-5);
   });
 
+  it.each([false, true])('split as a parallel step splits it (class part by rows, words by class ranges), makes forward and backward (transposed %s)', (transposed) => {
+    const R = N * T, h = randomArray(R * H, 7).map((v) => 3 * v), ts = randomIds(R, V, 8);
+    ts[5] = -1;
+    const whole = layer(backend, transposed), split = layer(backend, transposed);
+    const mean = whole.forward(h, ts, N, T);
+    const dh = whole.backward(0.7);
+    const scale = 0.7 / (R - 1), dhSplit = new Float32Array(R * H).fill(NaN); // every row written by its class part
+    let loss = 0;
+    for (const [r0, r1] of [[0, 7], [7, R]]) {
+      loss += split.stepClasses(h.subarray(r0 * H, r1 * H), ts.subarray(r0, r1), r1 - r0, scale, dhSplit.subarray(r0 * H, r1 * H));
+    }
+    const parts = split.classParts(ts, 3);
+    expect(parts).toHaveLength(4);
+    expect(parts[0]).toBe(0);
+    expect(parts[3]).toBe(BOUNDS.length - 1);
+    for (let k = 0; k < 3; k++) {
+      expect(parts[k + 1]).toBeGreaterThanOrEqual(parts[k]);
+      loss += split.stepWords(h, ts, R, parts[k], parts[k + 1], scale, dhSplit);
+    }
+    expect(Math.abs(loss / (R - 1) - mean) / mean).toBeLessThan(1e-6);
+    expectClose('dh', dhSplit, dh, 1e-6);
+    whole.grads.forEach((g, i) => expectClose(`grad ${i}`, split.grads[i], g, 1e-6));
+    // A part of the classes changes only their columns of dW (rows when transposed) and their entries of db.
+    const one = layer(backend, transposed);
+    one.stepWords(h, ts, R, 1, 2, scale, new Float32Array(R * H));
+    for (let w = 0; w < V; w++) {
+      const inClass = w >= BOUNDS[1] && w < BOUNDS[2];
+      const col = Array.from({ length: H }, (_, i) => one.grads[0][transposed ? w * H + i : i * V + w]);
+      expect(col.some((g) => g !== 0)).toBe(inClass);
+      expect(one.grads[1][w] !== 0).toBe(inClass);
+    }
+    expect(one.grads[2].every((g) => g === 0) && one.grads[3].every((g) => g === 0)).toBe(true);
+    expect(() => one.stepWords(h, ts, R, 2, 1, scale, new Float32Array(R * H))).toThrow('Expected classes 0 <= c0 <= c1 <= 4 but received 2 .. 1');
+  });
+
+  it('cuts the classes into parts of about equal work, every class in one part', () => {
+    const l = layer(backend, false);
+    // Targets all in class 3 (the largest): one part gets it, the others nothing.
+    expect(l.classParts(new Int32Array(20).fill(8), 2)).toEqual([0, 3, 4]);
+    const ts = randomIds(400, V, 12);
+    for (const parts of [1, 2, 3, 5]) {
+      const b = l.classParts(ts, parts);
+      expect(b[0]).toBe(0);
+      expect(b[parts]).toBe(4);
+      for (let k = 0; k < parts; k++) expect(b[k + 1]).toBeGreaterThanOrEqual(b[k]);
+    }
+  });
+
   it('refuses boundaries that do not cut the vocabulary into classes, and targets outside it', () => {
     const z = (n: number) => new Float32Array(n);
     const make = (bounds: number[]) => new TimeClassSoftmaxWithLoss(z(H * V), z(V), z(H * 2), z(2), bounds, H, V, { backend, dW: z(H * V), db: z(V), dWc: z(H * 2), dbc: z(2) });

@@ -57,9 +57,9 @@ function validCalls(rnd: () => number): [string, unknown[]][] {
   const tied = rnd() < 0.5;
   return [
     ['classSoftmaxForward', [f(R * C), f(R * C), f(need), f(R * Hc), f(R * Hc), f(Hc * V2), f(V2), f(Hc * C), f(C), withPad(bounds),
-      withPad(ct), withPad(order), withPad(groups), withPad(ts), tied, R, Hc, V2, C]],
+      withPad(ct), withPad(order), withPad(groups), withPad(ts), tied, R, Hc, V2, C, rnd() < 0.5]],
     ['classSoftmaxBackward', [f(R * Hc), f(Hc * V2), f(V2), f(Hc * C), f(C), f(R * Hc), f(R * C), f(need), f(R * Hc), f(R * Hc), f(Hc * V2),
-      f(Hc * C), withPad(bounds), withPad(ct), withPad(order), withPad(groups), withPad(ts), 0.5, tied, R, Hc, V2, C]],
+      f(Hc * C), withPad(bounds), withPad(ct), withPad(order), withPad(groups), withPad(ts), 0.5, tied, R, Hc, V2, C, rnd() < 0.5]],
     ['gatherWords', [f(R * H), f(H * V), ids(R, V), rnd() < 0.5, H, V, R]],
     ['scatterAddWords', [f(H * V), f(R * H), ids(R, V), rnd() < 0.5, H, V, R]],
     ['sgemm', [false, true, M, N, K, 1, f(M * K), K, f(N * K), K, 0, f(M * N), N]],

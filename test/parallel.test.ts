@@ -46,6 +46,7 @@ describe.each(backends().map((b) => [b.name, b] as const))('parallel training on
     [3, 7, { cell: 'lstm', layers: 2, wordvecSize: H, tied: true, dropout: 0.3 }],
     [2, 5, { cell: 'gru', layers: 1, dropout: 0.5 }],
     [2, 6, { cell: 'rnn', layers: 1, dropout: 0.2, output: 'class', classBounds: [0, 3, 9, 20, V] }],
+    [3, 7, { cell: 'lstm', layers: 2, wordvecSize: H, tied: true, dropout: 0.3, output: 'class', classBounds: [0, 2, 5, 9, 14, 20, 30, V] }],
     [3, 7, { cell: 'rnn', layers: 1, dropout: 0.2, output: 'sampled', noise: { samples: 8, power: 0.75, counts: Array.from({ length: V }, (_, i) => V - i) } }],
   ] as const)('%i worker(s) match serial with dropout on (batch %i, %j)', async (workers, N, config) => {
     const serial = await run(backend, 1, N, 4, 30, undefined, config);
@@ -58,10 +59,13 @@ describe.each(backends().map((b) => [b.name, b] as const))('parallel training on
     expect(relError(plain.params, serial.params)).toBeGreaterThan(1e-3);
   });
 
-  it('engine steps with and without updates between them: each step the gradient of its own batch, as serial', async () => {
+  it.each([
+    ['full', {}],
+    ['class', { cell: 'lstm', output: 'class', classBounds: [0, 3, 9, 20, V] }],
+  ] as const)('engine steps with and without updates between them: each step the gradient of its own batch, as serial (%s output)', async (_o, extra) => {
     // The workers leave the gradient blocks zero after a reduce and an update; a step that follows a step (no update)
-    // or a fresh engine must zero them itself.
-    const N = 5, T = 4, config = { vocabSize: V, wordvecSize: D, hiddenSize: H, dropout: 0.2 };
+    // or a fresh engine must zero them itself. The class output splits each step's words among the workers.
+    const N = 5, T = 4, config: Partial<ModelConfig> & { vocabSize: number } = { vocabSize: V, wordvecSize: D, hiddenSize: H, dropout: 0.2, ...extra };
     const serial = new LanguageModel(config, { backend, seed: 3 }), par = new LanguageModel(config, { backend, seed: 3 });
     par.flatGrads.fill(7); // junk a fresh engine must not add in
     const sgdS = new SGD(0.3, { backend }), sgdP = new SGD(0.3, { backend });

@@ -544,8 +544,9 @@ export const jsBackend: Backend = {
     sumRows(db, dout, R, O);
   },
 
-  classSoftmaxForward(zs, zp, probs, hg, h, W, b, Wc, bc, bounds, ct, order, groups, ts, transW, R, H, V, C) {
+  classSoftmaxForward(zs, zp, probs, hg, h, W, b, Wc, bc, bounds, ct, order, groups, ts, transW, R, H, V, C, classes) {
     v.bool('transW', transW);
+    v.bool('classes', classes);
     v.dim('R', R); v.dim('H', H); v.dim('V', V, 1); v.dim('C', C, 1);
     if (C > V) throw new RangeError(`Expected C <= V but received C = ${C}, V = ${V}`);
     const RC = v.product('R*C', R, C);
@@ -563,8 +564,11 @@ export const jsBackend: Backend = {
     const need = v.classGroups(bounds, ct, order, groups, ts, R, V, C);
     v.f32('probs', probs, need, 'sum of group rows x class sizes');
     v.f32('hg', hg, v.product('groups[C]*H', groups[C], H), 'groups[C]*H');
-    this.affineForward(zs, h, Wc, bc, false, R, H, C);
-    let loss = this.softmaxCrossEntropyForward(zp, zs, ct, R, C);
+    let loss = 0;
+    if (classes) {
+      this.affineForward(zs, h, Wc, bc, false, R, H, C);
+      loss = this.softmaxCrossEntropyForward(zp, zs, ct, R, C);
+    }
     let p = 0;
     for (let c = 0; c < C; c++) {
       const g0 = groups[c], n = groups[c + 1] - g0;
@@ -584,8 +588,9 @@ export const jsBackend: Backend = {
     return loss;
   },
 
-  classSoftmaxBackward(dh, dW, db, dWc, dbc, work, zp, probs, hg, h, W, Wc, bounds, ct, order, groups, ts, scale, transW, R, H, V, C) {
+  classSoftmaxBackward(dh, dW, db, dWc, dbc, work, zp, probs, hg, h, W, Wc, bounds, ct, order, groups, ts, scale, transW, R, H, V, C, classes) {
     v.bool('transW', transW);
+    v.bool('classes', classes);
     v.dim('R', R); v.dim('H', H); v.dim('V', V, 1); v.dim('C', C, 1);
     if (C > V) throw new RangeError(`Expected C <= V but received C = ${C}, V = ${V}`);
     const RH = v.product('R*H', R, H);
@@ -607,8 +612,10 @@ export const jsBackend: Backend = {
     const need = v.classGroups(bounds, ct, order, groups, ts, R, V, C);
     v.f32('probs', probs, need, 'sum of group rows x class sizes');
     v.f32('hg', hg, v.product('groups[C]*H', groups[C], H), 'groups[C]*H');
-    this.softmaxCrossEntropyBackward(zp, zp, ct, scale, R, C);
-    this.affineBackward(dh, dWc, dbc, zp, h, Wc, work, false, R, H, C);
+    if (classes) {
+      this.softmaxCrossEntropyBackward(zp, zp, ct, scale, R, C);
+      this.affineBackward(dh, dWc, dbc, zp, h, Wc, work, false, R, H, C);
+    }
     let p = 0;
     for (let c = 0; c < C; c++) {
       const g0 = groups[c], n = groups[c + 1] - g0;

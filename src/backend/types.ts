@@ -132,27 +132,30 @@ export interface Backend {
 
   /**
    * The class-factored output layer's forward (TimeClassSoftmaxWithLoss). Class c holds word ids bounds[c] ..
-   * bounds[c+1]-1; ct [R] is each row's target class (-1 where ts is -1); the rows with a target are grouped by
-   * class: order[groups[c]] .. order[groups[c+1]-1] are the rows of class c. Writes zs [R,C] = h Wc + bc, zp =
-   * softmax(zs), hg [count,H] (the grouped rows of h) and probs: per class, one block [n_c, m_c] after the other, the
-   * softmax of hg W[:, class] + b[class] (W [H,V], or [V,H] with transW). Returns the summed
-   * -log P(class) - log P(word | class) over the rows with a target. bounds, ct, order, groups: Int32Array.
+   * bounds[c+1]-1; ct [R] is each row's target class (-1 where ts is -1); the rows whose words are wanted are
+   * grouped by class: order[groups[c]] .. order[groups[c+1]-1] are rows of class c. Writes, when `classes`, zs [R,C] =
+   * h Wc + bc and zp = softmax(zs); then hg [count,H] (the grouped rows of h) and probs: per class, one block [n_c,
+   * m_c] after the other, the softmax of hg W[:, class] + b[class] (W [H,V], or [V,H] with transW). Returns the
+   * summed -log P(class) over the rows with a target (when `classes`) plus -log P(word | class) over the grouped
+   * rows. The parts can run apart: the class part alone (empty groups), the words of some classes alone (`classes`
+   * false; a parallel step splits them by class). bounds, ct, order, groups: Int32Array.
    */
   classSoftmaxForward(
     zs: Float32Array, zp: Float32Array, probs: Float32Array, hg: Float32Array, h: Float32Array, W: Float32Array,
     b: Float32Array, Wc: Float32Array, bc: Float32Array, bounds: Int32Array, ct: Int32Array, order: Int32Array,
-    groups: Int32Array, ts: Int32Array, transW: boolean, R: number, H: number, V: number, C: number,
+    groups: Int32Array, ts: Int32Array, transW: boolean, R: number, H: number, V: number, C: number, classes: boolean,
   ): number;
 
   /**
-   * Its backward for loss * scale: zp and probs become their gradients in place; dh [R,H] is written; dW, db, dWc
+   * Its backward for loss * scale: zp and probs become their gradients in place; with `classes` dh [R,H] is written
+   * (the class part's gradient, then the words' added), without it the words' gradient is added to dh; dW, db, dWc
    * [H,C], dbc [C] accumulate; work [R*H] scratch.
    */
   classSoftmaxBackward(
     dh: Float32Array, dW: Float32Array, db: Float32Array, dWc: Float32Array, dbc: Float32Array, work: Float32Array,
     zp: Float32Array, probs: Float32Array, hg: Float32Array, h: Float32Array, W: Float32Array, Wc: Float32Array,
     bounds: Int32Array, ct: Int32Array, order: Int32Array, groups: Int32Array, ts: Int32Array, scale: number,
-    transW: boolean, R: number, H: number, V: number, C: number,
+    transW: boolean, R: number, H: number, V: number, C: number, classes: boolean,
   ): void;
 
   /** out [n,H]: row j = W[:, ids[j]] for W [H,V], or W[ids[j], :] for W stored [V,H] (transW); 0 <= ids[j] < V. */

@@ -6,6 +6,14 @@
  * the other waits. Every element is the same sum whichever thread ran which slice or range, so the result never
  * depends on thread scheduling, and a failed step leaves the parameters as they were after the last completed step.
  *
+ * A model that splits its output layer's work by words (LanguageModel.splitsOutput: the class output) steps in three
+ * rounds instead of one: each worker runs its slice up to the output layer and the output's part per row (the class
+ * prediction), leaving the layer's input and gradient in shared memory; then each worker runs the in-class part for
+ * its range of classes over every row of the batch, writing those classes' output-weight gradients in the model's
+ * own gradient, where no other worker writes (the block sum skips them); then each worker runs its slice's backward.
+ * Each worker then reads and writes half of the output weights instead of all of them, and 2 M of the gradient's
+ * floats (2-layer LSTM 200, PTB) are not summed: 3-5% less time per iteration, more with smaller hidden sizes.
+ *
  * Slice 0 and range 0 run on the calling thread. Each other worker is a pool thread running one `serve` task for
  * the engine's lifetime, woken for each round (step, reduce, update) by a doorbell in shared memory: a round costs
  * microseconds to start and to collect, where a pool task per round cost 0.3 to 1.9 ms (measured on the LSTM
@@ -19,7 +27,7 @@ import { loadNativeBackend } from '../backend/native';
 import type { LanguageModel } from '../model';
 import { GradientSupport } from '../gradient';
 import type { SGD } from '../optimizer';
-import { ARGS, COMMAND, CONTROL, argsSize, controlSize, failedIndex, type ServeTask, type SharedF32 } from './protocol';
+import { ARGS, COMMAND, CONTROL, argsSize, controlSize, failedIndex, partIndex, type ServeTask, type SharedF32 } from './protocol';
 import * as handlers from './worker';
 
 /** The compiled worker file (piscina loads JavaScript). */
@@ -108,6 +116,11 @@ export class ParallelEngine {
   private readonly stateViews: Float32Array[];
   private readonly gradBlocks: Float32Array[];
   /**
+   * When the model splits its output by words (splitsOutput) and there are workers to split it among: the output
+   * layer's input of every row and its gradient, [N,T,H] each, shared by the rounds ROWS, WORDS and BACK.
+   */
+  private readonly split?: { h: Float32Array; dh: Float32Array };
+  /**
    * The dense part of the gradient (GradientSupport) in ranges [from, to), one per worker, cut at multiples of 16
    * floats (a cache line); the sparse rows of each step are cut into as many runs of rows.
    */
@@ -173,6 +186,10 @@ export class ParallelEngine {
     }
     this.xs = new Int32Array(new SharedArrayBuffer(N * T * 4));
     this.ts = new Int32Array(new SharedArrayBuffer(N * T * 4));
+    if (model.splitsOutput && this.workers > 1) {
+      const size = N * T * model.hiddenSize * 4;
+      this.split = { h: new Float32Array(new SharedArrayBuffer(size)), dh: new Float32Array(new SharedArrayBuffer(size)) };
+    }
     // The recurrent state of every row: S tensors [N,H] one after the other (S = model.stateNames.length).
     const NH = N * model.hiddenSize;
     const S = model.stateNames.length;
@@ -211,7 +228,12 @@ export class ParallelEngine {
         backend: m.backend.name, precision: m.backend.precision, params: m.flatParams.buffer as SharedArrayBuffer,
         grads: this.gradBlocks[slice].buffer as SharedArrayBuffer, gradsOffset: this.gradBlocks[slice].byteOffset,
         xs: this.xs.buffer as SharedArrayBuffer, ts: this.ts.buffer as SharedArrayBuffer, state: this.state.buffer as SharedArrayBuffer,
+        split: this.split && {
+          hidden: this.split.h.buffer as SharedArrayBuffer, dhidden: this.split.dh.buffer as SharedArrayBuffer,
+          grads: m.flatGrads.buffer as SharedArrayBuffer, gradsOffset: m.flatGrads.byteOffset,
+        },
       },
+      skip: this.split && m.wordsGradRange,
       workers: this.workers, blocks: this.sharedBlocks, params: this.sharedParams, grads: this.sharedGrads,
       from: this.ranges[slice][0], to: this.ranges[slice][1], rows: this.support.rows.buffer as SharedArrayBuffer, V: s.V, D: s.D,
       control: this.control.buffer as SharedArrayBuffer, args: this.args.buffer as SharedArrayBuffer, seq: Atomics.load(this.control, CONTROL.SEQ),
@@ -248,8 +270,21 @@ export class ParallelEngine {
     a[ARGS.COUNT_TOTAL] = countTotal;
     a[ARGS.ROW_COUNT] = this.support.rowCount;
     this.gradsZero = false;
-    await this.round(COMMAND.STEP, where);
-    const lossSum = this.resultSum();
+    let lossSum: number;
+    if (this.split) {
+      // The slices to the output layer and its per-row part; the output's words by parts, over all rows, each worker
+      // reading and writing only its part's output weights; the slices' backwards.
+      const parts = m.outputParts(ts, this.workers);
+      parts.forEach((b, k) => { a[partIndex(this.workers, k)] = b; });
+      await this.round(COMMAND.ROWS, where);
+      lossSum = this.resultSum();
+      await this.round(COMMAND.WORDS, where);
+      lossSum += this.resultSum();
+      await this.round(COMMAND.BACK, where);
+    } else {
+      await this.round(COMMAND.STEP, where);
+      lossSum = this.resultSum();
+    }
     this.hasState = true;
     m.setState(this.stateViews); // the model's own state stays current (checkpoints, evaluation between epochs)
     // Sum the blocks in slice order (block 0 is flatGrads), each worker over its range of the parameters: the same

@@ -36,8 +36,21 @@ export interface StepTask {
   hasState: boolean;
   /** Zero the gradient block before the backward (false when the last reduce or update left it zero). */
   zeroGrads: boolean;
+  /**
+   * For models that split the output's work by words (LanguageModel.splitsOutput): the output layer's input of every
+   * row, h [N,T,H], and its gradient, dh [N,T,H] (Float32), and the model's own gradient (block 0), where every
+   * slice's words part writes its words. Absent otherwise.
+   */
+  split?: { hidden: SharedArrayBuffer; dhidden: SharedArrayBuffer; grads: SharedArrayBuffer; gradsOffset: number };
   /** Positions with a target (not -1) in the whole batch: the loss is a mean over them. */
   countTotal: number;
+}
+
+/** A WORDS round: the output's words of part [lo, hi) over every row of the batch (LanguageModel.stepWords). */
+export interface WordsTask {
+  step: StepTask;
+  lo: number;
+  hi: number;
 }
 
 export interface StepResult {
@@ -69,12 +82,14 @@ export interface SupportPart {
 
 /**
  * A part of the gradient blocks (block 0 is the model's flatGrads): add blocks 1.. into block 0 in block order,
- * zeroing them, and return the sum of squares of the result over the part.
+ * zeroing them, and return the sum of squares of the result over the part. Blocks 1.. are zero in `skip` (a split
+ * step's wordsGradRange, written in block 0 only), which is only squared.
  */
 export interface ReduceTask {
   backend: BackendName;
   blocks: SharedF32[];
   part: SupportPart;
+  skip?: [number, number];
 }
 
 /** A part of the parameters: params -= lr * grads (SGD with the clipping factor folded into lr), then grads = 0. */
@@ -92,7 +107,12 @@ export interface UpdateTask {
  * setting FAILED + k when it threw) and notifies that. EXIT ends the serve loops.
  */
 export const CONTROL = { SEQ: 0, COMMAND: 1, DONE: 2 } as const;
-export const COMMAND = { STEP: 0, REDUCE: 1, UPDATE: 2, EXIT: 3 } as const;
+/**
+ * STEP is a slice's forward and backward. A model that splits its output by words (LanguageModel.splitsOutput)
+ * steps in three rounds instead: ROWS (its slice to the output layer, and the output's per-row part), WORDS (the
+ * output's words of its part, over every row) and BACK (its slice's backward from there).
+ */
+export const COMMAND = { STEP: 0, REDUCE: 1, UPDATE: 2, EXIT: 3, ROWS: 4, WORDS: 5, BACK: 6 } as const;
 export function controlSize(workers: number): number {
   return CONTROL.DONE + 2 * workers;
 }
@@ -103,11 +123,15 @@ export function failedIndex(workers: number, k: number): number {
 /**
  * A round's numbers, Float64 [ARGS_SIZE(workers)]: the step's (iteration, hasState, zeroGrads, countTotal), the
  * update's learning rate, the sparse row count, then per worker its result (the slice's loss sum, or its part's
- * sum of squares).
+ * sum of squares), then the bounds of the workers' parts of the output's words (WORDS; workers + 1 of them).
  */
 export const ARGS = { ITERATION: 0, HAS_STATE: 1, ZERO_GRADS: 2, COUNT_TOTAL: 3, LR: 4, ROW_COUNT: 5, RESULT: 6 } as const;
 export function argsSize(workers: number): number {
-  return ARGS.RESULT + workers;
+  return ARGS.RESULT + 2 * workers + 1;
+}
+/** Where bound k (0..workers) of the words' parts is in the arguments. */
+export function partIndex(workers: number, k: number): number {
+  return ARGS.RESULT + workers + k;
 }
 
 /** What a serve loop gets once: its slice, the shared buffers, its part of the parameters and the doorbell. */
@@ -122,6 +146,8 @@ export interface ServeTask {
   /** This worker's dense range of the parameters; its run of sparse rows follows from each round's row count. */
   from: number;
   to: number;
+  /** Where the gradient blocks 1.. stay zero (ReduceTask.skip). */
+  skip?: [number, number];
   rows: SharedArrayBuffer;
   V: number;
   D: number;

@@ -1,8 +1,9 @@
 /**
  * The piscina worker: one file, loaded once per thread. Its task is `serve` (`run(task, { name: 'serve' })`): a
  * loop that holds the thread for the engine's lifetime and runs the rounds the engine rings for in shared memory
- * (see protocol.ts); `step`, `reduce` and `update` are the rounds, which the engine's own thread runs for slice 0
- * through the same roundRunner. A thread keeps a model replica per batch slice whose parameters are views on the
+ * (see protocol.ts); `step`, `reduce` and `update` are the rounds (`rows`, `words` and `back` in place of `step` for a
+ * model that splits its output by words), which the engine's own thread runs for slice 0 through the same
+ * roundRunner. A thread keeps a model replica per batch slice whose parameters are views on the
  * trainer's shared parameter buffer (no copies) and whose gradients go to that slice's shared gradient block. The
  * recurrent state of the slice's rows lives in shared memory too, so any thread can run any slice and row i's
  * state continues only with row i. The replica is built from the task's model config: this file names no cell.
@@ -11,14 +12,19 @@ import { resolveBackend } from '../backend';
 import { addSumSquaresOver, sgdUpdateOver, sumSquaresOver, type SupportSpan } from '../gradient';
 import { LanguageModel } from '../model';
 import {
-  ARGS, COMMAND, CONTROL, failedIndex, rowRun,
-  type ReduceTask, type ServeTask, type SharedF32, type StepResult, type StepTask, type SupportPart, type UpdateTask,
+  ARGS, COMMAND, CONTROL, failedIndex, partIndex, rowRun,
+  type ReduceTask, type ServeTask, type SharedF32, type StepResult, type StepTask, type SupportPart, type UpdateTask, type WordsTask,
 } from './protocol';
 
 interface Replica {
   model: LanguageModel;
   /** This slice's rows of every state tensor, views on the shared state. */
   state: Float32Array[];
+  /**
+   * Split steps: the output layer's input and its gradient, of this slice's rows and of all rows (shared), and the
+   * model whose words part runs: this one, or (slices 1..) one with the same parameters and block 0's gradient.
+   */
+  split?: { h: Float32Array; dh: Float32Array; hAll: Float32Array; dhAll: Float32Array; tsAll: Int32Array; words: LanguageModel };
 }
 
 const replicas = new Map<string, Replica>();
@@ -40,9 +46,22 @@ function replica(task: StepTask): Replica {
     const NH = task.N * task.config.hiddenSize, H = task.config.hiddenSize;
     const state = model.stateNames.map((_, k) => new Float32Array(task.state, (k * NH + task.row0 * H) * 4, (task.row1 - task.row0) * H));
     r = { model, state };
+    const sp = task.split;
+    if (sp) {
+      const hAll = new Float32Array(sp.hidden), dhAll = new Float32Array(sp.dhidden), from = task.row0 * task.T * H, to = task.row1 * task.T * H;
+      const block0 = new Float32Array(sp.grads, sp.gradsOffset, P);
+      const words = block0.buffer === grads.buffer && block0.byteOffset === grads.byteOffset ? model
+        : new LanguageModel(task.config, { backend, seed: task.seed, buffers: { params, grads: block0 } });
+      r.split = { h: hAll.subarray(from, to), dh: dhAll.subarray(from, to), hAll, dhAll, tsAll: new Int32Array(task.ts), words };
+    }
     replicas.set(key, r);
   }
   return r;
+}
+
+function splitViews(r: Replica): NonNullable<Replica['split']> {
+  if (!r.split) throw new Error('this step was not given the shared buffers of a split output');
+  return r.split;
 }
 
 /** Drops this run's replicas (the engine's own thread keeps one for slice 0 until the run closes). */
@@ -53,23 +72,61 @@ export function forget(runId: string): void {
   }
 }
 
-/** Forward and backward of rows [row0, row1): gradients scaled so that the slices sum to the batch gradient. */
-export function step(task: StepTask): StepResult {
+/** Rows [row0, row1) of the batch, with the replica's state and gradient block ready for a step. */
+function begin(task: StepTask): { r: Replica; xs: Int32Array; ts: Int32Array; count: number } {
   const { row0, row1, T } = task;
   const n = row1 - row0;
-  const { model, state } = replica(task);
+  const r = replica(task);
   const xs = new Int32Array(task.xs, row0 * T * 4, n * T);
   const ts = new Int32Array(task.ts, row0 * T * 4, n * T);
-  if (task.hasState) model.setState(state);
-  else model.resetState();
-  if (task.zeroGrads) model.zeroGrads();
+  if (task.hasState) r.model.setState(r.state);
+  else r.model.resetState();
+  if (task.zeroGrads) r.model.zeroGrads();
   let count = 0;
   for (let i = 0; i < ts.length; i++) if (ts[i] !== -1) count++;
+  return { r, xs, ts, count };
+}
+
+/** Forward and backward of rows [row0, row1): gradients scaled so that the slices sum to the batch gradient. */
+export function step(task: StepTask): StepResult {
+  const { r: { model, state }, xs, ts, count } = begin(task);
   const dout = task.countTotal === 0 ? 0 : count / task.countTotal;
-  const loss = model.forward(xs, ts, n, T, { iteration: task.iteration, row0, dout });
+  const loss = model.forward(xs, ts, task.row1 - task.row0, task.T, { iteration: task.iteration, row0: task.row0, dout });
   model.backward(dout);
   model.getState()!.forEach((s, k) => state[k].set(s));
   return { lossSum: loss * count, count };
+}
+
+/** The gradient scale of a split step's parts: each position's loss over the batch's count (0 when none counts). */
+function splitScale(task: StepTask): number {
+  return task.countTotal === 0 ? 0 : 1 / task.countTotal;
+}
+
+/**
+ * A split step's first round (LanguageModel.stepRows) on rows [row0, row1): the forward to the output layer, whose
+ * input goes to the shared h, and the output's per-row part, whose gradient goes to the shared dh.
+ */
+export function rows(task: StepTask): StepResult {
+  const { r, xs, ts, count } = begin(task);
+  const v = splitViews(r);
+  const lossSum = r.model.stepRows(xs, ts, task.row1 - task.row0, task.T, { iteration: task.iteration, row0: task.row0 }, splitScale(task), v.h, v.dh);
+  r.model.getState()!.forEach((s, k) => r.state[k].set(s));
+  return { lossSum, count };
+}
+
+/**
+ * The second: the output's words of part [lo, hi) over every row of the batch (LanguageModel.stepWords), their
+ * gradient into block 0 (each part has its own words there).
+ */
+export function words(task: WordsTask): number {
+  const v = splitViews(replica(task.step));
+  return v.words.stepWords(v.hAll, v.tsAll, task.step.N * task.step.T, task.lo, task.hi, splitScale(task.step), v.dhAll);
+}
+
+/** The third: the backward of rows [row0, row1) from their rows of the shared dh (LanguageModel.backwardFrom). */
+export function back(task: StepTask): void {
+  const r = replica(task);
+  r.model.backwardFrom(splitViews(r).dh);
 }
 
 /** A shared Float32 array as a view. */
@@ -90,10 +147,20 @@ export function reduce(task: ReduceTask): number {
   const backend = resolveBackend(task.backend);
   const part = span(task.part), sum = view(task.blocks[0]), last = task.blocks.length - 1;
   if (last === 0) return sumSquaresOver(backend, sum, part);
+  // The part around the skipped range (the sparse rows, below the dense range, with the first piece).
+  const [s0, s1] = task.skip ?? [part.to, part.to];
+  const lo = Math.min(Math.max(part.from, s0), part.to), hi = Math.min(Math.max(part.from, s1), part.to);
+  const pieces: SupportSpan[] = [{ ...part, to: lo }, { ...part, from: hi, rows: NO_ROWS }];
   // sum += block k, block k = 0; the last addition also sums the squares of the result.
-  for (let k = 1; k < last; k++) sgdUpdateOver(backend, sum, view(task.blocks[k]), -1, true, part);
-  return addSumSquaresOver(backend, sum, view(task.blocks[last]), true, part);
+  let sq = backend.sumSquares(sum.subarray(lo, hi));
+  for (const piece of pieces) {
+    for (let k = 1; k < last; k++) sgdUpdateOver(backend, sum, view(task.blocks[k]), -1, true, piece);
+    sq += addSumSquaresOver(backend, sum, view(task.blocks[last]), true, piece);
+  }
+  return sq;
 }
+
+const NO_ROWS = new Int32Array(0);
 
 /** SGD on this part of the parameters, leaving the gradient zero for the next backward. */
 export function update(task: UpdateTask): void {
@@ -105,7 +172,13 @@ export interface Rounds {
   step(task: StepTask): StepResult;
   reduce(task: ReduceTask): number;
   update(task: UpdateTask): void;
+  rows(task: StepTask): StepResult;
+  words(task: WordsTask): number;
+  back(task: StepTask): void;
 }
+
+/** This file's rounds. */
+export const rounds: Rounds = { step, reduce, update, rows, words, back };
 
 /**
  * How long a serve loop polls the doorbell before it sleeps in Atomics.wait: the engine rings again within
@@ -118,36 +191,45 @@ const SPIN_MS = 1;
  * arguments and stores its result there (the slice's loss sum, or its part's sum of squares). The serve loops and
  * the engine's own slice 0 run their rounds through it.
  */
-export function roundRunner(task: ServeTask, rounds: Rounds = { step, reduce, update }): (command: number) => void {
+export function roundRunner(task: ServeTask, run: Rounds = rounds): (command: number) => void {
   const args = new Float64Array(task.args);
   const k = task.step.slice, W = task.workers;
   const stepTask: StepTask = { ...task.step, iteration: 0, hasState: false, zeroGrads: true, countTotal: 0 };
   const part: SupportPart = { from: task.from, to: task.to, rows: task.rows, rowFrom: 0, rowTo: 0, V: task.V, D: task.D };
-  const reduceTask: ReduceTask = { backend: task.step.backend, blocks: task.blocks, part };
+  const reduceTask: ReduceTask = { backend: task.step.backend, blocks: task.blocks, part, skip: task.skip };
   const updateTask: UpdateTask = { backend: task.step.backend, params: task.params, grads: task.grads, lr: 0, part };
+  const wordsTask: WordsTask = { step: stepTask, lo: 0, hi: 0 };
   return (command) => {
     [part.rowFrom, part.rowTo] = rowRun(args[ARGS.ROW_COUNT], k, W);
+    stepTask.iteration = args[ARGS.ITERATION];
+    stepTask.hasState = args[ARGS.HAS_STATE] !== 0;
+    stepTask.zeroGrads = args[ARGS.ZERO_GRADS] !== 0;
+    stepTask.countTotal = args[ARGS.COUNT_TOTAL];
     if (command === COMMAND.STEP) {
-      stepTask.iteration = args[ARGS.ITERATION];
-      stepTask.hasState = args[ARGS.HAS_STATE] !== 0;
-      stepTask.zeroGrads = args[ARGS.ZERO_GRADS] !== 0;
-      stepTask.countTotal = args[ARGS.COUNT_TOTAL];
-      args[ARGS.RESULT + k] = rounds.step(stepTask).lossSum;
+      args[ARGS.RESULT + k] = run.step(stepTask).lossSum;
+    } else if (command === COMMAND.ROWS) {
+      args[ARGS.RESULT + k] = run.rows(stepTask).lossSum;
+    } else if (command === COMMAND.WORDS) {
+      wordsTask.lo = args[partIndex(W, k)];
+      wordsTask.hi = args[partIndex(W, k + 1)];
+      args[ARGS.RESULT + k] = run.words(wordsTask);
+    } else if (command === COMMAND.BACK) {
+      run.back(stepTask);
     } else if (command === COMMAND.REDUCE) {
-      args[ARGS.RESULT + k] = rounds.reduce(reduceTask);
+      args[ARGS.RESULT + k] = run.reduce(reduceTask);
     } else {
       updateTask.lr = args[ARGS.LR];
-      rounds.update(updateTask);
+      run.update(updateTask);
     }
   };
 }
 
 /** A serve loop over the given rounds: returns when the engine rings EXIT, throws (after reporting) what a round throws. */
-export function serveWith(rounds: Rounds): (task: ServeTask) => void {
+export function serveWith(handlers: Rounds): (task: ServeTask) => void {
   return (task) => {
     const control = new Int32Array(task.control);
     const k = task.step.slice, W = task.workers;
-    const run = roundRunner(task, rounds);
+    const run = roundRunner(task, handlers);
     for (let seen = task.seq; ;) {
       const until = performance.now() + SPIN_MS;
       while (Atomics.load(control, CONTROL.SEQ) === seen) {
@@ -174,4 +256,4 @@ export function serveWith(rounds: Rounds): (task: ServeTask) => void {
 }
 
 /** The serve loop over this file's rounds. */
-export const serve = serveWith({ step, reduce, update });
+export const serve = serveWith(rounds);

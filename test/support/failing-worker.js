@@ -19,4 +19,4 @@ const reduce = (task) => {
   if (reduceCalls === workerData.failReduceOnCall) throw new Error(`injected block-sum failure on call ${reduceCalls}`);
   return real.reduce(task);
 };
-module.exports.serve = real.serveWith({ step, reduce, update: real.update });
+module.exports.serve = real.serveWith({ ...real.rounds, step, reduce });
