@@ -24,10 +24,12 @@ import { IGNORE_LABEL } from './softmax';
  * classParts' estimate of a class's work, (m + CLASS_ROW_WORDS) n + CLASS_READ_ROWS m for n targets in a class of m
  * words: each row's products and softmax over the class's words, each row's own passes (gathering its h, adding
  * its dh back: as much as this many more words), and the class's columns of W and of their gradient, read (and
- * written) once, as much as this many more rows. Fitted on a 2-layer LSTM 200 with 100 exchange classes, two
- * workers: the parts' times within 5% of each other (with the products alone, n m, 2.4 against 1.7 ms).
+ * written) once, as much as this many more rows. Fitted on PTB with 100 exchange classes and two workers, where the
+ * products alone (n m) left the part of the frequent classes 40% slower: the best CLASS_ROW_WORDS was about 50 for
+ * a 2-layer LSTM 200 at batch 20 (7 rows per class) and about 120 for an RNN 100 at batch 64 (22 rows per class);
+ * 80 keeps both within about 10%.
  */
-const CLASS_ROW_WORDS = 50;
+const CLASS_ROW_WORDS = 80;
 const CLASS_READ_ROWS = 8;
 
 export class TimeClassSoftmaxWithLoss {
