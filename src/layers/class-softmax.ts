@@ -54,6 +54,9 @@ export class TimeClassSoftmaxWithLoss {
   private order = new Int32Array(0);
   private readonly groups: Int32Array;
   private readonly fill: Int32Array;
+  /** classParts' target count and estimated work per class. */
+  private readonly partRows: Float64Array;
+  private readonly partCost: Float64Array;
   private zs: Float32Array = new Float32Array(0);
   private zp: Float32Array = new Float32Array(0);
   private hg: Float32Array = new Float32Array(0);
@@ -82,6 +85,8 @@ export class TimeClassSoftmaxWithLoss {
     this.grads = [opts.dW, opts.db, opts.dWc, opts.dbc];
     this.groups = new Int32Array(this.C + 1);
     this.fill = new Int32Array(this.C);
+    this.partRows = new Float64Array(this.C);
+    this.partCost = new Float64Array(this.C);
     this.classOf = new Int32Array(V);
     for (let c = 0; c < this.C; c++) this.classOf.fill(c, this.bounds[c], this.bounds[c + 1]);
   }
@@ -131,14 +136,18 @@ export class TimeClassSoftmaxWithLoss {
     return { count, probs };
   }
 
-  /** The buffers of the backend ops for R rows and `probs` in-class probabilities. */
+  /**
+   * The backend ops' scratch for R rows and `probs` in-class probabilities, grown, never shrunk: a split step
+   * alternates the class part on a slice's rows with the words on all of them (the ops take longer buffers).
+   */
   private buffers(R: number, probs: number): void {
     const { H, C } = this;
-    this.zs = ensureF32(this.zs, R * C);
-    this.zp = ensureF32(this.zp, R * C);
-    this.hg = ensureF32(this.hg, R * H);
-    this.work = ensureF32(this.work, R * H);
-    if (this.probs.length < probs) this.probs = new Float32Array(probs);
+    const grow = (b: Float32Array, n: number): Float32Array => (b.length < n ? new Float32Array(n) : b);
+    this.zs = grow(this.zs, R * C);
+    this.zp = grow(this.zp, R * C);
+    this.hg = grow(this.hg, R * H);
+    this.work = grow(this.work, R * H);
+    this.probs = grow(this.probs, probs);
   }
 
   /** h [N,T,H], ts [N,T] -> the mean of -log P(ts | h) over positions whose target is not -1. h is kept (not copied). */
@@ -220,14 +229,16 @@ export class TimeClassSoftmaxWithLoss {
 
   /**
    * Class ranges for `parts` workers' stepWords over targets ts: parts + 1 bounds from 0 to C, cut where the
-   * estimated work (per class with targets: its size times its target count plus a constant for reading its weights
-   * and gradient columns) is about equal. A pure function of ts.
+   * estimated work (CLASS_ROW_WORDS) is about equal. A pure function of ts.
    */
   classParts(ts: Int32Array, parts: number): number[] {
     const { C } = this;
-    const n = new Float64Array(C);
-    for (let r = 0; r < ts.length; r++) if (ts[r] !== IGNORE_LABEL) n[this.classOf[ts[r]]]++;
-    const cost = new Float64Array(C);
+    const n = this.partRows, cost = this.partCost;
+    n.fill(0);
+    for (let r = 0; r < ts.length; r++) {
+      const c = this.classOf[ts[r]]; // undefined for -1 (and for targets out of range, which the step refuses)
+      if (c !== undefined) n[c]++;
+    }
     let total = 0;
     for (let c = 0; c < C; c++) {
       const m = this.bounds[c + 1] - this.bounds[c];
