@@ -1,7 +1,8 @@
 /**
  * The class-factored output layer: an exact distribution (log-probabilities sum to 1 over the vocabulary, and the
  * training loss is their mean at the targets), gradients by finite differences (gradcheck.test.ts checks whole
- * models), js vs native, the frequency classes, the weights file, and the CLI's --output class.
+ * models), the split a parallel step makes of it (class part by rows, words by classes) against forward and
+ * backward, js vs native, the frequency and exchange classes, the weights file, and the CLI's --output class.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';

@@ -14,7 +14,9 @@ import { IGNORE_LABEL } from './softmax';
  * evaluation pay for C + |class of the target| output scores per position instead of V: the class scores as one
  * product for all N*T positions, the in-class scores by grouping the positions by their target's class, one
  * product per class against that class's columns of W (a block of consecutive columns: no gather of weights).
- * The layer groups the positions; the backend's classSoftmaxForward/Backward do the arithmetic.
+ * The layer groups the positions; the backend's classSoftmaxForward/Backward do the arithmetic. A parallel training
+ * step splits the layer (stepClasses on each worker's rows, stepWords on each worker's range of classes over every
+ * row: see ParallelEngine), which makes the same loss and gradients.
  *
  * h [N,T,H] -> loss (the mean over positions whose target is not -1); backward -> dh [N,T,H]. W is the word output
  * matrix [H,V] (affine.W), or with `transposed` the embedding [V,H] (tied weights); b [V]; Wc [H,C]; bc [C].
