@@ -147,17 +147,15 @@ export function reduce(task: ReduceTask): number {
   const backend = resolveBackend(task.backend);
   const part = span(task.part), sum = view(task.blocks[0]), last = task.blocks.length - 1;
   if (last === 0) return sumSquaresOver(backend, sum, part);
-  // The part around the skipped range (the sparse rows, below the dense range, with the first piece).
-  const [s0, s1] = task.skip ?? [part.to, part.to];
-  const lo = Math.min(Math.max(part.from, s0), part.to), hi = Math.min(Math.max(part.from, s1), part.to);
-  const pieces: SupportSpan[] = [{ ...part, to: lo }, { ...part, from: hi, rows: NO_ROWS }];
   // sum += block k, block k = 0; the last addition also sums the squares of the result.
-  let sq = backend.sumSquares(sum.subarray(lo, hi));
-  for (const piece of pieces) {
+  const add = (piece: SupportSpan): number => {
     for (let k = 1; k < last; k++) sgdUpdateOver(backend, sum, view(task.blocks[k]), -1, true, piece);
-    sq += addSumSquaresOver(backend, sum, view(task.blocks[last]), true, piece);
-  }
-  return sq;
+    return addSumSquaresOver(backend, sum, view(task.blocks[last]), true, piece);
+  };
+  if (!task.skip) return add(part);
+  // Around the skipped range, which is only squared (the sparse rows, below the dense range, go with the first piece).
+  const lo = Math.min(Math.max(part.from, task.skip[0]), part.to), hi = Math.min(Math.max(part.from, task.skip[1]), part.to);
+  return add({ ...part, to: lo }) + backend.sumSquares(sum.subarray(lo, hi)) + add({ ...part, from: hi, rows: NO_ROWS });
 }
 
 const NO_ROWS = new Int32Array(0);
