@@ -386,6 +386,14 @@ export class LanguageModel {
     return x;
   }
 
+  /** hidden() for a forward whose backward may follow: counted as a training forward when training. */
+  private lossHidden(xs: Int32Array, N: number, T: number, key: StepKey): Float32Array {
+    const h = this.hidden(xs, N, T, key);
+    if (this.training) this.forwardCount++;
+    this.forwarded = true;
+    return h;
+  }
+
   /**
    * Scores [N,T,V] for word ids xs [N,T] (no loss, no dropout), advancing the state: for generation and scoring;
    * their softmax is the model's distribution of the next word. With class output they are the log-probabilities.
@@ -407,10 +415,8 @@ export class LanguageModel {
 
   /** The mean cross-entropy of predicting ts [N,T] from xs [N,T] (-1 targets are skipped). */
   forward(xs: Int32Array, ts: Int32Array, N: number, T: number, key: StepKey = {}): number {
-    const h = this.hidden(xs, N, T, key);
     const iteration = key.iteration ?? this.forwardCount;
-    if (this.training) this.forwardCount++;
-    this.forwarded = true;
+    const h = this.lossHidden(xs, N, T, key);
     if (this.classLayer) return this.classLayer.forward(h, ts, N, T);
     this.sampledForward = this.training && this.sampledLayer !== undefined;
     if (this.sampledForward) return this.sampledLayer!.forward(h, ts, N, T, { seed: this.seed, iteration });
@@ -456,9 +462,7 @@ export class LanguageModel {
    */
   stepRows(xs: Int32Array, ts: Int32Array, N: number, T: number, key: StepKey, scale: number, h: Float32Array, dh: Float32Array): number {
     const layer = this.splitLayer();
-    const x = this.hidden(xs, N, T, key);
-    if (this.training) this.forwardCount++;
-    this.forwarded = true;
+    const x = this.lossHidden(xs, N, T, key);
     h.set(x);
     return layer.stepClasses(x, ts, N * T, scale, dh);
   }

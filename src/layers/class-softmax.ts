@@ -154,7 +154,7 @@ export class TimeClassSoftmaxWithLoss {
 
   /** h [N,T,H], ts [N,T] -> the mean of -log P(ts | h) over positions whose target is not -1. h is kept (not copied). */
   forward(h: Float32Array, ts: Int32Array, N: number, T: number): number {
-    const { H, V, C } = this;
+    const { H, C } = this;
     const R = N * T;
     expectLength('h', h, R * H, 'N*T*H');
     expectLength('ts', ts, R, 'N*T');
@@ -165,9 +165,7 @@ export class TimeClassSoftmaxWithLoss {
     this.R = R;
     this.count = count;
     this.buffers(R, probs);
-    const [W, b, Wc, bc] = this.params;
-    const lossSum = this.backend.classSoftmaxForward(this.zs, this.zp, this.probs, this.hg, h, W, b, Wc, bc, this.bounds,
-      this.ct, this.order, this.groups, this.ts, this.transposed, R, H, V, C, true);
+    const lossSum = this.forwardOps(h, this.ts, R, true);
     this.consumed = false;
     return count === 0 ? 0 : lossSum / count;
   }
@@ -182,6 +180,13 @@ export class TimeClassSoftmaxWithLoss {
     this.dh = ensureF32(this.dh, R * H);
     this.backwardOps(this.dh, this.h, this.ts, R, scale, true);
     return this.dh;
+  }
+
+  private forwardOps(h: Float32Array, ts: Int32Array, R: number, classes: boolean): number {
+    const { H, V, C } = this;
+    const [W, b, Wc, bc] = this.params;
+    return this.backend.classSoftmaxForward(this.zs, this.zp, this.probs, this.hg, h, W, b, Wc, bc, this.bounds,
+      this.ct, this.order, this.groups, ts, this.transposed, R, H, V, C, classes);
   }
 
   private backwardOps(dh: Float32Array, h: Float32Array, ts: Int32Array, R: number, scale: number, classes: boolean): void {
@@ -215,16 +220,14 @@ export class TimeClassSoftmaxWithLoss {
   }
 
   private step(h: Float32Array, ts: Int32Array, R: number, c0: number, c1: number, scale: number, dh: Float32Array, classes: boolean): number {
-    const { H, V, C } = this;
+    const { H } = this;
     expectLength('h', h, R * H, 'R*H');
     expectLength('ts', ts, R, 'R');
     expectLength('dh', dh, R * H, 'R*H');
     this.h = undefined;
     const { probs } = this.group(ts, R, c0, c1);
     this.buffers(R, probs);
-    const [W, b, Wc, bc] = this.params;
-    const lossSum = this.backend.classSoftmaxForward(this.zs, this.zp, this.probs, this.hg, h, W, b, Wc, bc, this.bounds,
-      this.ct, this.order, this.groups, ts, this.transposed, R, H, V, C, classes);
+    const lossSum = this.forwardOps(h, ts, R, classes);
     this.backwardOps(dh, h, ts, R, scale, classes);
     return lossSum;
   }
