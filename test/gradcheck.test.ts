@@ -109,13 +109,19 @@ describe.each(backends().map((b) => [b.name, b] as const))('gradient checks on %
     const dx = Float32Array.from(layer.backward());
     check('dxs', xs, dx, loss, 84);
     expect(Array.from(dx.subarray(V, 2 * V))).toEqual(new Array(V).fill(0));
-    // Told the backward's dout, the forward makes that gradient itself; backward hands it over, for that dout only.
-    expect(layer.forward(xs, ts, N, T, V, 0.5)).toBe(loss());
-    layer.forward(xs, ts, N, T, V, 0.5);
+    // Told the backward's dout, the forward makes that gradient itself, over the scores it was given; backward
+    // hands it over, for that dout only. A forward without dout after it has its own buffer again.
+    expect(layer.forward(Float32Array.from(xs), ts, N, T, V, 0.5)).toBe(loss());
+    const scores = Float32Array.from(xs);
+    layer.forward(scores, ts, N, T, V, 0.5);
     expect(layer.probs).toBeUndefined();
-    const planned = Float32Array.from(layer.backward(0.5));
+    const planned = layer.backward(0.5);
+    expect(planned).toBe(scores);
     for (let i = 0; i < dx.length; i++) expect(Math.abs(planned[i] - 0.5 * dx[i])).toBeLessThanOrEqual(3e-8);
-    layer.forward(xs, ts, N, T, V, 0.5);
+    loss();
+    expect(layer.probs).not.toBe(scores);
+    expect(Array.from(layer.backward())).toEqual(Array.from(dx));
+    layer.forward(Float32Array.from(xs), ts, N, T, V, 0.5);
     expect(() => layer.backward(1)).toThrow('TimeSoftmaxWithLoss.backward(1) after a forward that made the gradient for dout 0.5');
   });
 

@@ -13,7 +13,10 @@ export class TimeSoftmaxWithLoss {
   readonly params: Float32Array[] = [];
   readonly grads: Float32Array[] = [];
   private readonly backend: Backend;
+  /** The probabilities (or, after a forward given a dout, the gradient in the scores' own buffer). */
   private ys?: Float32Array;
+  /** The layer's own buffer for the probabilities. */
+  private own?: Float32Array;
   /** backward turns ys into dx in place (saving a pass over N*T*V); a second backward needs a new forward. */
   private consumed = false;
   /** The dout a forward was told of: ys then already hold dx for it (saving another pass). */
@@ -36,7 +39,8 @@ export class TimeSoftmaxWithLoss {
 
   /**
    * xs [N,T,V] and ts [N,T] -> the mean loss. Given the dout of the backward that will follow (a training step),
-   * the gradient is made in the forward's own passes over the scores, and that backward only hands it over.
+   * the gradient is made in the forward's own passes over the scores and written over them: xs is then
+   * overwritten (no second [N,T,V] buffer to write and keep in cache), and backward hands it over.
    */
   forward(xs: Float32Array, ts: Int32Array, N: number, T: number, V: number, dout?: number): number {
     const R = N * T;
@@ -45,7 +49,8 @@ export class TimeSoftmaxWithLoss {
     if (this.ts.length !== R) this.ts = new Int32Array(R);
     this.ts.set(ts);
     this.V = V;
-    this.ys = ensureF32(this.ys, R * V);
+    if (dout === undefined) this.ys = this.own = ensureF32(this.own, R * V);
+    else this.ys = xs;
     this.consumed = false;
     let count = 0;
     for (let r = 0; r < R; r++) if (ts[r] !== IGNORE_LABEL) count++;
