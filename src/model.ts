@@ -213,8 +213,8 @@ export interface StepKey {
   row0?: number;
   /**
    * The dout of the backward that will follow this forward (a training step). The full softmax then makes its
-   * gradient in the forward's own passes over the scores, over the scores' buffer; backward must be given the
-   * same dout.
+   * gradient in the forward's own passes over the scores and writes it over them; backward must be given the same
+   * dout.
    */
   dout?: number;
 }

@@ -62,7 +62,8 @@ export class TimeSoftmaxWithLoss {
 
   /**
    * dout (the gradient of the loss, 1 by default) -> dxs [N,T,V]. dxs is written over the probabilities' buffer
-   * (or, after a forward given a dout, is the scores' buffer), so backward runs once per forward. After a forward given a dout, dout must be that one.
+   * (after a forward given a dout, it is the scores' buffer), so backward runs once per forward. After a forward
+   * given a dout, dout must be that one.
    */
   backward(dout = 1): Float32Array {
     if (!this.ys) throw new Error('TimeSoftmaxWithLoss.backward called before forward');
