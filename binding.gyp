@@ -2,16 +2,16 @@
   "targets": [
     {
       "target_name": "rnnlm",
-      "sources": ["native/addon.cc", "native/kernels.cc"],
+      "sources": ["native/addon.cc", "native/kernels.cc", "native/words.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(pkg-config --cflags-only-I openblas | sed 's/-I//g')"
       ],
-      "libraries": ["<!@(pkg-config --libs openblas)"],
+      "libraries": ["<!@(pkg-config --libs openblas)", "-pthread"],
       "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-O2"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-O3", "-fno-math-errno", "-Wall", "-Wextra"]
+      "cflags_cc": ["-std=c++17", "-pthread", "-fexceptions", "-O3", "-fno-math-errno", "-Wall", "-Wextra"]
     }
   ]
 }

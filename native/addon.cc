@@ -9,12 +9,17 @@
 
 #include <cblas.h>
 
+#include <sys/stat.h>
+
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <string>
 
 #include "kernels.h"
+#include "words.h"
 
 namespace {
 
@@ -120,6 +125,30 @@ class Args {
     return Typed<int32_t>(i, name, need, shape, napi_int32_array, "Int32Array");
   }
 
+  // A Uint8Array (or Buffer) with at least `need` elements.
+  uint8_t* U8(size_t i, const char* name, int64_t need, const char* shape) const {
+    return Typed<uint8_t>(i, name, need, shape, napi_uint8_array, "Uint8Array");
+  }
+
+  // A whole number in [0, 2^53).
+  double SafeInt(size_t i, const char* name) const {
+    const Napi::Value v = info_[i];
+    if (!v.IsNumber()) TypeErr("Expected integer for " + std::string(name) + " but received " + Describe(v));
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (!std::isfinite(d) || std::trunc(d) != d) TypeErr("Expected integer for " + std::string(name) + " but received " + Describe(v));
+    if (d < 0 || d > 9007199254740991.0) RangeErr("Expected integer in [0, 2^53) for " + std::string(name) + " but received " + v.ToString().Utf8Value());
+    return d;
+  }
+
+  // The length of an Int32Array argument.
+  int64_t I32Length(size_t i, const char* name) const {
+    const Napi::Value v = info_[i];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) {
+      TypeErr("Expected Int32Array for " + std::string(name) + " but received " + Describe(v));
+    }
+    return static_cast<int64_t>(v.As<Napi::TypedArray>().ElementLength());
+  }
+
   // The length of a Float32Array argument.
   int64_t F32Length(size_t i, const char* name) const {
     const Napi::Value v = info_[i];
@@ -188,6 +217,64 @@ class Args {
   Napi::Env env_;
 };
 
+// WordCounter(threads): `rnnlm prepare`'s word counting (native/words.h), one object per text being counted.
+class WordCounterWrap : public Napi::ObjectWrap<WordCounterWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "WordCounter",
+                       {InstanceMethod("count", &WordCounterWrap::Count), InstanceMethod("words", &WordCounterWrap::Words)});
+  }
+
+  explicit WordCounterWrap(const CallbackInfo& info) : Napi::ObjectWrap<WordCounterWrap>(info) {
+    Args a(info, "WordCounter", 1);
+    const int threads = a.Dim(0, "threads", 1);
+    if (threads > 2) a.RangeErr("Expected integer in [1, 2] for threads but received " + std::to_string(threads));
+    counter_ = std::make_unique<rnnlm::WordCounter>(threads);
+  }
+
+ private:
+  // count(bytes, length, last, ids) -> { consumed, tokens, bad }: tokenises bytes[0, length) into provisional ids.
+  Napi::Value Count(const CallbackInfo& info) {
+    Args a(info, "count", 4);
+    const int length = a.Dim(1, "length");
+    const uint8_t* bytes = a.U8(0, "bytes", length, "length");
+    const bool last = a.Bool(2, "last");
+    int32_t* ids = a.I32(3, "ids", length, "length");
+    const rnnlm::CountResult r = counter_->Count(bytes, static_cast<size_t>(length), last, ids);
+    if (r.full) throw Napi::RangeError::New(info.Env(), "more than 2^30 different words: the text is not made of words");
+    Napi::Object o = Napi::Object::New(info.Env());
+    o.Set("consumed", Napi::Number::New(info.Env(), static_cast<double>(r.consumed)));
+    o.Set("tokens", Napi::Number::New(info.Env(), static_cast<double>(r.tokens)));
+    o.Set("bad", Napi::Number::New(info.Env(), static_cast<double>(r.bad)));
+    return o;
+  }
+
+  // words() -> { words, counts, byProvisional }: every word counted so far, its count, and the word of each
+  // provisional id.
+  Napi::Value Words(const CallbackInfo& info) {
+    Args a(info, "words", 0);
+    Napi::Env env = info.Env();
+    const rnnlm::WordCounter::Merged m = counter_->Merge();
+    Napi::Array words = Napi::Array::New(env, m.counts.size());
+    Napi::Float64Array counts = Napi::Float64Array::New(env, m.counts.size());
+    for (size_t i = 0; i < m.counts.size(); i++) {
+      const rnnlm::WordTable& t = counter_->table(m.table[i]);
+      words.Set(static_cast<uint32_t>(i),
+                Napi::String::New(env, reinterpret_cast<const char*>(t.word(m.local[i])), t.length(m.local[i])));
+      counts[i] = static_cast<double>(m.counts[i]);
+    }
+    Napi::Int32Array by = Napi::Int32Array::New(env, m.by_provisional.size());
+    if (!m.by_provisional.empty()) std::memcpy(by.Data(), m.by_provisional.data(), m.by_provisional.size() * sizeof(int32_t));
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("words", words);
+    o.Set("counts", counts);
+    o.Set("byProvisional", by);
+    return o;
+  }
+
+  std::unique_ptr<rnnlm::WordCounter> counter_;
+};
+
 class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
  public:
   RnnlmAddon(Napi::Env env, Napi::Object exports) {
@@ -223,6 +310,8 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
                              InstanceMethod("setBf16", &RnnlmAddon::SetBf16),
                              InstanceMethod("setNumThreads", &RnnlmAddon::SetNumThreads),
                              InstanceMethod("info", &RnnlmAddon::Info),
+                             InstanceMethod("renumberFile", &RnnlmAddon::RenumberFile),
+                             InstanceValue("WordCounter", WordCounterWrap::Define(env)),
                          });
     (void)env;
   }
@@ -727,6 +816,30 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     if (n > 1024) a.RangeErr("Expected integer in [1, 1024] for n but received " + std::to_string(n));
     openblas_set_num_threads(n);
     return info.Env().Undefined();
+  }
+
+  // renumberFile(fd, offset, tokens, table) -> [a, b]: see rnnlm::RenumberFile.
+  Value RenumberFile(const CallbackInfo& info) {
+    Args a(info, "renumberFile", 4);
+    const int fd = a.Dim(0, "fd");
+    const double offset = a.SafeInt(1, "offset"), tokens = a.SafeInt(2, "tokens");
+    if (std::fmod(offset, 4) != 0) a.RangeErr("Expected a multiple of 4 for offset but received " + std::to_string(offset));
+    const int64_t tableLength = a.I32Length(3, "table");
+    const int32_t* table = a.I32(3, "table", 0, "table.length");
+    struct stat st;
+    if (fstat(fd, &st) != 0) a.RangeErr("Expected an open file for fd but received " + std::to_string(fd));
+    if (static_cast<double>(st.st_size) < offset + 4 * tokens) {
+      a.RangeErr("Expected a file of at least offset + 4 * tokens = " + std::to_string(offset + 4 * tokens) +
+                 " bytes for fd but it has " + std::to_string(st.st_size));
+    }
+    uint32_t ha = 0x811C9DC5u, hb = 0x9E3779B9u;
+    const std::string err = rnnlm::RenumberFile(fd, static_cast<uint64_t>(offset), static_cast<uint64_t>(tokens), table,
+                                                static_cast<uint64_t>(tableLength), &ha, &hb);
+    if (!err.empty()) throw Napi::RangeError::New(info.Env(), err);
+    Napi::Array out = Napi::Array::New(info.Env(), 2);
+    out.Set(uint32_t{0}, Napi::Number::New(info.Env(), ha));
+    out.Set(uint32_t{1}, Napi::Number::New(info.Env(), hb));
+    return out;
   }
 
   Value Info(const CallbackInfo& info) {

@@ -2,33 +2,69 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /**
- * Writes `data` to `file` so that readers see either the old file or the complete new one: a temporary file
- * beside it is written and fsynced, then renamed over the target, and the folder is fsynced. On any error the
- * temporary file is removed and the old file is untouched.
+ * A file written in the open and put in place whole: bytes go to a temporary file beside the target; `commit`
+ * fsyncs it, renames it over the target and fsyncs the folder, `abort` removes it. Readers see the old file or the
+ * complete new one, never a part.
  */
-export function writeFileAtomic(file: string, data: Uint8Array | string): void {
-  const dir = path.dirname(path.resolve(file));
-  removeStaleTemporaries(dir, path.basename(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(tmp, 'wx', 0o644);
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+export class AtomicFile {
+  readonly fd: number;
+  private readonly tmp: string;
+  private open = true;
+  private committed = false;
+
+  constructor(readonly file: string) {
+    const dir = path.dirname(path.resolve(file));
+    removeStaleTemporaries(dir, path.basename(file));
+    this.tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+    this.fd = fs.openSync(this.tmp, 'wx+', 0o644);
+  }
+
+  /** Writes every byte of `bytes` at `position` (default: where the last write ended). */
+  write(bytes: Uint8Array, position: number | null = null): void {
     // writeSync may write less than asked: loop until every byte is down.
     for (let off = 0; off < bytes.length;) {
-      const n = fs.writeSync(fd, bytes, off, bytes.length - off);
-      if (n <= 0) throw new Error(`write to ${tmp} made no progress at byte ${off} of ${bytes.length}`);
+      const n = fs.writeSync(this.fd, bytes, off, bytes.length - off, position === null ? null : position + off);
+      if (n <= 0) throw new Error(`write to ${this.tmp} made no progress at byte ${off} of ${bytes.length}`);
       off += n;
     }
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tmp, file);
+  }
+
+  commit(): void {
+    fs.fsyncSync(this.fd);
+    this.close();
+    fs.renameSync(this.tmp, this.file);
+    this.committed = true;
+    syncFolder(path.dirname(path.resolve(this.file)));
+  }
+
+  /** Removes the temporary file (nothing when already committed). */
+  abort(): void {
+    if (this.open) this.close();
+    if (!this.committed) fs.rmSync(this.tmp, { force: true });
+  }
+
+  private close(): void {
+    this.open = false;
+    fs.closeSync(this.fd);
+  }
+}
+
+/**
+ * Writes `data` to `file` so that readers see either the old file or the complete new one (AtomicFile). On any
+ * error the temporary file is removed and the old file is untouched.
+ */
+export function writeFileAtomic(file: string, data: Uint8Array | string): void {
+  const out = new AtomicFile(file);
+  try {
+    out.write(typeof data === 'string' ? Buffer.from(data) : data);
+    out.commit();
   } catch (e) {
-    if (fd !== undefined) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
+    out.abort();
     throw e;
   }
+}
+
+function syncFolder(dir: string): void {
   try {
     const dfd = fs.openSync(dir, 'r');
     try {

@@ -5,7 +5,7 @@ import type { Backend, Precision } from './types';
 import { jsBackend, jsBf16Backend } from './js';
 import { loadNativeBackend } from './native';
 
-export { PRECISIONS, type Backend, type Precision } from './types';
+export { PRECISIONS, type Backend, type Precision, type WordCounter, type WordCounts } from './types';
 export { jsBackend, jsBf16Backend, roundBf16 } from './js';
 
 export type BackendName = 'js' | 'native';

@@ -4,6 +4,7 @@
  * Legend: see ./types.ts.
  */
 import type { Backend } from './types';
+import { JsWordCounter, renumberFileJs } from './words';
 import * as v from './validate';
 
 // Module-level bindings: a global lookup per call is slow inside vm contexts (e.g. jest).
@@ -787,6 +788,14 @@ export const jsBackend: Backend = {
     v.finite('s', s);
     for (let i = 0; i < x.length; i++) x[i] *= s;
   },
+
+  wordCounter(threads) {
+    v.dim('threads', threads, 1);
+    if (threads > 2) throw new RangeError(`Expected integer in [1, 2] for threads but received ${threads}`);
+    return new JsWordCounter();
+  },
+
+  renumberFile: renumberFileJs,
 };
 
 /** The js backend with bf16 products (emulated): every op runs with the rounding on. */

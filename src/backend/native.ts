@@ -8,15 +8,16 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Backend } from './types';
+import type { Backend, WordCounter } from './types';
 import { withRounding } from './js';
 
 /** What the addon exports (see native/addon.cc). */
-export interface NativeAddon extends Omit<Backend, 'name' | 'precision'> {
+export interface NativeAddon extends Omit<Backend, 'name' | 'precision' | 'wordCounter'> {
   getNumThreads(): number;
   setNumThreads(n: number): void;
   /** This thread's products with bfloat16-rounded operands (see Precision). */
   setBf16(on: boolean): void;
+  WordCounter: new (threads: number) => WordCounter;
   info(): { corename: string; config: string; numThreads: number; simd: string; avx512bf16: boolean };
 }
 
@@ -120,7 +121,7 @@ const OPS = [
   'sgemm', 'embeddingForward', 'embeddingBackward', 'rnnForward', 'rnnBackward', 'lstmForward', 'lstmBackward',
   'gruForward', 'gruBackward', 'dropoutForward', 'dropoutBackward', 'affineForward', 'affineBackward', 'classSoftmaxForward', 'classSoftmaxBackward', 'gatherWords', 'scatterAddWords',
   'softmaxCrossEntropyForward', 'softmaxCrossEntropyBackward', 'sgdUpdate', 'sumSquares', 'addSumSquares', 'zero', 'scale',
-  'sumSquaresRows', 'sgdUpdateRows', 'addSumSquaresRows',
+  'sumSquaresRows', 'sgdUpdateRows', 'addSumSquaresRows', 'renumberFile',
 ] as const satisfies readonly (keyof Omit<Backend, 'name'>)[];
 
 function makeBackend(a: NativeAddon): Backend {
@@ -129,6 +130,7 @@ function makeBackend(a: NativeAddon): Backend {
     if (typeof a[op] !== 'function') throw new Error(`the native addon lacks '${op}': rebuild it (npm run build:native)`);
     b[op] = a[op].bind(a);
   }
+  b.wordCounter = (threads: number): WordCounter => new a.WordCounter(threads);
   return b as unknown as Backend;
 }
 

@@ -16,6 +16,28 @@
 export type Precision = 'fp32' | 'bf16';
 export const PRECISIONS: readonly Precision[] = ['fp32', 'bf16'];
 
+/** Every word a WordCounter has counted, its count, and the index in `words` of every provisional id (-1: none). */
+export interface WordCounts {
+  words: string[];
+  counts: Float64Array;
+  byProvisional: Int32Array;
+}
+
+/**
+ * Counts the words of a text fed to it in chunks (`rnnlm prepare`): the book's tokenisation (white space between
+ * words, an `<eos>` for every '\n') over UTF-8 bytes. Each token is written as a provisional id, which `words()`
+ * maps to the word it stands for once the whole text is counted.
+ */
+export interface WordCounter {
+  /**
+   * Tokenises bytes[0, length) into ids (one provisional id per token; length ids are always enough). Unless `last`,
+   * a word cut by the end of the chunk is left for the next one: the chunk's bytes from `consumed` on start the next
+   * chunk. `bad` is the byte offset of a word that is not UTF-8 (counting stopped there), else -1.
+   */
+  count(bytes: Uint8Array, length: number, last: boolean, ids: Int32Array): { consumed: number; tokens: number; bad: number };
+  words(): WordCounts;
+}
+
 export interface Backend {
   readonly name: 'js' | 'native';
   readonly precision: Precision;
@@ -206,4 +228,13 @@ export interface Backend {
 
   /** x *= s. */
   scale(x: Float32Array, s: number): void;
+
+  /** A new WordCounter that counts on up to `threads` threads (1 or 2). */
+  wordCounter(threads: number): WordCounter;
+
+  /**
+   * ids[i] = table[ids[i]] in place for the `tokens` little-endian int32 ids of the open file `fd` from byte
+   * `offset`; returns the new ids' checksum lanes (a token file's IdsChecksum). An id outside the table is a RangeError.
+   */
+  renumberFile(fd: number, offset: number, tokens: number, table: Int32Array): [number, number];
 }

@@ -82,6 +82,15 @@ export function f32(name: string, v: unknown, minLength: number, shape?: string)
   return v;
 }
 
+/** A Uint8Array (or Buffer) of at least minLength bytes. */
+export function u8(name: string, v: unknown, minLength: number, shape?: string): Uint8Array {
+  if (!(v instanceof Uint8Array)) throw new TypeError(`Expected Uint8Array for ${name} but received ${describe(v)}`);
+  if (v.length < minLength) {
+    throw new RangeError(`Expected Uint8Array of length >= ${minLength}${shape ? ` (${shape})` : ''} for ${name} but received length ${v.length}`);
+  }
+  return v;
+}
+
 export function i32(name: string, v: unknown, minLength: number, shape?: string): Int32Array {
   if (!(v instanceof Int32Array)) {
     throw new TypeError(`Expected Int32Array for ${name} but received ${describe(v)}`);

@@ -9,6 +9,7 @@ import { generate, generateCommand } from './generate';
 import { infoCommand } from './info';
 import { score, scoreCommand } from './score';
 import { plotCommand, plotLog } from './plot-command';
+import { prepare, prepareCommand } from './prepare';
 import { Interrupted, train, trainCommand } from './train';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -33,6 +34,7 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
     })
     .showHelpAfterError('(run with --help for usage)');
   const commands = [
+    prepareCommand((files, flags) => prepare(files, flags, io)),
     trainCommand((flags, explicit) => train(flags, explicit, io)),
     evalCommand((file, flags) => evaluate(file, flags, io)),
     generateCommand((file, flags) => generate(file, flags, io)),
