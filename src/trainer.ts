@@ -3,6 +3,7 @@ import { GradientSupport } from './gradient';
 import { clipScale, type SGD } from './optimizer';
 import { getBlasThreads, loadNativeBackend, setBlasThreads } from './backend/native';
 import { autoBlasThreads, autoWorkers, ParallelEngine, type WorkerPool } from './parallel/engine';
+import { forEachBlock, isTokenSource, tokenSource, Window, type TokenSource } from './data/tokens';
 
 export interface FitOptions {
   maxEpoch?: number;
@@ -116,7 +117,8 @@ export class TrainingInterruptedError extends Error {
 
 /**
  * Cuts [batchSize, timeSize] batches from a corpus exactly as the book's trainer does: row i reads from
- * offset i * floor(len / batchSize), and one running time index advances across iterations and epochs.
+ * offset i * floor(len / batchSize), and one running time index advances across iterations and epochs. Each row
+ * reads its inputs and targets through a window of its own, so a corpus on disk is read a stretch at a time.
  */
 export class BatchCutter {
   readonly xs: Int32Array;
@@ -124,29 +126,51 @@ export class BatchCutter {
   /** The running time index (book: time_idx). */
   timeIdx = 0;
   private readonly offsets: number[];
+  private readonly size: number;
+  private readonly xRows: Window[];
+  private readonly tRows: Window[];
 
-  constructor(private readonly x: Int32Array, private readonly t: Int32Array,
-    readonly batchSize: number, readonly timeSize: number) {
-    if (x.length !== t.length) throw new RangeError(`xs and ts differ in length (${x.length} vs ${t.length})`);
-    const jump = Math.floor(x.length / batchSize);
+  constructor(x: Int32Array | TokenSource, t: Int32Array | TokenSource, readonly batchSize: number, readonly timeSize: number) {
+    const xSource = tokenSource(x), tSource = tokenSource(t);
+    if (xSource.length !== tSource.length) throw new RangeError(`xs and ts differ in length (${xSource.length} vs ${tSource.length})`);
+    this.size = xSource.length;
+    const jump = Math.floor(this.size / batchSize);
     this.offsets = Array.from({ length: batchSize }, (_, i) => i * jump);
+    this.xRows = Array.from({ length: batchSize }, () => new Window(xSource));
+    this.tRows = Array.from({ length: batchSize }, () => new Window(tSource));
     this.xs = new Int32Array(batchSize * timeSize);
     this.ts = new Int32Array(batchSize * timeSize);
   }
 
   /** Fills xs, ts ([batchSize, timeSize], row-major) with the next batch. */
   next(): void {
-    const { x, t, batchSize: N, timeSize: T, offsets } = this;
-    const size = x.length;
-    for (let time = 0; time < T; time++) {
-      for (let i = 0; i < N; i++) {
-        const j = (offsets[i] + this.timeIdx) % size;
-        this.xs[i * T + time] = x[j];
-        this.ts[i * T + time] = t[j];
+    const { batchSize: N, timeSize: T, offsets, size } = this;
+    for (let i = 0; i < N; i++) {
+      const xRow = this.xRows[i], tRow = this.tRows[i];
+      for (let time = 0; time < T; time++) {
+        const j = (offsets[i] + this.timeIdx + time) % size;
+        this.xs[i * T + time] = xRow.at(j);
+        this.ts[i * T + time] = tRow.at(j);
       }
-      this.timeIdx++;
     }
+    this.timeIdx += T;
   }
+}
+
+/** Checks that every input id lies in [0, V) and every target in [0, V) or is -1 (ignored). */
+function checkTrainingIds(xs: Int32Array | TokenSource, ts: Int32Array | TokenSource, V: number): void {
+  const check = (ids: Int32Array | TokenSource, min: number): void => {
+    if (isTokenSource(ids) && ids.idLimit !== undefined && ids.idLimit <= V) return;
+    const scan = (block: Int32Array, start: number): void => {
+      for (let i = 0; i < block.length; i++) {
+        if (block[i] < min || block[i] >= V) throw new RangeError(`Token id at position ${start + i} is outside the model's vocabulary of ${V}`);
+      }
+    };
+    if (isTokenSource(ids)) forEachBlock(ids, scan);
+    else scan(ids, 0);
+  };
+  check(xs, 0);
+  check(ts, -1);
 }
 
 function checkPositiveInt(name: string, v: number): void {
@@ -172,7 +196,11 @@ export class RnnlmTrainer {
     return this.current && { ...this.current };
   }
 
-  async fit(xs: Int32Array, ts: Int32Array, opts: FitOptions = {}): Promise<EpochReport[]> {
+  /**
+   * Trains on inputs xs and targets ts (usually a corpus and the same shifted by one; see corpusPairs): arrays, or
+   * TokenSources read a stretch at a time.
+   */
+  async fit(xs: Int32Array | TokenSource, ts: Int32Array | TokenSource, opts: FitOptions = {}): Promise<EpochReport[]> {
     const maxEpoch = opts.maxEpoch ?? 10;
     const batchSize = opts.batchSize ?? 20;
     const timeSize = opts.timeSize ?? 35;
@@ -193,11 +221,7 @@ export class RnnlmTrainer {
     const { model, optimizer } = this;
     model.train();
     const V = model.vocabSize;
-    for (let i = 0; i < xs.length; i++) {
-      if (xs[i] < 0 || xs[i] >= V || ts[i] < -1 || ts[i] >= V) {
-        throw new RangeError(`Token id at position ${i} is outside the model's vocabulary of ${V}`);
-      }
-    }
+    checkTrainingIds(xs, ts, V);
     const workers = opts.workers === undefined || opts.workers === 'auto'
       ? autoWorkers(model, batchSize, timeSize) : opts.workers;
     if (!Number.isInteger(workers) || workers < 1) {
@@ -356,33 +380,40 @@ export class RnnlmTrainer {
  * windows walk the corpus in order, and ppl = exp(mean window loss). Runs on the model's evaluator (shared
  * weights, its own state, no dropout), so the model's training state is not touched.
  */
-export function evalPerplexity(model: LanguageModel, corpus: Int32Array, batchSize = 10, timeSize = 35,
+export function evalPerplexity(model: LanguageModel, corpus: Int32Array | TokenSource, batchSize = 10, timeSize = 35,
   onProgress?: (iter: number, iters: number) => void): number {
   checkPositiveInt('batchSize', batchSize);
   checkPositiveInt('timeSize', timeSize);
-  const size = corpus.length;
+  const source = tokenSource(corpus);
+  const size = source.length;
   const maxIters = Math.floor((size - 1) / (batchSize * timeSize));
   if (maxIters < 1) {
     throw new RangeError(`batchSize * timeSize (${batchSize * timeSize}) exceeds the corpus of ${size} tokens`);
   }
-  for (let i = 0; i < size; i++) {
-    if (corpus[i] < 0 || corpus[i] >= model.vocabSize) {
-      throw new RangeError(`Token id ${corpus[i]} at position ${i} is outside the model's vocabulary of ${model.vocabSize}`);
-    }
+  if (source.idLimit === undefined || source.idLimit > model.vocabSize) {
+    forEachBlock(source, (ids, start) => {
+      for (let i = 0; i < ids.length; i++) {
+        if (ids[i] < 0 || ids[i] >= model.vocabSize) {
+          throw new RangeError(`Token id ${ids[i]} at position ${start + i} is outside the model's vocabulary of ${model.vocabSize}`);
+        }
+      }
+    });
   }
   const jump = Math.floor((size - 1) / batchSize);
   const xs = new Int32Array(batchSize * timeSize);
   const ts = new Int32Array(batchSize * timeSize);
+  // Row i reads positions i * jump + iter * timeSize .. + timeSize (never past the end: see maxIters and jump).
+  const rows = Array.from({ length: batchSize }, () => new Window(source));
   const evaluator = model.evaluator();
   evaluator.resetState();
   let total = 0;
   for (let iter = 0; iter < maxIters; iter++) {
     const timeOffset = iter * timeSize;
     for (let i = 0; i < batchSize; i++) {
-      const offset = timeOffset + i * jump;
+      const offset = timeOffset + i * jump, row = rows[i];
       for (let t = 0; t < timeSize; t++) {
-        xs[i * timeSize + t] = corpus[(offset + t) % size];
-        ts[i * timeSize + t] = corpus[(offset + t + 1) % size];
+        xs[i * timeSize + t] = row.at(offset + t);
+        ts[i * timeSize + t] = row.at(offset + t + 1);
       }
     }
     total += evaluator.forward(xs, ts, batchSize, timeSize);

@@ -21,9 +21,9 @@ const READABLE_VERSIONS = ['1', '2'];
 
 /** What a run was started with: enough to rebuild its data, model and schedule. */
 export interface RunConfig {
-  /** PTB (a prefix of the training split; fullVocab keeps all of its words) or the user's text files. */
-  data: { kind: 'ptb'; corpusSize: number; fullVocab?: boolean } | { kind: 'text'; file: string; validFile?: string };
-  /** sha256 of the training ids, to refuse resuming on other data. */
+  /** PTB (a prefix of the training split; fullVocab keeps all of its words), the user's text files, or a prepared dataset. */
+  data: { kind: 'ptb'; corpusSize: number; fullVocab?: boolean } | { kind: 'text'; file: string; validFile?: string } | { kind: 'dataset'; dir: string };
+  /** sha256 of the training ids (a dataset's: its vocabulary and training checksums), to refuse resuming on other data. */
   fingerprint: string;
   batchSize: number;
   timeSize: number;
@@ -132,7 +132,9 @@ function checkConfig(c: unknown, fail: (msg: string) => never): asserts c is Run
     if (data.fullVocab !== undefined && typeof data.fullVocab !== 'boolean') bad('data', 'a PTB vocabulary choice');
   } else if (data.kind === 'text') {
     if (typeof data.file !== 'string' || (data.validFile !== undefined && typeof data.validFile !== 'string')) bad('data', 'text files');
-  } else bad('data', "kind 'ptb' or 'text'");
+  } else if (data.kind === 'dataset') {
+    if (typeof data.dir !== 'string') bad('data', 'a dataset folder');
+  } else bad('data', "kind 'ptb', 'text' or 'dataset'");
   if (typeof o.fingerprint !== 'string' || !/^[0-9a-f]{64}$/.test(o.fingerprint)) bad('fingerprint', 'a sha256');
   for (const k of ['batchSize', 'timeSize', 'wordvecSize', 'hiddenSize', 'maxEpoch', 'evalInterval']) posInt(k);
   for (const k of ['numLayers', 'evalBatchSize', 'evalTimeSize']) posInt(k, true);

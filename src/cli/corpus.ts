@@ -1,37 +1,51 @@
-/** The training (and validation) data of a run: a prefix of Penn Treebank, or the user's own text files. */
+/**
+ * The training (and validation and test) data of a run: a prefix of Penn Treebank, the user's own text files, or a
+ * dataset prepared by `rnnlm prepare` (read from disk a stretch at a time).
+ */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
+import { openDataset } from '../data/dataset';
 import { buildVocab, DataError, loadPtb, tokenize, toIds } from '../data/ptb';
-import { wordClasses, type ClassMethod } from '../layers/class-softmax';
+import { arraySource, readAll, remapSource, sliceSource, type TokenSource } from '../data/tokens';
+import { classesFromCounts, wordCounts, type ClassMethod } from '../layers/class-softmax';
 import { ioReason } from '../weights';
 import { UsageError } from './args';
 import type { RunConfig } from './checkpoint';
 
 export interface RunData {
-  train: Int32Array;
-  valid?: Int32Array;
+  train: TokenSource;
+  valid?: TokenSource;
+  /** The test split in this run's numbering, where the data has one. */
+  test?: () => Promise<TokenSource>;
   /** id -> word for ids < vocabSize. */
   vocab: string[];
   vocabSize: number;
+  /** How often each word occurs in the training data. */
+  counts: Float64Array;
   fingerprint: string;
   describe: string;
   /** With `classes`: the class boundaries of the numbering. */
   classBounds?: number[];
-  /** Another text's ids (e.g. ptb.test.txt, read with the PTB numbering) in this run's numbering. */
-  toRunIds: (ids: Int32Array) => Int32Array;
 }
+
+/** Tokens of a class-based exchange clustering at most: the first this many training tokens (bounded time and memory). */
+export const EXCHANGE_SAMPLE = 4_000_000;
 
 /**
  * The data renumbered so that every word class of a class output layer is a run of consecutive ids (see
- * wordClasses: by frequency, most frequent first, or by exchange classes, each numbered most frequent first).
+ * classesFromCounts: by frequency, most frequent first, or by exchange classes, each numbered most frequent first).
+ * A numbering that changes nothing (frequency classes of a prepared dataset, already most frequent first) costs
+ * nothing; another is applied as the tokens are read.
  */
-function byClasses(data: RunData, classes: { count: number; method: ClassMethod }): RunData {
-  const { order, remap, bounds } = wordClasses(data.train, data.vocabSize, classes.count, classes.method);
-  const map = (ids: Int32Array): Int32Array => Int32Array.from(ids, (id) => remap[id]);
-  const train = map(data.train);
+function byClasses(data: RunData, classes: { count: number; method: ClassMethod }, onProgress?: (line: string) => void): RunData {
+  const sample = classes.method === 'exchange' ? readAll(sliceSource(data.train, 0, Math.min(data.train.length, EXCHANGE_SAMPLE))) : undefined;
+  const { order, remap, bounds } = classesFromCounts(data.counts, classes.count, classes.method, sample, onProgress);
+  const identity = remap.every((r, i) => r === i);
+  const map = (ids: TokenSource): TokenSource => (identity ? ids : remapSource(ids, remap));
+  const test = data.test;
   return {
-    ...data, train, valid: data.valid && map(data.valid), vocab: Array.from(order, (old) => data.vocab[old]),
-    classBounds: bounds, fingerprint: fingerprint(train), toRunIds: (ids) => map(data.toRunIds(ids)),
+    ...data, train: map(data.train), valid: data.valid && map(data.valid), test: test && (async () => map(await test())),
+    vocab: Array.from(order, (old) => data.vocab[old]), counts: Float64Array.from(order, (old) => data.counts[old]), classBounds: bounds,
   };
 }
 
@@ -57,15 +71,34 @@ function validIds(words: string[], wordToId: Map<string, number>, file: string):
 
 /**
  * The run's data; with `classes`, numbered class by class (for class output). The vocabulary is that of the whole
- * text, or of the PTB prefix (all of PTB's with fullVocab).
+ * text, of the prepared dataset, or of the PTB prefix (all of PTB's with fullVocab).
  */
 export async function loadRunData(data: RunConfig['data'],
-  opts: { valid: boolean; test?: boolean; dataDir?: string; classes?: { count: number; method: ClassMethod } }): Promise<RunData> {
-  const run = await loadData(data, opts);
-  return opts.classes ? byClasses(run, opts.classes) : run;
+  opts: { valid: boolean; test?: boolean; dataDir?: string; classes?: { count?: number; method: ClassMethod }; onProgress?: (line: string) => void }): Promise<RunData> {
+  const run = data.kind === 'dataset' ? loadDataset(data.dir, opts) : await loadData(data, opts);
+  if (!opts.classes) return run;
+  return byClasses(run, { count: opts.classes.count ?? defaultClasses(run.vocabSize), method: opts.classes.method }, opts.onProgress);
 }
 
-async function loadData(data: RunConfig['data'], opts: { valid: boolean; test?: boolean; dataDir?: string }): Promise<RunData> {
+/** Word classes of a class output unless told otherwise: about sqrt(V), the count that makes C + V / C least. */
+export function defaultClasses(V: number): number {
+  return Math.max(1, Math.round(Math.sqrt(V)));
+}
+
+function loadDataset(dir: string, opts: { valid: boolean; test?: boolean }): RunData {
+  const ds = openDataset(dir);
+  const train = ds.split('train');
+  const valid = opts.valid ? ds.split('valid') : undefined;
+  if (opts.test) ds.split('test');
+  if (train.length < 2) throw new DataError(`${train.file} has ${train.length} tokens; training needs at least 2`);
+  return {
+    train, valid, test: ds.has('test') ? async () => ds.split('test') : undefined,
+    vocab: ds.vocab.words, vocabSize: ds.vocab.words.length, counts: ds.vocab.counts,
+    fingerprint: `${ds.vocabChecksum}${train.header.idsChecksum}`.padEnd(64, '0'), describe: dir,
+  };
+}
+
+async function loadData(data: Exclude<RunConfig['data'], { kind: 'dataset' }>, opts: { valid: boolean; test?: boolean; dataDir?: string }): Promise<RunData> {
   if (data.kind === 'text') {
     const words = tokenize(readText(data.file));
     if (words.length < 2) throw new DataError(`${data.file} has ${words.length} words; training needs at least 2`);
@@ -74,7 +107,10 @@ async function loadData(data: RunConfig['data'], opts: { valid: boolean; test?: 
     let valid: Int32Array | undefined;
     if (data.validFile) valid = validIds(tokenize(readText(data.validFile)), wordToId, data.validFile);
     else if (opts.valid) throw new UsageError('--valid with --text needs --valid-text <file>');
-    return { train, valid, vocab: idToWord, vocabSize: idToWord.length, fingerprint: fingerprint(train), describe: data.file, toRunIds: (ids) => ids };
+    return {
+      train: arraySource(train), valid: valid && arraySource(valid), vocab: idToWord, vocabSize: idToWord.length,
+      counts: wordCounts(train, idToWord.length), fingerprint: fingerprint(train), describe: data.file,
+    };
   }
   const ptb = await loadPtb('train', { dir: opts.dataDir });
   let train = ptb.corpus;
@@ -104,7 +140,8 @@ async function loadData(data: RunConfig['data'], opts: { valid: boolean; test?: 
   const valid = opts.valid ? await covers('valid', '--valid') : undefined;
   if (opts.test) await covers('test', '--test');
   return {
-    train, valid, vocab: ptb.idToWord.slice(0, vocabSize), vocabSize, fingerprint: fingerprint(train), toRunIds: (ids) => ids,
+    train: arraySource(train), valid: valid && arraySource(valid), test: async () => arraySource(await covers('test', '--test')),
+    vocab: ptb.idToWord.slice(0, vocabSize), vocabSize, counts: wordCounts(train, vocabSize), fingerprint: fingerprint(train),
     describe: `ptb.train.txt${data.corpusSize > 0 ? ` (first ${train.length} tokens${data.fullVocab ? ', the whole vocabulary' : ''})` : ''}`,
   };
 }

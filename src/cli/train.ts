@@ -3,13 +3,13 @@ import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomic } from '../atomic';
 import { BACKEND_NAMES, nativeUnavailableReason, PRECISIONS, resolveBackend, type Backend, type BackendName, type Precision } from '../backend';
-import { CLASS_METHODS, wordCounts, type ClassMethod } from '../layers/class-softmax';
+import { CLASS_METHODS, type ClassMethod } from '../layers/class-softmax';
 import { CELL_TYPES, LanguageModel, OUTPUT_TYPES, WEIGHT_INITS, type CellType, type OutputType, type WeightInit } from '../model';
 import { SGD } from '../optimizer';
 import { autoWorkers } from '../parallel/engine';
 import { evalPerplexity, RnnlmTrainer, TrainingInterruptedError } from '../trainer';
 import { loadWeightsInto, modelFromWeights, readWeights, saveWeights } from '../weights';
-import { loadPtb } from '../data/ptb';
+import { sliceSource } from '../data/tokens';
 import { nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber, seedInt, UsageError, workersArg } from './args';
 import { readCheckpoint, saveCheckpoint, type Checkpoint, type RunConfig } from './checkpoint';
 import { loadRunData } from './corpus';
@@ -55,6 +55,7 @@ export interface TrainFlags {
   resume?: string;
   text?: string;
   validText?: string;
+  data?: string;
   evalBatchSize: number;
   evalTimeSize: number;
   maxIters?: number;
@@ -64,8 +65,6 @@ export interface TrainFlags {
   test?: boolean;
 }
 
-/** Word classes of `--output class` unless --classes says otherwise: about sqrt(V) for PTB's 10000 words. */
-const DEFAULT_CLASSES = 100;
 /** How `--output class` puts words in classes unless --class-method says otherwise (and in older checkpoints). */
 const DEFAULT_CLASS_METHOD: ClassMethod = 'frequency';
 /** Noise words per iteration of `--output sampled`, and the power of the unigram distribution they come from. */
@@ -141,13 +140,14 @@ function fileSize(file: string): number {
 /** The run configuration that a command line describes (a new run's, or what a resumed run must agree with). */
 function configFromFlags(flags: TrainFlags): RunConfig {
   return {
-    data: flags.text !== undefined ? { kind: 'text', file: flags.text, validFile: flags.validText }
-      : { kind: 'ptb', corpusSize: flags.corpusSize, ...(flags.fullVocab && { fullVocab: true }) },
+    data: flags.data !== undefined ? { kind: 'dataset', dir: path.resolve(flags.data) }
+      : flags.text !== undefined ? { kind: 'text', file: flags.text, validFile: flags.validText }
+        : { kind: 'ptb', corpusSize: flags.corpusSize, ...(flags.fullVocab && { fullVocab: true }) },
     fingerprint: '',
     batchSize: flags.batchSize, timeSize: flags.timeSize, wordvecSize: flags.wordvecSize, hiddenSize: flags.hiddenSize,
     cell: flags.model, numLayers: flags.numLayers, dropout: flags.dropout, tied: Boolean(flags.tied), weightInit: flags.weightInit,
     precision: flags.precision,
-    output: flags.output, ...(flags.output === 'class' && { classes: flags.classes ?? DEFAULT_CLASSES, classMethod: flags.classMethod ?? DEFAULT_CLASS_METHOD }),
+    output: flags.output, ...(flags.output === 'class' && { classes: flags.classes, classMethod: flags.classMethod ?? DEFAULT_CLASS_METHOD }),
     ...(flags.output === 'sampled' && { noiseSamples: flags.noiseSamples ?? DEFAULT_NOISE_SAMPLES, noisePower: flags.noisePower ?? DEFAULT_NOISE_POWER }),
     lr: flags.lr, init: flags.init, maxEpoch: flags.maxEpoch, maxGrad: flags.maxGrad, seed: flags.seed, evalInterval: flags.evalInterval,
     evalBatchSize: flags.evalBatchSize, evalTimeSize: flags.evalTimeSize,
@@ -161,6 +161,7 @@ const CONFIG_OF_FLAG: Record<string, (c: RunConfig) => unknown> = {
   corpusSize: (c) => (c.data.kind === 'ptb' ? c.data.corpusSize : undefined),
   fullVocab: (c) => (c.data.kind === 'ptb' ? c.data.fullVocab ?? false : undefined),
   text: (c) => (c.data.kind === 'text' ? c.data.file : undefined),
+  data: (c) => (c.data.kind === 'dataset' ? c.data.dir : undefined),
   validText: (c) => (c.data.kind === 'text' ? c.data.validFile : undefined),
   model: (c) => c.cell ?? 'rnn',
   numLayers: (c) => c.numLayers ?? 1,
@@ -250,7 +251,12 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     if (flags.earlyStop && flags.saveBest === undefined) {
       throw new UsageError('--early-stop needs --save-best: the best weights are restored from it when training ends');
     }
-    if (flags.test && flags.text !== undefined) throw new UsageError('--test reports on ptb.test.txt; for your own text use rnnlm eval --text');
+    if (flags.test && flags.text !== undefined) throw new UsageError('--test reports on ptb.test.txt; for your own text prepare it with rnnlm prepare --test and train with --data');
+    if (flags.data !== undefined) {
+      for (const [k, flag] of [['text', '--text'], ['validText', '--valid-text'], ['corpusSize', '--corpus-size'], ['fullVocab', '--full-vocab'], ['dataDir', '--data-dir']] as const) {
+        if (explicit.has(k)) throw new UsageError(`${flag} does not go with --data (the dataset holds the training, validation and test splits)`);
+      }
+    }
     if (!(flags.minImprovement >= 1)) throw new UsageError('--min-improvement must be at least 1 (a ratio of perplexities)');
     if (flags.validText !== undefined && flags.text === undefined) throw new UsageError('--valid-text needs --text');
     if (flags.text !== undefined && explicit.has('corpusSize')) throw new UsageError('--corpus-size applies to PTB, not --text');
@@ -274,15 +280,16 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   const initWeights = !ckpt && flags.init !== undefined ? readWeights(flags.init) : undefined;
   const classOutput = (initWeights ? initWeights.config.output : ckpt ? ckpt.weights.config.output : config.output) === 'class';
   const data = await loadRunData(config.data, {
-    valid: config.valid, test: config.test, dataDir: flags.dataDir,
-    classes: classOutput ? { count: config.classes ?? DEFAULT_CLASSES, method: config.classMethod ?? DEFAULT_CLASS_METHOD } : undefined,
+    valid: config.valid, test: config.test, dataDir: flags.dataDir, onProgress: io.err,
+    classes: classOutput ? { count: config.classes, method: config.classMethod ?? DEFAULT_CLASS_METHOD } : undefined,
   });
+  if (config.test && !data.test) throw new UsageError(`--test: ${data.describe} has no test split (prepare one with rnnlm prepare ... --test FILE)`);
   if (ckpt && data.fingerprint !== ckpt.config.fingerprint) {
     throw new UsageError(`${flags.resume} was made on other training data than ${data.describe} now holds`);
   }
   config.fingerprint = data.fingerprint;
-  const xs = data.train.subarray(0, data.train.length - 1);
-  const ts = data.train.subarray(1);
+  const xs = sliceSource(data.train, 0, data.train.length - 1);
+  const ts = sliceSource(data.train, 1, data.train.length - 1);
   const { batchSize, timeSize } = config;
   if (batchSize * timeSize > xs.length) {
     throw new UsageError(
@@ -336,7 +343,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
       dropout: config.dropout, tied: config.tied, output: config.output,
       ...(config.output === 'class' && { classBounds: data.classBounds! }),
       ...(config.output === 'sampled' && {
-        noise: { samples: config.noiseSamples ?? DEFAULT_NOISE_SAMPLES, power: config.noisePower ?? DEFAULT_NOISE_POWER, counts: Array.from(wordCounts(data.train, vocabSize)) },
+        noise: { samples: config.noiseSamples ?? DEFAULT_NOISE_SAMPLES, power: config.noisePower ?? DEFAULT_NOISE_POWER, counts: Array.from(data.counts) },
       }),
     }, { backend, seed: config.seed, init: config.weightInit });
   }
@@ -493,9 +500,9 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     io.out(`rnnlm: saved weights to ${config.save}`);
   }
   if (config.test) {
-    const testIds = data.toRunIds((await loadPtb('test', { dir: flags.dataDir })).corpus);
+    const testIds = await data.test!();
     const testPpl = evalPerplexity(model, testIds, config.evalBatchSize ?? flags.evalBatchSize, config.evalTimeSize ?? flags.evalTimeSize);
-    io.out(`rnnlm: test perplexity ${testPpl.toFixed(2)} (ptb.test.txt, ${testIds.length} tokens)`);
+    io.out(`rnnlm: test perplexity ${testPpl.toFixed(2)} (${config.data.kind === 'dataset' ? `${config.data.dir} test split` : 'ptb.test.txt'}, ${testIds.length} tokens)`);
   }
 }
 
@@ -522,13 +529,14 @@ export function trainCommand(run: (flags: TrainFlags, explicit: Set<string>) => 
     .option('--dropout <p>', 'dropout ratio after the embedding, between layers and before the output layer', dropoutArg, 0)
     .option('--tied', 'tie the output weights to the embedding (needs --wordvec-size = --hidden-size)')
     .addOption(new Option('--output <layer>', 'output layer: full softmax; class (a class-factored softmax over frequency classes: exact probabilities, far fewer scores per word); sampled (sampled softmax in training, the exact full softmax in evaluation)').choices(OUTPUT_TYPES).default('full'))
-    .option('--classes <n>', `word classes of --output class (default ${DEFAULT_CLASSES}; fewer when frequent words fill them)`, positiveInt)
+    .option('--classes <n>', 'word classes of --output class (default: the square root of the vocabulary size, 100 for PTB; fewer when frequent words fill them)', positiveInt)
     .addOption(new Option('--class-method <method>', 'how --output class puts words in classes: frequency (Mikolov\'s frequency bands, the default) or exchange (words of similar contexts together, by the exchange algorithm from the frequency classes)').choices(CLASS_METHODS))
     .option('--noise-samples <k>', `noise words per iteration of --output sampled (default ${DEFAULT_NOISE_SAMPLES})`, positiveInt)
     .option('--noise-power <a>', `the noise distribution of --output sampled: unigram^a (default ${DEFAULT_NOISE_POWER})`, nonNegativeNumber)
     .addOption(new Option('--weight-init <scheme>', "initialisation: book (randn scaled as the book) or pytorch (uniform, as PyTorch's word_language_model)").choices(WEIGHT_INITS).default('book'))
     .option('--corpus-size <n>', 'use the first n tokens of ptb.train.txt (0 = the whole split)', nonNegativeInt, 1000)
     .option('--full-vocab', "keep all of ptb.train.txt's 10000 words for a --corpus-size prefix, so that validation and test sets are covered")
+    .option('--data <dir>', 'train on a dataset made by rnnlm prepare (its valid and test splits serve --valid and --test)')
     .option('--text <file>', 'train on this whitespace-tokenised text instead of PTB (line ends become <eos>)')
     .option('--valid-text <file>', 'validation text for --text (words outside the vocabulary become <unk> if it has one)')
     .option('--batch-size <n>', 'rows per batch (N)', positiveInt, 10)

@@ -342,7 +342,12 @@ export function wordCounts(ids: ArrayLike<number>, V: number): Float64Array {
  * and `remap[oldId] = newId`, for a vocabulary of V words; `counts` are in the new order.
  */
 export function frequencyOrder(ids: ArrayLike<number>, V: number): { order: Int32Array; remap: Int32Array; counts: Float64Array } {
-  const counts = wordCounts(ids, V);
+  return orderByCounts(wordCounts(ids, V));
+}
+
+/** Word ids 0..V-1 renumbered by `counts` (most frequent first; ties keep their order), as frequencyOrder. */
+export function orderByCounts(counts: Float64Array): { order: Int32Array; remap: Int32Array; counts: Float64Array } {
+  const V = counts.length;
   const order = Int32Array.from({ length: V }, (_, i) => i).sort((a, b) => counts[b] - counts[a] || a - b);
   const remap = new Int32Array(V);
   order.forEach((old, i) => { remap[old] = i; });
@@ -377,7 +382,8 @@ export function classBigramObjective(ids: ArrayLike<number>, classOf: ArrayLike<
  * of rare surnames, of rare verbs) rather than a band of frequencies. Deterministic; returns the new classes (a
  * class may end empty).
  */
-export function exchangeClasses(ids: ArrayLike<number>, V: number, classOf: ArrayLike<number>, C: number, passes = 6): Int32Array {
+export function exchangeClasses(ids: ArrayLike<number>, V: number, classOf: ArrayLike<number>, C: number, passes = 6,
+  onPass?: (pass: number, passes: number, moved: number) => void): Int32Array {
   const cls = Int32Array.from(classOf);
   if (cls.length !== V) throw new RangeError(`Expected a class for each of the ${V} words but received ${cls.length}`);
   for (let w = 0; w < V; w++) {
@@ -475,6 +481,7 @@ export function exchangeClasses(ids: ArrayLike<number>, V: number, classOf: Arra
       cls[w] = best;
       if (best !== a) moved++;
     }
+    onPass?.(pass + 1, passes, moved);
     if (moved === 0) break;
   }
   return cls;
@@ -508,13 +515,26 @@ export const CLASS_METHODS: readonly ClassMethod[] = ['frequency', 'exchange'];
  */
 export function wordClasses(ids: ArrayLike<number>, V: number, C: number, method: ClassMethod = 'frequency'):
 { order: Int32Array; remap: Int32Array; counts: Float64Array; bounds: number[] } {
+  return classesFromCounts(wordCounts(ids, V), C, method, ids);
+}
+
+/**
+ * wordClasses from the words' counts; `exchange` also needs a sample of the text (ids < V), whose bigrams the
+ * exchange algorithm reads. onProgress hears of every exchange pass.
+ */
+export function classesFromCounts(wordCount: Float64Array, C: number, method: ClassMethod = 'frequency', sample?: ArrayLike<number>,
+  onProgress?: (line: string) => void): { order: Int32Array; remap: Int32Array; counts: Float64Array; bounds: number[] } {
   if (!CLASS_METHODS.includes(method)) throw new RangeError(`Unknown class method '${String(method)}': expected ${CLASS_METHODS.join(' or ')}`);
-  const byFrequency = frequencyOrder(ids, V);
+  const V = wordCount.length;
+  const byFrequency = orderByCounts(wordCount);
   const bounds = frequencyClasses(byFrequency.counts, C);
   if (method === 'frequency') return { ...byFrequency, bounds };
+  if (sample === undefined) throw new RangeError('exchange classes need a sample of the text');
   const init = new Int32Array(V);
   for (let c = 0; c + 1 < bounds.length; c++) init.fill(c, bounds[c], bounds[c + 1]);
-  const classes = exchangeClasses(Int32Array.from(ids, (id) => byFrequency.remap[id]), V, init, bounds.length - 1);
+  const start = performance.now();
+  const classes = exchangeClasses(Int32Array.from(sample, (id) => byFrequency.remap[id]), V, init, bounds.length - 1, 6,
+    (pass, passes, moved) => onProgress?.(`rnnlm: exchange classes: pass ${pass} of at most ${passes} moved ${moved} words (${((performance.now() - start) / 1000).toFixed(1)} s)`));
   const numbering = classNumbering(classes);
   return {
     order: Int32Array.from(numbering.order, (f) => byFrequency.order[f]),
