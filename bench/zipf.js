@@ -3,6 +3,7 @@
 // distribution (P(w_k) proportional to 1 / (k + 1)), lines of 5 to 39 words.
 //   node bench/zipf.js --mb 1200 --vocab 300000 --seed 1 > big.txt
 'use strict';
+const { Buffer } = require('node:buffer');
 
 /** mulberry32: a small seeded generator of uniform numbers in [0, 1). */
 function random(seed) {

@@ -14,7 +14,9 @@ import { HEADER_BYTES, openDataset, readVocabulary, TokenFile } from '../src/dat
 import { readAll } from '../src/data/tokens';
 import { backends, ROOT, rnnlm } from './helpers';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const { zipfText } = require('../bench/zipf.js') as typeof import('../bench/zipf.js');
+const { zipfText } = require('../bench/zipf.js') as {
+  zipfText(o: { bytes: number; vocab?: number; seed?: number; write: (b: Buffer) => void }): { counts: Float64Array; lines: number; bytes: number };
+};
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnlm-prepare-'));
 const CLI = path.join(ROOT, 'dist', 'cli.js');
@@ -30,6 +32,7 @@ function bookTokens(text: string): string[] {
   const out: string[] = [];
   const lines = text.split('\n');
   lines.forEach((line, i) => {
+    // eslint-disable-next-line no-control-regex
     for (const w of line.split(/[\t\n\v\f\r\x1c-\x1f \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+/)) if (w !== '') out.push(w);
     if (i < lines.length - 1 || line.trim() !== '') out.push('<eos>');
   });
