@@ -89,7 +89,7 @@ function loadDataset(dir: string, opts: { valid: boolean; test?: boolean }): Run
   const ds = openDataset(dir);
   const train = ds.split('train');
   const valid = opts.valid ? ds.split('valid') : undefined;
-  if (opts.test) ds.split('test');
+  if (opts.test && ds.has('test')) ds.split('test');
   if (train.length < 2) throw new DataError(`${train.file} has ${train.length} tokens; training needs at least 2`);
   return {
     train, valid, test: ds.has('test') ? async () => ds.split('test') : undefined,
