@@ -93,8 +93,11 @@ function inferConfig(file: SafetensorsFile, fail: (msg: string) => never, hasArc
   return { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H, dropout: 0, tied, output: 'full', classBounds: [] };
 }
 
-/** The checks of parseWeights on an already parsed safetensors file (which may hold more tensors). */
-export function weightsFromSafetensors(file: SafetensorsFile, source = 'weights file'): Weights {
+/**
+ * The checks of parseWeights on an already parsed safetensors file. A tensor that the architecture does not name is
+ * refused, naming it, unless `extra` allows it (a checkpoint's recurrent state).
+ */
+export function weightsFromSafetensors(file: SafetensorsFile, source = 'weights file', extra: (name: string) => boolean = () => false): Weights {
   const fail = (msg: string): never => {
     throw new WeightsFormatError(`${source}: ${msg}`);
   };
@@ -131,8 +134,13 @@ export function weightsFromSafetensors(file: SafetensorsFile, source = 'weights 
     const t = file.tensors.get(spec.name);
     if (!t) fail(`missing tensor '${spec.name}'`);
     if (t!.shape.length !== spec.shape.length || t!.shape.some((d, i) => d !== spec.shape[i])) {
-      fail(`tensor '${spec.name}' has shape [${t!.shape.join(', ')}] but [${spec.shape.join(', ')}] fits the other tensors ` +
-        `(${config.cell}, ${config.layers} layer${config.layers > 1 ? 's' : ''}, V=${config.vocabSize}, D=${config.wordvecSize}, H=${config.hiddenSize}${config.tied ? ', tied' : ''})`);
+      fail(`tensor '${spec.name}' has shape [${t!.shape.join(', ')}] but [${spec.shape.join(', ')}] fits the other tensors (${describeConfig(config)})`);
+    }
+  }
+  const named = new Set(paramTable(config).map((s) => s.name));
+  for (const name of file.tensors.keys()) {
+    if (!named.has(name) && !extra(name)) {
+      fail(`tensor '${name}' is not part of this model (${describeConfig(config)}: ${[...named].join(', ')})`);
     }
   }
   let vocab: string[] | undefined;
@@ -156,6 +164,11 @@ export function weightsFromSafetensors(file: SafetensorsFile, source = 'weights 
     if (m !== undefined && m !== String(value)) fail(`__metadata__.${key} says ${m} but the tensors say ${value}`);
   }
   return { ...file, config, vocabSize: config.vocabSize, wordvecSize: config.wordvecSize, hiddenSize: config.hiddenSize, vocab };
+}
+
+function describeConfig(config: ModelConfig): string {
+  return `${config.cell}, ${config.layers} layer${config.layers > 1 ? 's' : ''}, V=${config.vocabSize}, D=${config.wordvecSize}, H=${config.hiddenSize}` +
+    `${config.tied ? ', tied' : ''}${config.output !== 'full' ? `, ${config.output} output` : ''}`;
 }
 
 /** The first word that appears twice in a vocabulary, with both ids. */

@@ -184,4 +184,14 @@ describe('weights files and the architecture', () => {
     const bad = tensors.map(([n, t]) => (n === 'lstm.1.Wh' ? [n, { shape: [4, 12], data: new Float32Array(48) }] : [n, t]) as typeof tensors[number]);
     expect(() => parseWeights(serializeSafetensors(bad), 'x')).toThrow("x: tensor 'lstm.1.Wh' has shape [4, 12] but [4, 16] fits the other tensors (lstm, 2 layers, V=5, D=4, H=4)");
   });
+
+  it('refuses a tensor that the architecture does not name, naming it (a renamed affine.W is not a tied model)', () => {
+    const model = new LanguageModel({ cell: 'rnn', vocabSize: 5, wordvecSize: 4, hiddenSize: 4 }, { backend: jsBackend });
+    const tensors = model.specs.map((s, i) => [s.name, { shape: s.shape, data: model.params[i] }] as [string, { shape: number[]; data: Float32Array }]);
+    const renamed = tensors.map(([n, t]) => [n === 'affine.W' ? 'affine.weight' : n, t] as typeof tensors[number]);
+    expect(() => parseWeights(serializeSafetensors(renamed), 'x')).toThrow(
+      "x: tensor 'affine.weight' is not part of this model (rnn, 1 layer, V=5, D=4, H=4, tied: embed.W, rnn.0.Wx, rnn.0.Wh, rnn.0.b, affine.b)");
+    const extra = [...tensors, ['state.rnn.0.h', { shape: [1, 4], data: new Float32Array(4) }] as typeof tensors[number]];
+    expect(() => parseWeights(serializeSafetensors(extra), 'x')).toThrow(/tensor 'state.rnn.0.h' is not part of this model/);
+  });
 });

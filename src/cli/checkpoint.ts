@@ -203,7 +203,7 @@ export function readCheckpoint(file: string): Checkpoint {
   if (!Array.isArray(history)) fail("checkpoint field 'history' is malformed");
   if (!Number.isSafeInteger(logBytes) || logBytes < 0) fail("checkpoint field 'log_bytes' is malformed");
   // The same parse: checks every tensor and the vocabulary (its length, its words, no word twice), no second copy.
-  const weights = weightsFromSafetensors(raw, file);
+  const weights = weightsFromSafetensors(raw, file, (name) => name.startsWith('state.'));
   if (config.wordvecSize !== weights.wordvecSize || config.hiddenSize !== weights.hiddenSize) {
     fail(`checkpoint field 'config' says wordvec ${config.wordvecSize}, hidden ${config.hiddenSize} but the weights have ${weights.wordvecSize}, ${weights.hiddenSize}`);
   }

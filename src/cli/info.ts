@@ -10,7 +10,7 @@ import { readBytes, weightsFromSafetensors } from '../weights';
 export function fileInfoLines(file: string): string[] {
   const raw = parseSafetensors(readBytes(file, 'file'), file);
   const meta = { ...raw.metadata };
-  const w = weightsFromSafetensors(raw, file);
+  const w = weightsFromSafetensors(raw, file, (name) => meta.format === 'rnnlm.checkpoint' && name.startsWith('state.'));
   const c = w.config;
   const specs = paramTable(c);
   const count = specs.reduce((a, s) => a + s.size, 0);
