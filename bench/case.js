@@ -5,6 +5,7 @@
  */
 const path = require('node:path');
 const os = require('node:os');
+const { performance } = require('node:perf_hooks');
 const Benchmark = require('benchmark');
 const rnnlm = require(path.join(__dirname, '..', 'dist'));
 const native = require(path.join(__dirname, '..', 'dist', 'backend', 'native.js'));
@@ -43,8 +44,24 @@ async function main() {
     console.log(JSON.stringify({ peak: true, n, blasThreads: native.getBlasThreads(), ms: m.seconds * 1e3, gflops: (2 * n ** 3) / m.seconds / 1e9 }));
     return;
   }
+  if (spec.prepare) {
+    // rnnlm prepare of a generated text (run.js writes it): MB/s and the process's peak resident memory.
+    const { prepareDataset } = require(path.join(__dirname, '..', 'dist', 'data', 'prepare.js'));
+    const fs = require('node:fs');
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnlm-bench-prepare-'));
+    const t0 = performance.now();
+    const r = await prepareDataset({ train: [spec.text], out, vocabSize: 100000, backend: rnnlm.resolveBackend(spec.backend) });
+    const seconds = (performance.now() - t0) / 1000;
+    fs.rmSync(out, { recursive: true, force: true });
+    const bytes = r.splits.train.bytes;
+    console.log(JSON.stringify({
+      prepare: true, backend: spec.backend, mb: bytes / 1e6, tokens: r.splits.train.tokens, seconds, mbPerS: bytes / 1e6 / seconds,
+      maxRssMb: process.resourceUsage().maxRSS / 1024,
+    }));
+    return;
+  }
   const w = WORKLOADS[spec.workload];
-  const { corpus } = await rnnlm.loadPtb('train');
+  const { corpus } = w.zipf ? { corpus: require('./zipf').zipfIds(4_000_000, w.zipf, 1) } : await rnnlm.loadPtb('train');
   let data = w.corpusSize > 0 ? corpus.subarray(0, w.corpusSize) : corpus;
   let V = 0;
   for (const id of data) V = Math.max(V, id + 1);

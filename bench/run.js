@@ -67,6 +67,15 @@ for (const workload of only) {
   }
 }
 
+// rnnlm prepare on a generated Zipf text (300,000 words, lines of 5-39 words), --vocab-size 100000.
+const prepareMb = quick ? 5 : 400;
+const text = path.join(os.tmpdir(), `rnnlm-bench-zipf-${prepareMb}mb.txt`);
+if (!fs.existsSync(text)) {
+  execFileSync(process.execPath, [path.join(__dirname, 'zipf.js'), '--mb', String(prepareMb), '--vocab', '300000', '--seed', '1'],
+    { stdio: ['ignore', fs.openSync(text, 'w'), 'inherit'] });
+}
+const prepared = (native ? ['js', 'native'] : ['js']).filter((b) => b === 'native' || quick).map((backend) => runCase({ prepare: true, backend, text }));
+
 const peakAfter = native ? lastPeak : undefined;
 if (peakAfter) {
   const framing = results.filter((r) => r.peakGflops !== undefined).map((r) => r.peakGflops);
@@ -87,6 +96,12 @@ for (const r of results) {
     `${r.peakGflops ? r.peakGflops.toFixed(1) : '-'} | ${r.peakGflops ? `${((100 * r.gflops) / r.peakGflops).toFixed(0)}%` : '-'} | ` +
     `${js ? `${(js.msPerIter / r.msPerIter).toFixed(1)}x` : '-'} |`);
 }
+console.log('');
+console.log('| rnnlm prepare (Zipf text, --vocab-size 100000) | backend | MB | tokens | seconds | MB/s | peak RSS (MB) |');
+console.log('|---|---|---|---|---|---|---|');
+for (const p of prepared) {
+  console.log(`| ${path.basename(text)} | ${p.backend} | ${p.mb.toFixed(0)} | ${p.tokens} | ${p.seconds.toFixed(2)} | ${p.mbPerS.toFixed(0)} | ${p.maxRssMb.toFixed(0)} |`);
+}
 fs.mkdirSync(path.dirname(out), { recursive: true });
-fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), quick, info: info.trim().split('\n'), peak, peakAfter, results }, null, 2) + '\n');
+fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), quick, info: info.trim().split('\n'), peak, peakAfter, results, prepared }, null, 2) + '\n');
 console.log(`\nresults: ${out}`);

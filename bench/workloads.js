@@ -7,6 +7,8 @@
  * into that many frequency classes, as `rnnlm train --output class` does; `noiseSamples` draws that many noise words
  * per iteration from the training unigram^0.75, as `rnnlm train --output sampled` does (FLOPs 6*N*T*H*(k+1)).
  * `js: false` skips the pure-TypeScript backend where one iteration takes tens of seconds (D measures it for LSTMs).
+ * `zipf` trains on 4M ids drawn from a Zipf distribution over that many words (bench/zipf.js) instead of PTB: I and
+ * J are the same model and batch on 10,000 and 100,000 words, each with the default sqrt(V) frequency classes.
  */
 const WORKLOADS = {
   A: { label: 'seed config', corpusSize: 1000, N: 10, T: 5, model: { cell: 'rnn', wordvecSize: 100, hiddenSize: 100 } },
@@ -28,6 +30,14 @@ const WORKLOADS = {
   H: {
     label: 'B with sampled softmax (1024 noise words)', corpusSize: 0, N: 20, T: 35, noiseSamples: 1024,
     model: { cell: 'rnn', wordvecSize: 100, hiddenSize: 100, output: 'sampled' },
+  },
+  I: {
+    label: 'RNN 100, class output, batch 64 x 35, PTB (10k words, 100 classes)', corpusSize: 0, N: 64, T: 35, classes: 100,
+    model: { cell: 'rnn', wordvecSize: 100, hiddenSize: 100, output: 'class' },
+  },
+  J: {
+    label: 'I on a 100k-word Zipf vocabulary (316 classes)', zipf: 100000, N: 64, T: 35, classes: 316, js: false,
+    model: { cell: 'rnn', wordvecSize: 100, hiddenSize: 100, output: 'class' },
   },
 };
 

@@ -58,7 +58,27 @@ function zipfText({ bytes, vocab = 300000, seed = 1, write, block = 1 << 20 }) {
   return { counts, lines, bytes: written + fill };
 }
 
-module.exports = { zipfText, random };
+/** `n` word ids drawn from the same Zipf distribution over `vocab` words, as an Int32Array. */
+function zipfIds(n, vocab, seed = 1) {
+  const rand = random(seed);
+  const cdf = new Float64Array(vocab);
+  let sum = 0;
+  for (let k = 0; k < vocab; k++) cdf[k] = sum += 1 / (k + 1);
+  const ids = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = rand() * sum;
+    let lo = 0, hi = vocab - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cdf[mid] < u) lo = mid + 1;
+      else hi = mid;
+    }
+    ids[i] = lo;
+  }
+  return ids;
+}
+
+module.exports = { zipfText, zipfIds, random };
 
 if (require.main === module) {
   const arg = (name, dflt) => {
