@@ -3,7 +3,7 @@
  * divergence check's warm-up), it exits 0 and its running perplexity is well below the vocabulary size (where
  * every run starts). Examples
  * that differ only in outputs, epochs or validation run once; those that need files a reader would supply
- * (--text, --resume, a missing --init) are skipped; outputs go to a temporary folder.
+ * (--text, --data, --resume, a missing --init) are skipped; outputs go to a temporary folder.
  */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -44,7 +44,7 @@ const examples = all.filter((args) => {
   const key = trainingKey(args);
   if (seen.has(key)) return false;
   seen.add(key);
-  if (args.some((a) => a === '--text' || a === '--resume' || a === '--help')) return false;
+  if (args.some((a) => a === '--text' || a === '--data' || a === '--resume' || a === '--help')) return false;
   if (args.some((a) => a.includes('…') || /^[A-Z|]+$/.test(a))) return false; // prose with placeholders, not a command
   const init = args.indexOf('--init');
   return init < 0 || fs.existsSync(path.resolve(ROOT, args[init + 1]));
