@@ -100,6 +100,16 @@ bool ValidUtf8(const uint8_t* p, size_t n) {
   return true;
 }
 
+// HashWord of [p, p + n) where the bytes up to `end` may be read: the last partial 8 bytes in one load when they
+// lie before `end`.
+inline uint64_t HashWordIn(const uint8_t* p, size_t n, const uint8_t* end) {
+  if (n >= 8 || p + 8 > end) return HashWord(p, n);
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  v &= n == 0 ? 0 : ~uint64_t{0} >> (64 - 8 * n);
+  return HashTail(0x9E3779B97F4A7C15ull ^ (n * 0xC2B2AE3D27D4EB4Full), v);
+}
+
 // Tokenises one segment into `table`, writing provisional ids local * 2 + tag. Words are found a batch at a time
 // and their slots prefetched before they are counted, so that the table's cache misses overlap.
 CountResult CountSegment(WordTable& table, int tag, const uint8_t* b, size_t n, bool last, int32_t* ids) {
@@ -155,7 +165,7 @@ CountResult CountSegment(WordTable& table, int tag, const uint8_t* b, size_t n, 
         stop = true;
         break;
       }
-      const uint64_t h = HashWord(b + start, i - start);
+      const uint64_t h = HashWordIn(b + start, i - start, end);
 
       table.Prefetch(h);
       batch[k++] = {start, static_cast<uint32_t>(i - start), h};
@@ -191,6 +201,13 @@ size_t SplitPoint(const uint8_t* b, size_t n) {
 
 }  // namespace
 
+uint64_t HashTail(uint64_t h, uint64_t v) {
+  h = (h ^ v) * 0xC4CEB9FE1A85EC53ull;
+  h ^= h >> 29;
+  h *= 0xFF51AFD7ED558CCDull;
+  return h ^ (h >> 32);
+}
+
 uint64_t HashWord(const uint8_t* p, size_t n) {
   uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xC2B2AE3D27D4EB4Full);
   while (n >= 8) {
@@ -203,10 +220,7 @@ uint64_t HashWord(const uint8_t* p, size_t n) {
   }
   uint64_t v = 0;
   for (size_t k = 0; k < n; k++) v |= static_cast<uint64_t>(p[k]) << (8 * k);
-  h = (h ^ v) * 0xC4CEB9FE1A85EC53ull;
-  h ^= h >> 29;
-  h *= 0xFF51AFD7ED558CCDull;
-  return h ^ (h >> 32);
+  return HashTail(h, v);
 }
 
 WordTable::WordTable() : slots_(1u << 16), mask_((1u << 16) - 1) {

@@ -85,8 +85,9 @@ class WordCounter {
   int threads_;
 };
 
-// The 64-bit hash WordTable uses.
+// The 64-bit hash WordTable uses, and its last step (mixing in the last, zero-padded 8 bytes).
 uint64_t HashWord(const uint8_t* p, size_t n);
+uint64_t HashTail(uint64_t h, uint64_t v);
 
 }  // namespace rnnlm
 

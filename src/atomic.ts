@@ -29,6 +29,16 @@ export class AtomicFile {
     }
   }
 
+  /** Writes every byte of `bytes` at `position`, on libuv's thread pool. */
+  async writeAsync(bytes: Uint8Array, position: number): Promise<void> {
+    for (let off = 0; off < bytes.length;) {
+      const { bytesWritten } = await new Promise<{ bytesWritten: number }>((resolve, reject) =>
+        fs.write(this.fd, bytes, off, bytes.length - off, position + off, (e, n) => (e ? reject(e) : resolve({ bytesWritten: n }))));
+      if (bytesWritten <= 0) throw new Error(`write to ${this.tmp} made no progress at byte ${off} of ${bytes.length}`);
+      off += bytesWritten;
+    }
+  }
+
   commit(): void {
     fs.fsyncSync(this.fd);
     this.close();

@@ -165,21 +165,19 @@ interface Counted {
 async function countSplit(split: Split, inputs: Input[], counter: WordCounter, file: AtomicFile, opts: PrepareOptions): Promise<Counted> {
   const chunk = opts.chunkBytes ?? CHUNK_BYTES;
   const buf = Buffer.allocUnsafe(chunk + 1);
-  const ids = new Int32Array(chunk + 1);
-  const idBytes = new Uint8Array(ids.buffer);
-  file.write(Buffer.alloc(HEADER_BYTES));
+  const writer = new IdWriter(file, chunk + 1);
   const total = inputs.every((i) => i.size !== undefined) ? inputs.reduce((s, i) => s + i.size!, 0) : undefined;
-  let tokens = 0, done = 0, bytes = 0;
+  let done = 0, bytes = 0;
   for (const input of inputs) {
     const r = await reader(input);
     try {
       let fill = 0, first = true, lastByte = 10, offset = 0, seen = 0;
-      const flush = (last: boolean): void => {
+      const flush = async (last: boolean): Promise<void> => {
+        const ids = await writer.next();
         const c = counter.count(buf, fill, last, ids);
         if (c.bad >= 0) throw new DataError(`${input.name}: the text is not UTF-8 (byte ${offset + c.bad})`);
         if (c.consumed === 0 && !last && fill === chunk) throw new DataError(`${input.name}: a word of more than ${chunk} bytes at byte ${offset}: not a text of words`);
-        file.write(idBytes.subarray(0, c.tokens * 4));
-        tokens += c.tokens;
+        writer.write(c.tokens);
         buf.copyWithin(0, c.consumed, fill);
         fill -= c.consumed;
         offset += c.consumed;
@@ -199,22 +197,59 @@ async function countSplit(split: Split, inputs: Input[], counter: WordCounter, f
         bytes += n;
         seen += n;
         lastByte = buf[fill - 1] ?? lastByte;
-        if (fill === chunk) flush(false);
-        opts.onProgress?.({ split, bytes: done + r.raw(), total, tokens });
+        if (fill === chunk) await flush(false);
+        opts.onProgress?.({ split, bytes: done + r.raw(), total, tokens: writer.tokens });
       }
       if (lastByte !== 10 && seen > 0) buf[fill++] = 10;
-      flush(true);
+      await flush(true);
       done += r.raw();
     } finally {
       r.close();
     }
   }
-  opts.onProgress?.({ split, bytes: done, total, tokens });
+  await writer.finish();
+  opts.onProgress?.({ split, bytes: done, total, tokens: writer.tokens });
   const words = counter.words();
   if (!words.counts.some((c, i) => c > 0 && words.words[i] !== EOS)) {
     throw new DataError(`${inputs.map((i) => i.name).join(', ')} holds no words (empty, or white space only)`);
   }
-  return { words, file, tokens, bytes };
+  return { words, file, tokens: writer.tokens, bytes };
+}
+
+/**
+ * Writes a token file's ids after its header, from two buffers in turn: a chunk's ids go to the disk on libuv's
+ * thread pool while the next chunk is counted into the other buffer.
+ */
+class IdWriter {
+  tokens = 0;
+  private readonly buffers: Int32Array[];
+  private turn = 0;
+  private pending: Promise<void> = Promise.resolve();
+
+  constructor(private readonly file: AtomicFile, size: number) {
+    this.buffers = [new Int32Array(size), new Int32Array(size)];
+  }
+
+  /** The buffer to count into next, once its earlier write is done. */
+  async next(): Promise<Int32Array> {
+    if (this.turn >= 2) await this.pending;
+    return this.buffers[this.turn % 2];
+  }
+
+  /** Starts writing the first `n` ids of the buffer `next` gave. */
+  write(n: number): void {
+    const ids = this.buffers[this.turn % 2];
+    const position = HEADER_BYTES + this.tokens * 4;
+    const before = this.pending;
+    this.pending = before.then(() => this.file.writeAsync(new Uint8Array(ids.buffer, 0, n * 4), position));
+    this.pending.catch(() => undefined); // a failure is reported by next() or finish(), not as an unhandled rejection
+    this.tokens += n;
+    this.turn++;
+  }
+
+  finish(): Promise<void> {
+    return this.pending;
+  }
 }
 
 /**
