@@ -101,7 +101,7 @@ async function main() {
       if (!gradsZero) model.zeroGrads();
       model.forward(batches.xs, batches.ts, w.N, w.T, { iteration, dout: 1 });
       model.backward();
-      support.setIds(batches.xs);
+      support.setIds(batches.xs, batches.ts);
       sumSq = support.sumSquares(backend, model.flatGrads);
     }
     const rate = rnnlm.clipScale(Math.sqrt(sumSq), 0.25);

@@ -294,6 +294,8 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
                              InstanceMethod("affineBackward", &RnnlmAddon::AffineBackward),
                              InstanceMethod("classSoftmaxForward", &RnnlmAddon::ClassSoftmaxForward),
                              InstanceMethod("gatherWords", &RnnlmAddon::GatherWords),
+                             InstanceMethod("treeSoftmaxForward", &RnnlmAddon::TreeSoftmaxForward),
+                             InstanceMethod("treeSoftmaxBackward", &RnnlmAddon::TreeSoftmaxBackward),
                              InstanceMethod("scatterAddWords", &RnnlmAddon::ScatterAddWords),
                              InstanceMethod("classSoftmaxBackward", &RnnlmAddon::ClassSoftmaxBackward),
                              InstanceMethod("softmaxCrossEntropyForward", &RnnlmAddon::SoftmaxForward),
@@ -651,6 +653,77 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     const float* hg = a.F32(8, "hg", a.Mul("groups[C]*H", groups[C], H), "groups[C]*H");
     rnnlm::class_softmax_backward(dh, dW, db, dWc, dbc, work, zp, probs, hg, h, W, Wc, bounds, ct, order, groups, ts,
                                   scale, transW, R, H, V, C, classes);
+    return info.Env().Undefined();
+  }
+
+  // The tree softmax's row checks (see Backend.treeSoftmaxForward): every target in [0, V) or -1, its path within
+  // start and node, offsets[r+1] - offsets[r] its length and within g, every node on it in [0, V-1), every code (when
+  // given) 0 or 1.
+  static void TreeRows(const Args& a, const int32_t* ts, const int32_t* offsets, const int32_t* start, int64_t startLength,
+                       const int32_t* node, int64_t E, const int32_t* code, int64_t gLength, int R, int V) {
+    if (offsets[0] != 0) a.RangeErr("Expected offsets[0] = 0 but received " + std::to_string(offsets[0]));
+    (void)startLength;
+    for (int r = 0; r < R; r++) {
+      const int32_t t = ts[r];
+      const int64_t o = offsets[r];
+      if (t == -1) {
+        if (offsets[r + 1] != o) a.RangeErr("Expected offsets[" + std::to_string(r + 1) + "] = offsets[" + std::to_string(r) + "] for an ignored target");
+        continue;
+      }
+      if (t < 0 || t >= V) a.RangeErr("Expected ts[" + std::to_string(r) + "] in [0, " + std::to_string(V) + ") or -1 but received " + std::to_string(t));
+      const int64_t k0 = start[t], k1 = start[t + 1];
+      if (!(k0 >= 0 && k1 >= k0 && k1 <= E)) {
+        a.RangeErr("Expected start[" + std::to_string(t) + "] <= start[" + std::to_string(t + 1) + "] <= " + std::to_string(E));
+      }
+      if (offsets[r + 1] - o != k1 - k0 || o < 0 || o + (k1 - k0) > gLength) {
+        a.RangeErr("Expected offsets[" + std::to_string(r + 1) + "] - offsets[" + std::to_string(r) + "] = " + std::to_string(k1 - k0) +
+                   " (the path of word " + std::to_string(t) + ") within g of length " + std::to_string(gLength));
+      }
+      for (int64_t k = k0; k < k1; k++) {
+        if (node[k] < 0 || node[k] >= V - 1) a.RangeErr("Expected node[" + std::to_string(k) + "] in [0, " + std::to_string(V - 1) + ") but received " + std::to_string(node[k]));
+        if (code && code[k] != 0 && code[k] != 1) a.RangeErr("Expected code[" + std::to_string(k) + "] 0 or 1 but received " + std::to_string(code[k]));
+      }
+    }
+  }
+
+  // treeSoftmaxForward(g, h, W, b, ts, offsets, start, node, code, R, H, V)
+  Value TreeSoftmaxForward(const CallbackInfo& info) {
+    Args a(info, "treeSoftmaxForward", 12);
+    const int R = a.Dim(9, "R"), H = a.Dim(10, "H"), V = a.Dim(11, "V", 2);
+    const int64_t gLength = a.F32Length(0, "g");
+    float* g = a.F32(0, "g", 0, "g.length");
+    const float* h = a.F32(1, "h", a.Mul("R*H", R, H), "R*H");
+    const float* W = a.F32(2, "W", a.Mul("(V-1)*H", V - 1, H), "(V-1)*H");
+    const float* b = a.F32(3, "b", V - 1, "V-1");
+    const int32_t* ts = a.I32(4, "ts", R, "R");
+    const int32_t* offsets = a.I32(5, "offsets", int64_t{R} + 1, "R+1");
+    const int32_t* start = a.I32(6, "start", int64_t{V} + 1, "V+1");
+    const int64_t E = a.I32Length(7, "node");
+    const int32_t* node = a.I32(7, "node", 0, "node.length");
+    const int32_t* code = a.I32(8, "code", E, "node.length");
+    TreeRows(a, ts, offsets, start, int64_t{V} + 1, node, E, code, gLength, R, V);
+    return Napi::Number::New(info.Env(), rnnlm::tree_softmax_forward(g, h, W, b, ts, offsets, start, node, code, R, H));
+  }
+
+  // treeSoftmaxBackward(dh, dW, db, g, scale, h, W, ts, offsets, start, node, R, H, V)
+  Value TreeSoftmaxBackward(const CallbackInfo& info) {
+    Args a(info, "treeSoftmaxBackward", 14);
+    const int R = a.Dim(11, "R"), H = a.Dim(12, "H"), V = a.Dim(13, "V", 2);
+    float* dh = a.F32(0, "dh", a.Mul("R*H", R, H), "R*H");
+    float* dW = a.F32(1, "dW", a.Mul("(V-1)*H", V - 1, H), "(V-1)*H");
+    float* db = a.F32(2, "db", V - 1, "V-1");
+    const int64_t gLength = a.F32Length(3, "g");
+    const float* g = a.F32(3, "g", 0, "g.length");
+    const float scale = static_cast<float>(a.Finite(4, "scale"));
+    const float* h = a.F32(5, "h", a.Mul("R*H", R, H), "R*H");
+    const float* W = a.F32(6, "W", a.Mul("(V-1)*H", V - 1, H), "(V-1)*H");
+    const int32_t* ts = a.I32(7, "ts", R, "R");
+    const int32_t* offsets = a.I32(8, "offsets", int64_t{R} + 1, "R+1");
+    const int32_t* start = a.I32(9, "start", int64_t{V} + 1, "V+1");
+    const int64_t E = a.I32Length(10, "node");
+    const int32_t* node = a.I32(10, "node", 0, "node.length");
+    TreeRows(a, ts, offsets, start, int64_t{V} + 1, node, E, nullptr, gLength, R, V);
+    rnnlm::tree_softmax_backward(dh, dW, db, g, scale, h, W, ts, offsets, start, node, R, H);
     return info.Env().Undefined();
   }
 

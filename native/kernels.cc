@@ -1233,4 +1233,78 @@ double add_sum_squares_rows(float* y, float* x, const int32_t* rows, int64_t R, 
 
 void scale(float* x, float s, int64_t n) { simd().scale(x, x, s, n); }
 
+namespace {
+
+// The tree kernels read one node's row of W (and dW) per path entry, scattered over a matrix of V-1 rows: each
+// entry prefetches the row of the entry this many ahead, so that the cache misses overlap.
+constexpr int kTreeAhead = 4;
+
+inline void PrefetchRow(const float* row, int H) {
+  for (int j = 0; j < H; j += 16) __builtin_prefetch(row + j);
+}
+
+// h . w with eight running sums (so the compiler can keep them in vector registers without reassociating).
+inline float Dot(const float* h, const float* w, int H) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int j = 0;
+  for (; j + 8 <= H; j += 8) {
+    for (int q = 0; q < 8; q++) acc[q] += h[j + q] * w[j + q];
+  }
+  float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; j < H; j++) s += h[j] * w[j];
+  return s;
+}
+
+}  // namespace
+
+double tree_softmax_forward(float* g, const float* h, const float* W, const float* b, const int32_t* ts,
+                            const int32_t* offsets, const int32_t* start, const int32_t* node, const int32_t* code,
+                            int R, int H) {
+  double loss = 0;
+  for (int r = 0; r < R; r++) {
+    const int32_t t = ts[r];
+    if (t == -1) continue;
+    const float* hr = h + static_cast<int64_t>(r) * H;
+    float* gr = g + offsets[r] - start[t];
+    const int32_t k0 = start[t], k1 = start[t + 1];
+    for (int32_t k = k0; k < k1 && k < k0 + kTreeAhead; k++) PrefetchRow(W + static_cast<int64_t>(node[k]) * H, H);
+    for (int32_t k = k0; k < k1; k++) {
+      if (k + kTreeAhead < k1) PrefetchRow(W + static_cast<int64_t>(node[k + kTreeAhead]) * H, H);
+      const float s = Dot(hr, W + static_cast<int64_t>(node[k]) * H, H) + b[node[k]];
+      const double z = code[k] == 1 ? s : -static_cast<double>(s);
+      loss -= z >= 0 ? -std::log1p(std::exp(-z)) : z - std::log1p(std::exp(z));
+      gr[k] = static_cast<float>(1 / (1 + std::exp(-static_cast<double>(s))) - code[k]);
+    }
+  }
+  return loss;
+}
+
+void tree_softmax_backward(float* dh, float* dW, float* db, const float* g, float scale, const float* h,
+                           const float* W, const int32_t* ts, const int32_t* offsets, const int32_t* start,
+                           const int32_t* node, int R, int H) {
+  std::memset(dh, 0, sizeof(float) * static_cast<size_t>(R) * static_cast<size_t>(H));
+  for (int r = 0; r < R; r++) {
+    const int32_t t = ts[r];
+    if (t == -1) continue;
+    const float* hr = h + static_cast<int64_t>(r) * H;
+    float* dhr = dh + static_cast<int64_t>(r) * H;
+    const float* gr = g + offsets[r] - start[t];
+    const int32_t k0 = start[t], k1 = start[t + 1];
+    for (int32_t k = k0; k < k1; k++) {
+      if (k + kTreeAhead < k1) {
+        PrefetchRow(W + static_cast<int64_t>(node[k + kTreeAhead]) * H, H);
+        PrefetchRow(dW + static_cast<int64_t>(node[k + kTreeAhead]) * H, H);
+      }
+      const float gs = gr[k] * scale;
+      const float* w = W + static_cast<int64_t>(node[k]) * H;
+      float* dw = dW + static_cast<int64_t>(node[k]) * H;
+      for (int j = 0; j < H; j++) {
+        dhr[j] += gs * w[j];
+        dw[j] += gs * hr[j];
+      }
+      db[node[k]] += gs;
+    }
+  }
+}
+
 }  // namespace rnnlm

@@ -61,6 +61,18 @@ void class_softmax_backward(float* dh, float* dW, float* db, float* dWc, float* 
                             const int32_t* ts, float scale, bool transW, int R, int H, int V, int C, bool classes);
 
 // Words' output weights side by side: out [n,H] row j = W[:, ids[j]] (W [H,V]), or with transW W[ids[j], :] (W [V,H]).
+// The hierarchical softmax (Backend.treeSoftmaxForward / treeSoftmaxBackward): for each row r with a target t
+// (ts[r] != -1), each entry k of t's path [start[t], start[t+1]), node n = node[k]: s = h[r] . W[n] + b[n]; the
+// loss adds -log sigmoid(code ? s : -s) and g[offsets[r] + k - start[t]] = sigmoid(s) - code. The backward writes
+// dh [R,H] = sum of scale g W[n] over the path and adds scale g h[r] to dW[n], scale g to db[n]. The caller has
+// checked every index. h [R,H], W and dW [V-1,H], b and db [V-1].
+double tree_softmax_forward(float* g, const float* h, const float* W, const float* b, const int32_t* ts,
+                            const int32_t* offsets, const int32_t* start, const int32_t* node, const int32_t* code,
+                            int R, int H);
+void tree_softmax_backward(float* dh, float* dW, float* db, const float* g, float scale, const float* h,
+                           const float* W, const int32_t* ts, const int32_t* offsets, const int32_t* start,
+                           const int32_t* node, int R, int H);
+
 void gather_words(float* out, const float* W, const int32_t* ids, bool transW, int H, int V, int n);
 
 // Its adjoint: dW[:, ids[j]] += src[j, :] (or dW[ids[j], :] with transW), repeated ids adding up.

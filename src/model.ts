@@ -6,7 +6,8 @@
  *
  * Layers: TimeEmbedding -> [TimeDropout -> TimeRNN|TimeLSTM|TimeGRU] x layers -> TimeDropout -> TimeAffine
  * (or, tied, the embedding matrix transposed) -> TimeSoftmaxWithLoss; or, with class output, the last two as one
- * TimeClassSoftmaxWithLoss over the same word weights.
+ * TimeClassSoftmaxWithLoss over the same word weights; or, with tree output, TimeTreeSoftmaxWithLoss (a
+ * hierarchical softmax over a Huffman tree of the words) in their place.
  */
 import { resolveBackend, type Backend, type BackendName } from './backend';
 import { TimeAffine } from './layers/affine';
@@ -17,6 +18,7 @@ import { TimeDropout } from './layers/dropout';
 import { TimeEmbedding } from './layers/embedding';
 import { TimeGRU, TimeLSTM, TimeRNN, type RecurrentOptions, type RecurrentWeights, type TimeRecurrent } from './layers/recurrent';
 import { TimeSoftmaxWithLoss } from './layers/softmax';
+import { huffmanTree, TimeTreeSoftmaxWithLoss } from './layers/tree-softmax';
 import { Random } from './random';
 
 export type CellType = 'rnn' | 'lstm' | 'gru';
@@ -55,6 +57,8 @@ export interface ModelConfig {
   classBounds: readonly number[];
   /** For `sampled` output: the noise distribution (training only; evaluation is the full softmax). */
   noise?: NoiseConfig;
+  /** For `tree` output: the word counts its Huffman tree is built from (huffmanTree). */
+  treeCounts?: readonly number[];
 }
 
 /** Sampled softmax's noise: `samples` words per iteration from the unigram `counts` raised to `power`. */
@@ -64,8 +68,8 @@ export interface NoiseConfig {
   counts: readonly number[];
 }
 
-export type OutputType = 'full' | 'class' | 'sampled';
-export const OUTPUT_TYPES: readonly OutputType[] = ['full', 'class', 'sampled'];
+export type OutputType = 'full' | 'class' | 'sampled' | 'tree';
+export const OUTPUT_TYPES: readonly OutputType[] = ['full', 'class', 'sampled', 'tree'];
 
 /**
  * A config with defaults filled in (1 layer, no dropout, untied, full softmax; wordvec and hidden 100) and every
@@ -77,6 +81,7 @@ export function modelConfig(c: Partial<ModelConfig> & { vocabSize: number }): Mo
     hiddenSize: c.hiddenSize ?? 100, dropout: c.dropout ?? 0, tied: c.tied ?? false,
     output: c.output ?? 'full', classBounds: c.classBounds ? Array.from(c.classBounds) : [],
     ...(c.noise && { noise: { samples: c.noise.samples, power: c.noise.power, counts: Array.from(c.noise.counts) } }),
+    ...(c.treeCounts && { treeCounts: Array.from(c.treeCounts) }),
   };
   if (!CELL_TYPES.includes(config.cell)) {
     throw new RangeError(`Unknown cell '${String(config.cell)}': expected one of ${CELL_TYPES.join(', ')}`);
@@ -103,6 +108,14 @@ export function modelConfig(c: Partial<ModelConfig> & { vocabSize: number }): Mo
       throw new RangeError(`Expected ${config.vocabSize} word counts >= 0 for the noise distribution`);
     }
   } else if (config.noise) throw new RangeError(`noise is for the sampled output layer, not '${config.output}'`);
+  if (config.output === 'tree') {
+    const counts = config.treeCounts;
+    if (!counts || counts.length !== config.vocabSize || !counts.every((x) => Number.isFinite(x) && x >= 0)) {
+      throw new RangeError(`The tree output layer needs ${config.vocabSize} word counts >= 0 (treeCounts) to build its tree from`);
+    }
+    if (config.vocabSize < 2) throw new RangeError('The tree output layer needs a vocabulary of at least 2 words');
+    if (config.tied) throw new RangeError('The tree output layer has a vector per tree node, not per word: it cannot be tied to the embedding');
+  } else if (config.treeCounts) throw new RangeError(`treeCounts are for the tree output layer, not '${config.output}'`);
   if (config.tied && config.wordvecSize !== config.hiddenSize) {
     throw new RangeError(
       `Tied weights need wordvecSize = hiddenSize (the output layer reuses the embedding), but they are ${config.wordvecSize} and ${config.hiddenSize}`,
@@ -124,7 +137,8 @@ export interface ParamSpec {
 /**
  * The size table: every tensor's name, shape, place in the flat buffers and initial scale, in the book's order:
  * `embed.W` [V,D]; per layer l: `{cell}.{l}.Wx` [in,G*H], `{cell}.{l}.Wh` [H,G*H], `{cell}.{l}.b` [G*H];
- * `affine.W` [H,V] (absent when tied); `affine.b` [V]; with class output `class.W` [H,C] and `class.b` [C].
+ * `affine.W` [H,V] (absent when tied); `affine.b` [V]; with class output `class.W` [H,C] and `class.b` [C]; with tree
+ * output `tree.W` [V-1,H] and `tree.b` [V-1] (no affine.W, affine.b), zeros at first (as word2vec's).
  */
 export function paramTable(config: ModelConfig): ParamSpec[] {
   const { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H } = config;
@@ -134,8 +148,12 @@ export function paramTable(config: ModelConfig): ParamSpec[] {
     const inSize = l === 0 ? D : H;
     list.push([`${cell}.${l}.Wx`, [inSize, G], 1 / Math.sqrt(inSize)], [`${cell}.${l}.Wh`, [H, G], 1 / Math.sqrt(H)], [`${cell}.${l}.b`, [G], 0]);
   }
-  if (!config.tied) list.push(['affine.W', [H, V], 1 / Math.sqrt(H)]);
-  list.push(['affine.b', [V], 0]);
+  if (config.output === 'tree') {
+    list.push(['tree.W', [V - 1, H], 0], ['tree.b', [V - 1], 0]);
+  } else {
+    if (!config.tied) list.push(['affine.W', [H, V], 1 / Math.sqrt(H)]);
+    list.push(['affine.b', [V], 0]);
+  }
   if (config.output === 'class') {
     const C = config.classBounds.length - 1;
     list.push(['class.W', [H, C], 1 / Math.sqrt(H)], ['class.b', [C], 0]);
@@ -175,13 +193,15 @@ export function stateTable(config: ModelConfig): { name: string; layer: number; 
  * The matrix-product FLOPs of one training iteration (forward and backward: 3 products of 2 FLOPs per
  * multiply-add): per recurrent layer 6*N*T*(in + H)*G*H with G gates, plus the output layer 6*N*T*H*V; for the
  * class output 6*N*T*H*(C + V/C), the in-class scores at their mean class size over the tokens (V/C for
- * frequency classes); for sampled output 6*N*T*H*(k + 1) (training; evaluation is the full softmax).
+ * frequency classes); for sampled output 6*N*T*H*(k + 1) (training; evaluation is the full softmax); for tree
+ * output 6*N*T*H*log2(V), about the mean path length.
  */
 export function iterationFlops(config: ModelConfig, N: number, T: number): number {
   const { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H } = config;
   const G = CELLS[cell].gates;
   const C = config.classBounds.length - 1;
-  const scores = config.output === 'class' ? C + V / C : config.output === 'sampled' && config.noise ? config.noise.samples + 1 : V;
+  const scores = config.output === 'class' ? C + V / C : config.output === 'sampled' && config.noise ? config.noise.samples + 1
+    : config.output === 'tree' ? Math.log2(V) : V;
   let f = 6 * N * T * H * scores;
   for (let l = 0; l < layers; l++) f += 6 * N * T * ((l === 0 ? D : H) + H) * G * H;
   return f;
@@ -239,8 +259,11 @@ export class LanguageModel {
   readonly layers: TimeRecurrent[];
   /** dropouts[l] feeds layers[l]; the last one feeds the output layer. Empty when config.dropout is 0. */
   readonly dropouts: TimeDropout[];
-  readonly affine: TimeAffine;
-  readonly lossLayer: TimeSoftmaxWithLoss;
+  /** The output layer's affine and softmax (absent with tree output). */
+  readonly affine?: TimeAffine;
+  readonly lossLayer?: TimeSoftmaxWithLoss;
+  /** The hierarchical softmax (config.output 'tree'), in place of affine and lossLayer. */
+  readonly treeLayer?: TimeTreeSoftmaxWithLoss;
   /** The class-factored output layer (config.output 'class'), in place of lossLayer; shares affine's weights. */
   readonly classLayer?: TimeClassSoftmaxWithLoss;
   /** Sampled softmax (config.output 'sampled'): the training objective; evaluation uses affine and lossLayer. */
@@ -286,6 +309,12 @@ export class LanguageModel {
       }));
     }
     this.dropouts = dropout > 0 ? Array.from({ length: layers + 1 }, (_, site) => new TimeDropout(dropout, site, { backend })) : [];
+    if (this.config.output === 'tree') {
+      this.treeLayer = new TimeTreeSoftmaxWithLoss(this.param('tree.W'), this.param('tree.b'), huffmanTree(this.config.treeCounts!), H, {
+        backend, dW: this.grad('tree.W'), db: this.grad('tree.b'),
+      });
+      return;
+    }
     // Tied: one tensor, two uses; both layers add their gradients to embed.W's.
     this.affine = tied
       ? new TimeAffine(this.param('embed.W'), this.param('affine.b'), H, V, { backend, dW: this.grad('embed.W'), db: this.grad('affine.b'), transposed: true })
@@ -328,7 +357,7 @@ export class LanguageModel {
       if (init === 'book') {
         if (s.initScale === 0) view.fill(0);
         else rng.fillRandn(view, s.initScale);
-      } else if (s.name === 'affine.b' || s.name === 'class.b') {
+      } else if (s.name === 'affine.b' || s.name === 'class.b' || s.name.startsWith('tree.')) {
         view.fill(0);
       } else if (s.name === 'embed.W' || s.name === 'affine.W' || s.name === 'class.W') {
         for (let i = 0; i < view.length; i++) view[i] = (2 * rng.uniform() - 1) * 0.1;
@@ -397,18 +426,19 @@ export class LanguageModel {
 
   /**
    * Scores [N,T,V] for word ids xs [N,T] (no loss, no dropout), advancing the state: for generation and scoring;
-   * their softmax is the model's distribution of the next word. With class output they are the log-probabilities.
+   * their softmax is the model's distribution of the next word. With class or tree output they are the
+   * log-probabilities.
    */
   predict(xs: Int32Array, N: number, T: number): Float32Array {
     const mode = this.training;
     this.train(false);
     try {
       const h = this.hidden(xs, N, T, {});
-      if (this.classLayer) {
+      if (this.classLayer || this.treeLayer) {
         this.predicted = ensureF32(this.predicted, N * T * this.vocabSize);
-        return this.classLayer.logProbs(this.predicted, h, N, T);
+        return this.classLayer ? this.classLayer.logProbs(this.predicted, h, N, T) : this.treeLayer!.logProbs(this.predicted, h, N * T);
       }
-      return this.affine.forward(h, N, T);
+      return this.affine!.forward(h, N, T);
     } finally {
       this.train(mode);
     }
@@ -419,16 +449,17 @@ export class LanguageModel {
     const iteration = key.iteration ?? this.forwardCount;
     const h = this.lossHidden(xs, N, T, key);
     if (this.classLayer) return this.classLayer.forward(h, ts, N, T);
+    if (this.treeLayer) return this.treeLayer.forward(h, ts, N, T);
     this.sampledForward = this.training && this.sampledLayer !== undefined;
     if (this.sampledForward) return this.sampledLayer!.forward(h, ts, N, T, { seed: this.seed, iteration });
-    return this.lossLayer.forward(this.affine.forward(h, N, T), ts, N, T, this.vocabSize, key.dout);
+    return this.lossLayer!.forward(this.affine!.forward(h, N, T), ts, N, T, this.vocabSize, key.dout);
   }
 
   /** Adds the gradients of the last forward's loss (times dout: the forward's StepKey.dout when it had one) to `grads`. */
   backward(dout = 1): void {
     if (!this.forwarded) throw new Error('LanguageModel.backward called before forward');
-    this.backwardHidden(this.classLayer ? this.classLayer.backward(dout)
-      : this.sampledForward ? this.sampledLayer!.backward(dout) : this.affine.backward(this.lossLayer.backward(dout)));
+    this.backwardHidden(this.classLayer ? this.classLayer.backward(dout) : this.treeLayer ? this.treeLayer.backward(dout)
+      : this.sampledForward ? this.sampledLayer!.backward(dout) : this.affine!.backward(this.lossLayer!.backward(dout)));
   }
 
   /**
@@ -506,6 +537,17 @@ export class LanguageModel {
    */
   get sparseRows(): { V: number; D: number } | undefined {
     return this.config.tied ? undefined : { V: this.vocabSize, D: this.wordvecSize };
+  }
+
+  /**
+   * The output layer's row-sparse gradient, where it has one: the tree output writes only the rows of tree.W
+   * [V-1,H] on the paths of the batch's targets (`mark` marks them in a [V-1] array). GradientSupport skips the
+   * other rows in the serial passes.
+   */
+  get outputRows(): { offset: number; V: number; D: number; mark: (ts: Int32Array, seen: Uint8Array) => void } | undefined {
+    if (!this.treeLayer) return undefined;
+    const layer = this.treeLayer;
+    return { offset: this.specs[this.index('tree.W')].offset, V: this.vocabSize - 1, D: this.hiddenSize, mark: (ts, seen) => layer.markNodes(ts, seen) };
   }
 
   /** Sets every gradient to zero (backward accumulates). */

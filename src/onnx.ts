@@ -163,7 +163,7 @@ export interface OnnxExportOptions {
 /** The ONNX model (serialized ModelProto) of a model's config and tensors (by paramTable name). */
 export function exportOnnx(config: ModelConfig, tensors: ReadonlyMap<string, Float32Array>, opts: OnnxExportOptions = {}): Uint8Array {
   const { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H, tied } = config;
-  if (config.output === 'class') throw new RangeError('The ONNX export covers the full softmax (and sampled-softmax models, whose weights are a full softmax), not the class output layer');
+  if (config.output === 'class' || config.output === 'tree') throw new RangeError(`The ONNX export covers the full softmax (and sampled-softmax models, whose weights are a full softmax), not the ${config.output} output layer`);
   const get = tensorLookup(config, tensors, 'the ONNX export');
   if (opts.vocab !== undefined && opts.vocab.length !== V) {
     throw new RangeError(`vocabulary has ${opts.vocab.length} words but the model ${V}`);

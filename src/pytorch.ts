@@ -51,7 +51,7 @@ export function pytorchModelArgs(config: ModelConfig): Record<string, string> {
 /** The state_dict of PyTorch's RNNModel for a model's config and tensors (by paramTable name). */
 export function pytorchStateDict(config: ModelConfig, tensors: ReadonlyMap<string, Float32Array>): [string, Tensor][] {
   const { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H } = config;
-  if (config.output === 'class') throw new RangeError('The PyTorch export covers the full softmax (and sampled-softmax models, whose weights are a full softmax), not the class output layer');
+  if (config.output === 'class' || config.output === 'tree') throw new RangeError(`The PyTorch export covers the full softmax (and sampled-softmax models, whose weights are a full softmax), not the ${config.output} output layer`);
   if (cell === 'gru') {
     throw new RangeError("PyTorch's nn.GRU applies the reset gate after the recurrent product and rnnlm's GRU (the book's) before it, so no PyTorch weights give the same model; export it with --onnx");
   }

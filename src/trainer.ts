@@ -310,7 +310,7 @@ export class RnnlmTrainer {
           }
           if (!engine) {
             model.backward();
-            support!.setIds(batches.xs);
+            support!.setIds(batches.xs, batches.ts);
           }
           // Clipping as the book's clip_grads, folded into the update: param -= lr * rate * grad in one pass, with
           // the norm from the engine's block sum when it computed one.

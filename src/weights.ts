@@ -87,7 +87,9 @@ function inferConfig(file: SafetensorsFile, fail: (msg: string) => never, hasArc
   if (!wh) fail(`missing tensor '${cell}.0.Wh'`);
   const H = wh!.shape[0];
   if (!(V >= 1 && D >= 1 && H >= 1)) fail(`sizes must be positive (V=${V}, D=${D}, H=${H})`);
-  const tied = !t.has('affine.W');
+  const tree = t.has('tree.W');
+  if (tree && !hasArchitecture) fail("tensors 'tree.W' and 'tree.b' of a tree output layer need __metadata__.architecture (the word counts of its tree)");
+  const tied = !tree && !t.has('affine.W');
   if (tied && D !== H) fail(`missing tensor 'affine.W' (tied output weights need wordvec = hidden, but they are ${D} and ${H})`);
   if (!hasArchitecture && (t.has('class.W') || t.has('class.b'))) fail("tensors 'class.W' and 'class.b' of a class output layer need __metadata__.architecture (its class boundaries)");
   return { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H, dropout: 0, tied, output: 'full', classBounds: [] };
@@ -125,7 +127,7 @@ export function weightsFromSafetensors(file: SafetensorsFile, source = 'weights 
       }
     }
     try {
-      config = modelConfig({ ...inferred, dropout: meta.dropout ?? 0, output: meta.output, classBounds: meta.classBounds, noise: meta.noise });
+      config = modelConfig({ ...inferred, dropout: meta.dropout ?? 0, output: meta.output, classBounds: meta.classBounds, noise: meta.noise, treeCounts: meta.treeCounts });
     } catch (e) {
       fail(`__metadata__.architecture: ${(e as Error).message}`);
     }

@@ -789,6 +789,59 @@ export const jsBackend: Backend = {
     for (let i = 0; i < x.length; i++) x[i] *= s;
   },
 
+  treeSoftmaxForward(g, h, W, b, ts, offsets, start, node, code, R, H, V) {
+    v.dim('R', R); v.dim('H', H); v.dim('V', V, 2);
+    v.f32('h', h, v.product('R*H', R, H), 'R*H');
+    v.f32('W', W, v.product('(V-1)*H', V - 1, H), '(V-1)*H');
+    v.f32('b', b, V - 1, 'V-1');
+    v.i32('ts', ts, R, 'R');
+    v.i32('offsets', offsets, R + 1, 'R+1');
+    v.i32('start', start, V + 1, 'V+1');
+    v.i32('node', node, 0);
+    v.i32('code', code, node.length, 'node.length');
+    v.f32('g', g, 0);
+    let loss = 0;
+    v.treeRows(ts, offsets, start, node, g.length, R, V, (r, _t, k0, k1, o) => {
+      for (let k = k0; k < k1; k++) {
+        const n = v.treeNode(node, k, V), c = code[k];
+        if (c !== 0 && c !== 1) throw new RangeError(`Expected code[${k}] 0 or 1 but received ${c}`);
+        let s = b[n];
+        for (let j = 0; j < H; j++) s += h[r * H + j] * W[n * H + j];
+        s = fround(s);
+        const z = c === 1 ? s : -s;
+        loss -= z >= 0 ? -Math.log1p(exp(-z)) : z - Math.log1p(exp(z));
+        g[o + k - k0] = 1 / (1 + exp(-s)) - c;
+      }
+    });
+    return loss;
+  },
+
+  treeSoftmaxBackward(dh, dW, db, g, scale, h, W, ts, offsets, start, node, R, H, V) {
+    v.dim('R', R); v.dim('H', H); v.dim('V', V, 2);
+    v.finite('scale', scale);
+    v.f32('dh', dh, v.product('R*H', R, H), 'R*H');
+    v.f32('h', h, R * H, 'R*H');
+    v.f32('W', W, v.product('(V-1)*H', V - 1, H), '(V-1)*H');
+    v.f32('dW', dW, (V - 1) * H, '(V-1)*H');
+    v.f32('db', db, V - 1, 'V-1');
+    v.i32('ts', ts, R, 'R');
+    v.i32('offsets', offsets, R + 1, 'R+1');
+    v.i32('start', start, V + 1, 'V+1');
+    v.i32('node', node, 0);
+    v.f32('g', g, 0);
+    dh.fill(0, 0, R * H);
+    v.treeRows(ts, offsets, start, node, g.length, R, V, (r, _t, k0, k1, o) => {
+      for (let k = k0; k < k1; k++) {
+        const n = v.treeNode(node, k, V), gs = fround(g[o + k - k0] * scale);
+        for (let j = 0; j < H; j++) {
+          dh[r * H + j] += gs * W[n * H + j];
+          dW[n * H + j] += gs * h[r * H + j];
+        }
+        db[n] += gs;
+      }
+    });
+  },
+
   wordCounter(threads) {
     v.dim('threads', threads, 1);
     if (threads > 2) throw new RangeError(`Expected integer in [1, 2] for threads but received ${threads}`);

@@ -119,7 +119,7 @@ export function loadNativeBackend(): NativeLoad {
 /** Every op of the Backend interface; the addon exports each under the same name with the same arguments. */
 const OPS = [
   'sgemm', 'embeddingForward', 'embeddingBackward', 'rnnForward', 'rnnBackward', 'lstmForward', 'lstmBackward',
-  'gruForward', 'gruBackward', 'dropoutForward', 'dropoutBackward', 'affineForward', 'affineBackward', 'classSoftmaxForward', 'classSoftmaxBackward', 'gatherWords', 'scatterAddWords',
+  'gruForward', 'gruBackward', 'dropoutForward', 'dropoutBackward', 'affineForward', 'affineBackward', 'classSoftmaxForward', 'classSoftmaxBackward', 'gatherWords', 'scatterAddWords', 'treeSoftmaxForward', 'treeSoftmaxBackward',
   'softmaxCrossEntropyForward', 'softmaxCrossEntropyBackward', 'sgdUpdate', 'sumSquares', 'addSumSquares', 'zero', 'scale',
   'sumSquaresRows', 'sgdUpdateRows', 'addSumSquaresRows', 'renumberFile',
 ] as const satisfies readonly (keyof Omit<Backend, 'name'>)[];

@@ -180,6 +180,28 @@ export interface Backend {
     transW: boolean, R: number, H: number, V: number, C: number, classes: boolean,
   ): void;
 
+  /**
+   * The hierarchical softmax's forward (TimeTreeSoftmaxWithLoss) over a word tree with V leaves and V-1 internal
+   * nodes: for every row r whose target t = ts[r] is not -1 and every entry k of t's path (start[t] <= k <
+   * start[t+1], node[k] in [0, V-1), code[k] 0 or 1), s = h[r] . W[node[k]] + b[node[k]], the loss adds
+   * -log sigmoid(code ? s : -s), and g[offsets[r] + k - start[t]] = sigmoid(s) - code (offsets[r+1] - offsets[r] is
+   * the path's length, 0 for -1 targets). Returns the summed loss. h [R,H], W [V-1,H], b [V-1], ts [R],
+   * offsets [R+1], start [V+1], node and code [start[V]]; g [offsets[R]].
+   */
+  treeSoftmaxForward(
+    g: Float32Array, h: Float32Array, W: Float32Array, b: Float32Array, ts: Int32Array, offsets: Int32Array,
+    start: Int32Array, node: Int32Array, code: Int32Array, R: number, H: number, V: number,
+  ): number;
+
+  /**
+   * Its backward for loss * scale: dh [R,H] = sum over row r's path of scale g W[node] (written); dW[node] +=
+   * scale g h[r] and db[node] += scale g (accumulate).
+   */
+  treeSoftmaxBackward(
+    dh: Float32Array, dW: Float32Array, db: Float32Array, g: Float32Array, scale: number, h: Float32Array, W: Float32Array,
+    ts: Int32Array, offsets: Int32Array, start: Int32Array, node: Int32Array, R: number, H: number, V: number,
+  ): void;
+
   /** out [n,H]: row j = W[:, ids[j]] for W [H,V], or W[ids[j], :] for W stored [V,H] (transW); 0 <= ids[j] < V. */
   gatherWords(out: Float32Array, W: Float32Array, ids: Int32Array, transW: boolean, H: number, V: number, n: number): void;
 

@@ -268,6 +268,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
       if (flags[k] !== undefined && flags.output !== 'sampled') throw new UsageError(`${name} needs --output sampled`);
     }
     if (flags.noisePower !== undefined && !(flags.noisePower <= 1)) throw new UsageError('--noise-power must be in [0, 1]');
+    if (flags.tied && flags.output === 'tree') throw new UsageError('--tied does not go with --output tree (its weights belong to tree nodes, not words)');
     if (flags.tied && flags.init === undefined && flags.wordvecSize !== flags.hiddenSize) {
       throw new UsageError(`--tied needs --wordvec-size = --hidden-size (the output layer reuses the embedding), but they are ${flags.wordvecSize} and ${flags.hiddenSize}`);
     }
@@ -342,6 +343,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
       cell: config.cell, layers: config.numLayers, vocabSize, wordvecSize: config.wordvecSize, hiddenSize: config.hiddenSize,
       dropout: config.dropout, tied: config.tied, output: config.output,
       ...(config.output === 'class' && { classBounds: data.classBounds! }),
+      ...(config.output === 'tree' && { treeCounts: Array.from(data.counts.subarray(0, vocabSize)) }),
       ...(config.output === 'sampled' && {
         noise: { samples: config.noiseSamples ?? DEFAULT_NOISE_SAMPLES, power: config.noisePower ?? DEFAULT_NOISE_POWER, counts: Array.from(data.counts) },
       }),
@@ -511,7 +513,7 @@ export function describeModel(model: LanguageModel): string {
   const c = model.config;
   return `${c.cell} ${c.layers > 1 ? `${c.layers}x` : ''}${c.wordvecSize}/${c.hiddenSize}` +
     `${c.dropout > 0 ? `, dropout ${c.dropout}` : ''}${c.tied ? ', tied' : ''}${c.output === 'class' ? `, ${c.classBounds.length - 1} word classes` : ''}` +
-    `${c.output === 'sampled' && c.noise ? `, sampled softmax (${c.noise.samples} noise words)` : ''}`;
+    `${c.output === 'sampled' && c.noise ? `, sampled softmax (${c.noise.samples} noise words)` : ''}${c.output === 'tree' ? ', tree output' : ''}`;
 }
 
 function dropoutArg(value: string): number {
@@ -528,7 +530,7 @@ export function trainCommand(run: (flags: TrainFlags, explicit: Set<string>) => 
     .option('--num-layers <n>', 'stacked recurrent layers', positiveInt, 1)
     .option('--dropout <p>', 'dropout ratio after the embedding, between layers and before the output layer', dropoutArg, 0)
     .option('--tied', 'tie the output weights to the embedding (needs --wordvec-size = --hidden-size)')
-    .addOption(new Option('--output <layer>', 'output layer: full softmax; class (a class-factored softmax over frequency classes: exact probabilities, far fewer scores per word); sampled (sampled softmax in training, the exact full softmax in evaluation)').choices(OUTPUT_TYPES).default('full'))
+    .addOption(new Option('--output <layer>', 'output layer: full softmax; class (a class-factored softmax over frequency classes: exact probabilities, far fewer scores per word); sampled (sampled softmax in training, the exact full softmax in evaluation); tree (a hierarchical softmax over a Huffman tree of the words: exact probabilities, about log2(V) scores per word, for large vocabularies)').choices(OUTPUT_TYPES).default('full'))
     .option('--classes <n>', 'word classes of --output class (default: the square root of the vocabulary size, 100 for PTB; fewer when frequent words fill them)', positiveInt)
     .addOption(new Option('--class-method <method>', 'how --output class puts words in classes: frequency (Mikolov\'s frequency bands, the default) or exchange (words of similar contexts together, by the exchange algorithm from the frequency classes)').choices(CLASS_METHODS))
     .option('--noise-samples <k>', `noise words per iteration of --output sampled (default ${DEFAULT_NOISE_SAMPLES})`, positiveInt)

@@ -51,10 +51,11 @@ export const AUTO_WORKERS_MIN_FLOPS = 50e6;
 
 /**
  * The worker count `auto` picks: serial for models below AUTO_WORKERS_MIN_FLOPS (the seed configuration's 13
- * MFLOP), else one worker per core, at most one per batch row.
+ * MFLOP) and for the tree output, else one worker per core, at most one per batch row.
  */
 export function autoWorkers(model: LanguageModel, N: number, T: number, cores = os.availableParallelism()): number {
-  if (model.flops(N, T) < AUTO_WORKERS_MIN_FLOPS) return 1;
+  // The tree output's gradient is row-sparse, which the serial passes use and the workers' block sums do not.
+  if (model.flops(N, T) < AUTO_WORKERS_MIN_FLOPS || model.outputRows !== undefined) return 1;
   return Math.max(1, Math.min(cores, N));
 }
 
