@@ -72,6 +72,7 @@ async function main() {
     data = Int32Array.from(data, (id) => remap[id]);
     config.classBounds = rnnlm.frequencyClasses(counts, w.classes);
   }
+  if (w.tree) config.treeCounts = Array.from(rnnlm.wordCounts(data, V));
   if (w.noiseSamples) {
     config.noise = { samples: w.noiseSamples, power: 0.75, counts: Array.from(rnnlm.wordCounts(data, V)) };
   }

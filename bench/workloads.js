@@ -8,7 +8,8 @@
  * per iteration from the training unigram^0.75, as `rnnlm train --output sampled` does (FLOPs 6*N*T*H*(k+1)).
  * `js: false` skips the pure-TypeScript backend where one iteration takes tens of seconds (D measures it for LSTMs).
  * `zipf` trains on 4M ids drawn from a Zipf distribution over that many words (bench/zipf.js) instead of PTB: I and
- * J are the same model and batch on 10,000 and 100,000 words, each with the default sqrt(V) frequency classes.
+ * J are the same model and batch on 10,000 and 100,000 words, each with the default sqrt(V) frequency classes; K is J
+ * with the tree output (a hierarchical softmax over a Huffman tree of the words' counts; FLOPs counted at log2 V).
  */
 const WORKLOADS = {
   A: { label: 'seed config', corpusSize: 1000, N: 10, T: 5, model: { cell: 'rnn', wordvecSize: 100, hiddenSize: 100 } },
@@ -38,6 +39,10 @@ const WORKLOADS = {
   J: {
     label: 'I on a 100k-word Zipf vocabulary (316 classes)', zipf: 100000, N: 64, T: 35, classes: 316, js: false,
     model: { cell: 'rnn', wordvecSize: 100, hiddenSize: 100, output: 'class' },
+  },
+  K: {
+    label: 'J with the tree output', zipf: 100000, N: 64, T: 35, tree: true, js: false,
+    model: { cell: 'rnn', wordvecSize: 100, hiddenSize: 100, output: 'tree' },
   },
 };
 

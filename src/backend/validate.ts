@@ -184,19 +184,18 @@ export function classGroups(bounds: Int32Array, ct: Int32Array, order: unknown, 
  * The arguments of the tree softmax ops, checked as the rows are visited: for row r with target t, offsets[r+1] -
  * offsets[r] is t's path length (0 for -1), within g; start[t] <= start[t+1] <= the length of `node`; and
  * `visit(r, t, k0, k1, o)` gets the path [k0, k1) and its first entry o in g. Node ids and codes are checked by the
- * callers as they read them (treeNode, treeCode).
+ * callers as they read them (treeNode).
  */
 export function treeRows(ts: Int32Array, offsets: Int32Array, start: Int32Array, node: Int32Array, gLength: number, R: number, V: number,
   visit: (r: number, t: number, k0: number, k1: number, o: number) => void): void {
   if (offsets[0] !== 0) throw new RangeError(`Expected offsets[0] = 0 but received ${offsets[0]}`);
   for (let r = 0; r < R; r++) {
     const t = ts[r], o = offsets[r];
-    let len = 0;
     if (t !== -1) {
       if (!(t >= 0 && t < V)) throw new RangeError(`Expected ts[${r}] in [0, ${V}) or -1 but received ${t}`);
       const k0 = start[t], k1 = start[t + 1];
       if (!(k0 >= 0 && k1 >= k0 && k1 <= node.length)) throw new RangeError(`Expected start[${t}] <= start[${t + 1}] <= ${node.length} but received ${k0}, ${k1}`);
-      len = k1 - k0;
+      const len = k1 - k0;
       if (offsets[r + 1] - o !== len || o + len > gLength) {
         throw new RangeError(`Expected offsets[${r + 1}] - offsets[${r}] = ${len} (the path of word ${t}) within g of length ${gLength} but received ${offsets[r + 1]} - ${o}`);
       }

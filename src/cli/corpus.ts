@@ -4,8 +4,12 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { openDataset } from '../data/dataset';
-import { buildVocab, DataError, loadPtb, tokenize, toIds } from '../data/ptb';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { Backend } from '../backend';
+import { DATASET_VERSION, openDataset } from '../data/dataset';
+import { prepareDataset } from '../data/prepare';
+import { DataError, loadPtb } from '../data/ptb';
 import { arraySource, readAll, remapSource, sliceSource, type TokenSource } from '../data/tokens';
 import { classesFromCounts, wordCounts, type ClassMethod } from '../layers/class-softmax';
 import { ioReason } from '../weights';
@@ -62,20 +66,19 @@ export function readText(file: string): string {
   }
 }
 
-/** Word ids of a validation text in the training vocabulary; unknown words become <unk> when it has one. */
-function validIds(words: string[], wordToId: Map<string, number>, file: string): Int32Array {
-  const unk = wordToId.get('<unk>');
-  if (unk === undefined) return toIds(words, wordToId, file);
-  return Int32Array.from(words, (w) => wordToId.get(w) ?? unk);
-}
-
 /**
  * The run's data; with `classes`, numbered class by class (for class output). The vocabulary is that of the whole
  * text, of the prepared dataset, or of the PTB prefix (all of PTB's with fullVocab).
  */
-export async function loadRunData(data: RunConfig['data'],
-  opts: { valid: boolean; test?: boolean; dataDir?: string; classes?: { count?: number; method: ClassMethod }; onProgress?: (line: string) => void }): Promise<RunData> {
-  const run = data.kind === 'dataset' ? loadDataset(data.dir, opts) : await loadData(data, opts);
+export async function loadRunData(data: RunConfig['data'], opts: {
+  valid: boolean; test?: boolean; dataDir?: string; classes?: { count?: number; method: ClassMethod }; onProgress?: (line: string) => void;
+  /** Counts the words of a --text (rnnlm prepare's WordCounter). */
+  backend: Backend;
+}): Promise<RunData> {
+  if (data.kind === 'text' && opts.valid && data.validFile === undefined) throw new UsageError('--valid with --text needs --valid-text <file>');
+  const run = data.kind === 'dataset' ? loadDataset(data.dir, opts)
+    : data.kind === 'text' ? { ...loadDataset(await preparedText(data.file, data.validFile, opts.backend), opts), describe: data.file }
+      : await loadPtbPrefix(data, opts);
   if (!opts.classes) return run;
   return byClasses(run, { count: opts.classes.count ?? defaultClasses(run.vocabSize), method: opts.classes.method }, opts.onProgress);
 }
@@ -88,6 +91,7 @@ export function defaultClasses(V: number): number {
 function loadDataset(dir: string, opts: { valid: boolean; test?: boolean }): RunData {
   const ds = openDataset(dir);
   const train = ds.split('train');
+  if (opts.valid && !ds.has('valid')) throw new UsageError(`--valid: ${dir} has no validation split (prepare one with rnnlm prepare ... --valid FILE)`);
   const valid = opts.valid ? ds.split('valid') : undefined;
   if (opts.test && ds.has('test')) ds.split('test');
   if (train.length < 2) throw new DataError(`${train.file} has ${train.length} tokens; training needs at least 2`);
@@ -98,20 +102,45 @@ function loadDataset(dir: string, opts: { valid: boolean; test?: boolean }): Run
   };
 }
 
-async function loadData(data: Exclude<RunConfig['data'], { kind: 'dataset' }>, opts: { valid: boolean; test?: boolean; dataDir?: string }): Promise<RunData> {
-  if (data.kind === 'text') {
-    const words = tokenize(readText(data.file));
-    if (words.length < 2) throw new DataError(`${data.file} has ${words.length} words; training needs at least 2`);
-    const { wordToId, idToWord } = buildVocab(words);
-    const train = toIds(words, wordToId, data.file);
-    let valid: Int32Array | undefined;
-    if (data.validFile) valid = validIds(tokenize(readText(data.validFile)), wordToId, data.validFile);
-    else if (opts.valid) throw new UsageError('--valid with --text needs --valid-text <file>');
-    return {
-      train: arraySource(train), valid: valid && arraySource(valid), vocab: idToWord, vocabSize: idToWord.length,
-      counts: wordCounts(train, idToWord.length), fingerprint: fingerprint(train), describe: data.file,
-    };
+/** The per-user cache of datasets that --text prepares: $XDG_CACHE_HOME/rnnlm/datasets or ~/.cache/rnnlm/datasets. */
+export function datasetCacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(base, 'rnnlm', 'datasets');
+}
+
+/**
+ * `--text FILE [--valid-text FILE]` as the dataset that `rnnlm prepare FILE [--valid FILE]` makes, kept in the cache
+ * under a key of the files' paths, sizes and modification times, so that a second run (or a resumed one) reads it
+ * again instead of preparing it anew. Standard input is prepared afresh every time.
+ */
+async function preparedText(file: string, validFile: string | undefined, backend: Backend): Promise<string> {
+  const identity = (f: string): unknown => {
+    if (f === '-') return undefined;
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(f);
+    } catch (e) {
+      throw new DataError(`cannot read ${f}: ${ioReason(e)}`);
+    }
+    return [path.resolve(f), st.size, st.mtimeMs];
+  };
+  const ids = [identity(file), validFile === undefined ? null : identity(validFile)];
+  const cached = !ids.includes(undefined);
+  const key = createHash('sha256').update(JSON.stringify({ version: DATASET_VERSION, ids })).digest('hex').slice(0, 32);
+  const dir = cached ? path.join(datasetCacheDir(), key) : fs.mkdtempSync(path.join(os.tmpdir(), 'rnnlm-text-'));
+  if (cached) {
+    try {
+      openDataset(dir);
+      return dir;
+    } catch {
+      // not there yet, or left unfinished: prepare it
+    }
   }
+  await prepareDataset({ train: [file], valid: validFile === undefined ? undefined : [validFile], out: dir, backend });
+  return dir;
+}
+
+async function loadPtbPrefix(data: Extract<RunConfig['data'], { kind: 'ptb' }>, opts: { valid: boolean; test?: boolean; dataDir?: string }): Promise<RunData> {
   const ptb = await loadPtb('train', { dir: opts.dataDir });
   let train = ptb.corpus;
   if (data.corpusSize > 0) {

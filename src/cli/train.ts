@@ -281,7 +281,8 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   const initWeights = !ckpt && flags.init !== undefined ? readWeights(flags.init) : undefined;
   const classOutput = (initWeights ? initWeights.config.output : ckpt ? ckpt.weights.config.output : config.output) === 'class';
   const data = await loadRunData(config.data, {
-    valid: config.valid, test: config.test, dataDir: flags.dataDir, onProgress: io.err,
+    // Exchange classes take a while on a large vocabulary: their passes are reported on a terminal.
+    valid: config.valid, test: config.test, dataDir: flags.dataDir, onProgress: process.stderr.isTTY ? io.err : undefined, backend,
     classes: classOutput ? { count: config.classes, method: config.classMethod ?? DEFAULT_CLASS_METHOD } : undefined,
   });
   if (config.test && !data.test) throw new UsageError(`--test: ${data.describe} has no test split (prepare one with rnnlm prepare ... --test FILE)`);
@@ -539,8 +540,8 @@ export function trainCommand(run: (flags: TrainFlags, explicit: Set<string>) => 
     .option('--corpus-size <n>', 'use the first n tokens of ptb.train.txt (0 = the whole split)', nonNegativeInt, 1000)
     .option('--full-vocab', "keep all of ptb.train.txt's 10000 words for a --corpus-size prefix, so that validation and test sets are covered")
     .option('--data <dir>', 'train on a dataset made by rnnlm prepare (its valid and test splits serve --valid and --test)')
-    .option('--text <file>', 'train on this whitespace-tokenised text instead of PTB (line ends become <eos>)')
-    .option('--valid-text <file>', 'validation text for --text (words outside the vocabulary become <unk> if it has one)')
+    .option('--text <file>', 'train on this whitespace-tokenised text instead of PTB (line ends become <eos>): rnnlm prepare into a cache, then --data')
+    .option('--valid-text <file>', 'validation text for --text (words outside the training text become <unk>)')
     .option('--batch-size <n>', 'rows per batch (N)', positiveInt, 10)
     .option('--time-size <n>', 'time steps per batch, the truncated-BPTT window (T)', positiveInt, 5)
     .option('--wordvec-size <n>', 'word vector size (D)', positiveInt, 100)
