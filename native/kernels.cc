@@ -1271,9 +1271,12 @@ double tree_softmax_forward(float* g, const float* h, const float* W, const floa
     for (int32_t k = k0; k < k1; k++) {
       if (k + kTreeAhead < k1) PrefetchRow(W + static_cast<int64_t>(node[k + kTreeAhead]) * H, H);
       const float s = Dot(hr, W + static_cast<int64_t>(node[k]) * H, H) + b[node[k]];
-      const double z = code[k] == 1 ? s : -static_cast<double>(s);
-      loss -= z >= 0 ? -std::log1p(std::exp(-z)) : z - std::log1p(std::exp(z));
-      gr[k] = static_cast<float>(1 / (1 + std::exp(-static_cast<double>(s))) - code[k]);
+      // With e = exp(-|s|): -log sigmoid(z) = log1p(e) - min(z, 0) for z = +-s, and sigmoid(s) = 1 / (1 + e) for
+      // s >= 0, e / (1 + e) below: one exp and one log1p per node, neither overflowing.
+      const float e = std::exp(-std::fabs(s));
+      const float z = code[k] == 1 ? s : -s;
+      loss += static_cast<double>(std::log1p(e)) - (z < 0 ? z : 0);
+      gr[k] = (s >= 0 ? 1 / (1 + e) : e / (1 + e)) - static_cast<float>(code[k]);
     }
   }
   return loss;
