@@ -98,6 +98,13 @@ describe('a dataset on disk trains as the same ids in memory do', () => {
     expect(second.flatParams).toEqual(reference.flatParams);
 
     expect(evalPerplexity(model, valid, 3, 9)).toBe(evalPerplexity(reference, readAll(valid), 3, 9));
+
+    // With two workers, the file's batches train as the array's do.
+    const parallel = { ...fit, maxEpoch: 1, workers: 2 };
+    const onArrays = make(), onFile = make();
+    await new RnnlmTrainer(onArrays, new SGD(1)).fit(ids.subarray(0, n), ids.subarray(1), parallel);
+    await new RnnlmTrainer(onFile, new SGD(1)).fit(sliceSource(train, 0, n), sliceSource(train, 1, n), parallel);
+    expect(onFile.flatParams).toEqual(onArrays.flatParams);
   });
 });
 
