@@ -1,8 +1,11 @@
 {
+  "variables": {
+    "dnnl%": "<!(node -p \"!process.env.RNNLM_NO_DNNL && ['/usr/include/dnnl.hpp', '/usr/include/oneapi/dnnl/dnnl.hpp'].some((f) => require('fs').existsSync(f)) ? 1 : 0\")"
+  },
   "targets": [
     {
       "target_name": "rnnlm",
-      "sources": ["native/addon.cc", "native/kernels.cc", "native/words.cc"],
+      "sources": ["native/addon.cc", "native/kernels.cc", "native/words.cc", "native/dnnl_gemm.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(pkg-config --cflags-only-I openblas | sed 's/-I//g')"
@@ -11,7 +14,10 @@
       "defines": ["NAPI_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-O2"],
-      "cflags_cc": ["-std=c++17", "-pthread", "-fexceptions", "-O3", "-fno-math-errno", "-Wall", "-Wextra"]
+      "cflags_cc": ["-std=c++17", "-pthread", "-fexceptions", "-O3", "-fno-math-errno", "-Wall", "-Wextra"],
+      "conditions": [
+        ["dnnl==1", { "defines": ["RNNLM_DNNL"], "libraries": ["-ldnnl", "-lgomp"] }]
+      ]
     }
   ]
 }

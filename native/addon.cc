@@ -19,6 +19,7 @@
 #include <string>
 
 #include "kernels.h"
+#include "dnnl_gemm.h"
 #include "words.h"
 
 namespace {
@@ -924,6 +925,7 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     o.Set("numThreads", Napi::Number::New(env, openblas_get_num_threads()));
     o.Set("simd", Napi::String::New(env, rnnlm::simd_level()));
     o.Set("avx512bf16", Napi::Boolean::New(env, rnnlm::cpu_has_avx512_bf16()));
+    o.Set("dnnl", Napi::Boolean::New(env, rnnlm::dnnl_available()));
     return o;
   }
 };

@@ -3,6 +3,8 @@
 // AVX2+FMA and baseline x86-64, with the version picked at run time from the CPU (no -march=native).
 #include "kernels.h"
 
+#include "dnnl_gemm.h"
+
 #include <cblas.h>
 
 #include <cmath>
@@ -667,6 +669,10 @@ void round_bf16(float* y, const float* x, int64_t n) {
 void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
            int ldb, float beta, float* C, int ldc) {
   if (M == 0 || N == 0) return;
+  if (t_bf16 && K > 0 && alpha != 0.0f && dnnl_available()) {
+    dnnl_bf16_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
   if (t_bf16 && K > 0 && alpha != 0.0f) {
     // bf16 mixed precision, emulated: the operands rounded to bfloat16, the product and C in float.
     A = rounded_bf16(t_bf16_a, A, transA ? K : M, transA ? M : K, lda);

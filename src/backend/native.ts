@@ -18,12 +18,12 @@ export interface NativeAddon extends Omit<Backend, 'name' | 'precision' | 'wordC
   /** This thread's products with bfloat16-rounded operands (see Precision). */
   setBf16(on: boolean): void;
   WordCounter: new (threads: number) => WordCounter;
-  info(): { corename: string; config: string; numThreads: number; simd: string; avx512bf16: boolean };
+  info(): { corename: string; config: string; numThreads: number; simd: string; avx512bf16: boolean; dnnl: boolean };
 }
 
 export interface NativeLoad {
   backend?: Backend;
-  /** The same with bf16 products (emulated). */
+  /** The same with bf16 products (oneDNN's when built with it, else emulated: bf16Engine). */
   bf16?: Backend;
   addon?: NativeAddon;
   /** Why the backend is unavailable. */
@@ -143,8 +143,10 @@ export interface NativeInfo {
   blasThreads: number;
   /** The SIMD level of rnnlm's own element-wise kernels. */
   simd: string;
-  /** Whether the CPU has AVX512_BF16 (bf16 products in hardware); rnnlm's bf16 is emulated either way. */
+  /** Whether the CPU has AVX512_BF16 (bf16 products in hardware). */
   avx512bf16: boolean;
+  /** Whether the addon was built with oneDNN, whose matmul runs the bf16 products (else they are emulated). */
+  dnnl: boolean;
   coretype: CoretypeChoice;
 }
 
@@ -153,7 +155,7 @@ export function nativeInfo(): NativeInfo | undefined {
   if (!n.addon) return undefined;
   const i = n.addon.info();
   return {
-    file: n.file!, corename: i.corename, config: i.config, blasThreads: i.numThreads, simd: i.simd, avx512bf16: i.avx512bf16,
+    file: n.file!, corename: i.corename, config: i.config, blasThreads: i.numThreads, simd: i.simd, avx512bf16: i.avx512bf16, dnnl: i.dnnl,
     coretype: n.coretype!,
   };
 }
@@ -171,4 +173,11 @@ function requireAddon(): NativeAddon {
   const n = loadNativeBackend();
   if (!n.addon) throw new Error(n.error);
   return n.addon;
+}
+
+/** How the native backend runs bf16 products: oneDNN on the CPU's bf16 instructions, oneDNN emulating them, or rnnlm's own emulation. */
+export function bf16Engine(): 'native' | 'oneDNN-emulated' | 'emulated' {
+  const i = nativeInfo();
+  if (!i?.dnnl) return 'emulated';
+  return i.avx512bf16 ? 'native' : 'oneDNN-emulated';
 }

@@ -56,7 +56,9 @@ export function infoLines(version: string): string[] {
     `openblas kernels: ${native.corename} (OPENBLAS_CORETYPE=${native.coretype.value ?? 'unset'}: ${native.coretype.reason})`,
     `openblas threads: ${native.blasThreads}`,
     `element-wise kernels: ${native.simd}`,
-    `bf16: ${BF16_EMULATED}; this CPU ${native.avx512bf16 ? 'has AVX512_BF16 (not used yet)' : 'lacks AVX512_BF16 (bf16 products in hardware)'}`,
+    `bf16: ${!native.dnnl ? `${BF16_EMULATED} (built without oneDNN: install libdnnl-dev and rebuild)`
+      : native.avx512bf16 ? 'native (oneDNN bf16 matmuls on this CPU\'s AVX512_BF16, float32 sums)'
+        : 'emulated by oneDNN (bf16 matmuls, float32 sums; this CPU lacks AVX512_BF16)'}`,
   );
   return lines;
 }

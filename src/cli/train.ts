@@ -5,6 +5,7 @@ import { writeFileAtomic } from '../atomic';
 import { BACKEND_NAMES, nativeUnavailableReason, PRECISIONS, resolveBackend, type Backend, type BackendName, type Precision } from '../backend';
 import { CLASS_METHODS, type ClassMethod } from '../layers/class-softmax';
 import { CELL_TYPES, LanguageModel, OUTPUT_TYPES, WEIGHT_INITS, type CellType, type OutputType, type WeightInit } from '../model';
+import { bf16Engine } from '../backend/native';
 import { SGD } from '../optimizer';
 import { autoWorkers } from '../parallel/engine';
 import { evalPerplexity, RnnlmTrainer, TrainingInterruptedError } from '../trainer';
@@ -367,7 +368,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     `corpus ${data.describe}, ${data.train.length} tokens, vocabulary ${vocabSize}, batch ${batchSize} x time ${timeSize}, ` +
     `model ${describeModel(model)}${model.config.output === 'class' && config.classMethod === 'exchange' ? ' (exchange)' : ''}, ` +
     `lr ${optimizer.lr}, ${config.maxEpoch} epochs of ${iters} iterations, ` +
-    `backend ${backend.name}${backend.precision === 'bf16' ? ' (bf16 products, emulated)' : ''}, workers ${workersText}`,
+    `backend ${backend.name}${backend.precision === 'bf16' ? ` (bf16 products, ${backend.name === 'native' ? bf16Engine() : 'emulated'})` : ''}, workers ${workersText}`,
   );
 
   // The log mirrors `history`: a resumed run first cuts it back to what the checkpoint knew.
@@ -567,7 +568,7 @@ export function trainCommand(run: (flags: TrainFlags, explicit: Set<string>) => 
     .option('--checkpoint <file>', 'write a checkpoint after every epoch and on Ctrl-C / SIGTERM (atomically)')
     .option('--resume <file>', 'continue the run saved in this checkpoint (only --max-epoch, --backend, --workers, --blas-threads, --data-dir, --checkpoint may change)')
     .addOption(new Option('--backend <name>', 'arithmetic backend (default: native when built, else js)').choices(BACKEND_NAMES))
-    .addOption(new Option('--precision <p>', 'matrix products in fp32, or bf16 mixed precision (operands rounded to bfloat16, float32 sums and everything else; emulated, so as slow as fp32 or slower: for its numbers, not its speed)').choices(PRECISIONS).default('fp32'))
+    .addOption(new Option('--precision <p>', 'matrix products in fp32, or bf16 mixed precision (operands rounded to bfloat16, float32 sums and everything else): oneDNN bf16 matmuls when built with oneDNN, else emulated (bf16\'s numbers at fp32\'s speed or less)').choices(PRECISIONS).default('fp32'))
     .option('--workers <n|auto>', 'worker threads that split every batch by rows; auto: serial for small models, else one per core', workersArg, 'auto')
     .option('--blas-threads <n>', 'OpenBLAS threads while training with workers (default: cores / workers)', positiveInt)
     .option('--data-dir <dir>', 'folder with ptb.{train,valid,test}.txt (default: $PTB_DIR, else ~/.cache/rnnlm/ptb)')
