@@ -76,7 +76,7 @@ async function main() {
   if (w.noiseSamples) {
     config.noise = { samples: w.noiseSamples, power: 0.75, counts: Array.from(rnnlm.wordCounts(data, V)) };
   }
-  const backend = rnnlm.resolveBackend(spec.backend);
+  const backend = rnnlm.resolveBackend(spec.backend, spec.precision ?? 'fp32');
   const model = new rnnlm.LanguageModel(config, { backend, seed: 0 });
   const sgd = new rnnlm.SGD(0.1, { backend });
   const batches = new rnnlm.BatchCutter(data.subarray(0, -1), data.subarray(1), w.N, w.T);
@@ -116,7 +116,7 @@ async function main() {
   await engine?.close();
   const flops = model.flops(w.N, w.T);
   console.log(JSON.stringify({
-    workload: spec.workload, backend: spec.backend, workers, requested: spec.workers || 1, blasThreads: blasInUse,
+    workload: spec.workload, backend: spec.backend, precision: spec.precision ?? 'fp32', workers, requested: spec.workers || 1, blasThreads: blasInUse,
     N: w.N, T: w.T, D: model.wordvecSize, H: model.hiddenSize, V, layers: model.config.layers, cell: model.config.cell,
     msPerIter: m.seconds * 1e3, tokensPerS: (w.N * w.T) / m.seconds, gflops: flops / m.seconds / 1e9,
     rme: m.rme, samples: m.samples, cycles: m.cycles, cpus: os.availableParallelism(),

@@ -55,14 +55,17 @@ for (const workload of only) {
   if (!w) throw new Error(`unknown workload ${workload}: expected ${Object.keys(WORKLOADS).join(', ')}`);
   for (const backend of (native ? ['js', 'native'] : ['js']).filter((b) => b !== 'js' || w.js !== false)) {
     // BLAS threads by the trainer's rule (autoBlasThreads): 1 for small models, else cores / workers.
-    for (const workers of [1, 2, ...(workload === 'A' ? ['auto'] : [])]) {
-      const r = runCase({ workload, backend, workers });
-      if (backend === 'native') {
-        const next = runCase({ peak: true, blasThreads: cores });
-        r.peakGflops = (lastPeak.gflops + next.gflops) / 2;
-        lastPeak = next;
+    // Native cases in fp32 and in bf16 (--precision bf16: oneDNN's bf16 matmuls when built with it).
+    for (const precision of backend === 'native' ? ['fp32', 'bf16'] : ['fp32']) {
+      for (const workers of [1, 2, ...(workload === 'A' ? ['auto'] : [])]) {
+        const r = runCase({ workload, backend, workers, precision });
+        if (backend === 'native') {
+          const next = runCase({ peak: true, blasThreads: cores });
+          r.peakGflops = (lastPeak.gflops + next.gflops) / 2;
+          lastPeak = next;
+        }
+        results.push(r);
       }
-      results.push(r);
     }
   }
 }
@@ -85,12 +88,12 @@ if (peakAfter) {
 
 const pad = (s, n) => String(s).padStart(n);
 console.log('');
-console.log(`| workload | shapes (N,T,D,H,V) | backend | workers | BLAS threads | ms/iter | tokens/s | GFLOP/s | peak around it | % of peak | vs js, 1 worker |`);
-console.log(`|---|---|---|---|---|---|---|---|---|---|---|`);
+console.log(`| workload | shapes (N,T,D,H,V) | backend | precision | workers | BLAS threads | ms/iter | tokens/s | GFLOP/s | peak around it | % of fp32 peak | vs js, 1 worker |`);
+console.log(`|---|---|---|---|---|---|---|---|---|---|---|---|`);
 for (const r of results) {
   const js = results.find((x) => x.workload === r.workload && x.backend === 'js' && x.requested === 1);
   const workers = r.requested === 'auto' ? `auto (${r.workers})` : r.workers;
-  console.log(`| ${r.workload} (${WORKLOADS[r.workload].label}) | ${r.N},${r.T},${r.D},${r.H},${r.V} | ${r.backend} | ${workers} | ` +
+  console.log(`| ${r.workload} (${WORKLOADS[r.workload].label}) | ${r.N},${r.T},${r.D},${r.H},${r.V} | ${r.backend} | ${r.precision} | ${workers} | ` +
     `${r.backend === 'native' ? r.blasThreads : '-'} | ${pad(r.msPerIter.toFixed(r.msPerIter < 1 ? 3 : 1), 8)} | ` +
     `${pad(Math.round(r.tokensPerS), 8)} | ${pad(r.gflops.toFixed(1), 6)} | ` +
     `${r.peakGflops ? r.peakGflops.toFixed(1) : '-'} | ${r.peakGflops ? `${((100 * r.gflops) / r.peakGflops).toFixed(0)}%` : '-'} | ` +

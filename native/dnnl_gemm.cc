@@ -32,7 +32,12 @@ struct Context {
   dnnl::stream stream{engine};
   std::map<Key, Product> products;
   std::vector<uint16_t> a, b;
+  // The bf16 copies made of operands in StableOperands' ranges, by (pointer, rows, cols, ld).
+  std::map<std::tuple<const float*, int, int, int>, std::vector<uint16_t>> copies;
 };
+
+// StableOperands' ranges on this thread.
+thread_local const float* t_stable[2][2] = {{nullptr, nullptr}, {nullptr, nullptr}};
 
 // Made on a thread's first bf16 product, kept for the thread's life (a worker thread's engine and primitives).
 thread_local std::unique_ptr<Context> t_context;
@@ -68,7 +73,16 @@ void dnnl_bf16_gemm(bool transA, bool transB, int M, int N, int K, float alpha, 
   // oneDNN runs on OpenMP: as many threads as OpenBLAS has, so that workers and BLAS threads keep their share.
   omp_set_num_threads(openblas_get_num_threads());
   to_bf16(ctx.a, A, transA ? K : M, transA ? M : K, lda);
-  to_bf16(ctx.b, B, transB ? N : K, transB ? K : N, ldb);
+  const int b_rows = transB ? N : K, b_cols = transB ? K : N;
+  const uint16_t* b_data = nullptr;
+  if ((B >= t_stable[0][0] && B < t_stable[0][1]) || (B >= t_stable[1][0] && B < t_stable[1][1])) {
+    std::vector<uint16_t>& copy = ctx.copies[{B, b_rows, b_cols, ldb}];
+    if (copy.empty()) to_bf16(copy, B, b_rows, b_cols, ldb);
+    b_data = copy.data();
+  } else {
+    to_bf16(ctx.b, B, b_rows, b_cols, ldb);
+    b_data = ctx.b.data();
+  }
   const Key key{transA, transB, M, N, K, ldc, alpha, beta};
   auto it = ctx.products.find(key);
   if (it == ctx.products.end()) {
@@ -88,10 +102,22 @@ void dnnl_bf16_gemm(bool transA, bool transB, int M, int N, int K, float alpha, 
   }
   Product& p = it->second;
   p.a.set_data_handle(ctx.a.data());
-  p.b.set_data_handle(ctx.b.data());
+  p.b.set_data_handle(const_cast<uint16_t*>(b_data));
   p.c.set_data_handle(C);
   p.matmul.execute(ctx.stream, {{DNNL_ARG_SRC, p.a}, {DNNL_ARG_WEIGHTS, p.b}, {DNNL_ARG_DST, p.c}});
   ctx.stream.wait();
+}
+
+StableOperands::StableOperands(const float* p, int64_t n, const float* q, int64_t m) {
+  t_stable[0][0] = p;
+  t_stable[0][1] = p + n;
+  t_stable[1][0] = q;
+  t_stable[1][1] = q == nullptr ? nullptr : q + m;
+}
+
+StableOperands::~StableOperands() {
+  t_stable[0][0] = t_stable[0][1] = t_stable[1][0] = t_stable[1][1] = nullptr;
+  if (t_context) t_context->copies.clear();
 }
 
 }  // namespace rnnlm
@@ -103,6 +129,10 @@ namespace rnnlm {
 bool dnnl_available() { return false; }
 
 void dnnl_bf16_gemm(bool, bool, int, int, int, float, const float*, int, const float*, int, float, float*, int) {}
+
+StableOperands::StableOperands(const float*, int64_t, const float*, int64_t) {}
+
+StableOperands::~StableOperands() {}
 
 }  // namespace rnnlm
 

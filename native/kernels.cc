@@ -762,6 +762,7 @@ void rnn_forward(float* hs, const float* xs, const float* h0, const float* Wx, c
   if (NT == 0 || H == 0) return;
   // hs = xs Wx + b over all N*T rows in one product.
   input_products(hs, xs, Wx, b, NT, D, H);
+  const StableOperands stable(Wh, static_cast<int64_t>(H) * H);
   const Simd& s = simd();
   for (int t = 0; t < T; t++) {
     // hs[:,t] += h_{t-1} Wh; rows of hs[:,t] are T*H apart.
@@ -786,6 +787,7 @@ void rnn_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, con
   if (NT * D > 0) std::memset(dxs, 0, sizeof(float) * NT * D);
   if (NT == 0 || H == 0) return;  // an empty window: no gradient
   const float* WhT = recurrent_transposed(Wh, H, H, H, N);
+  const StableOperands stable(Wh, static_cast<int64_t>(H) * H, WhT, WhT ? static_cast<int64_t>(H) * H : 0);
   for (int t = T - 1; t >= 0; t--) {
     for (int n = 0; n < N; n++) {
       const int64_t o = static_cast<int64_t>(n) * TH + static_cast<int64_t>(t) * H;
@@ -873,6 +875,7 @@ void lstm_forward(float* hs, float* cs, float* gates, const float* xs, const flo
   const int G = 4 * H;
   const int64_t TG = static_cast<int64_t>(T) * G, TH = static_cast<int64_t>(T) * H;
   input_products(gates, xs, Wx, b, NT, D, G);
+  const StableOperands stable(Wh, static_cast<int64_t>(H) * G);
   const Simd& s = simd();
   for (int t = 0; t < T; t++) {
     float* At = gates + static_cast<int64_t>(t) * G;
@@ -904,6 +907,7 @@ void lstm_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, fl
   float* hprev = work + NT * G;     // [N,T,H]
   const Simd& s = simd();
   const float* WhT = recurrent_transposed(Wh, H, G, G, N);  // [4H, H]
+  const StableOperands stable(Wh, static_cast<int64_t>(H) * G, WhT, WhT ? static_cast<int64_t>(G) * H : 0);
   for (int t = T - 1; t >= 0; t--) {
     for (int n = 0; n < N; n++) {
       const int64_t o = n * TH + static_cast<int64_t>(t) * H, a = n * TG + static_cast<int64_t>(t) * G;
@@ -926,6 +930,7 @@ void gru_forward(float* hs, float* gates, float* rh, const float* xs, const floa
   const int G = 3 * H;
   const int64_t TG = static_cast<int64_t>(T) * G, TH = static_cast<int64_t>(T) * H;
   input_products(gates, xs, Wx, b, NT, D, G);
+  const StableOperands stable(Wh, static_cast<int64_t>(H) * G);
   const Simd& s = simd();
   for (int t = 0; t < T; t++) {
     float* At = gates + static_cast<int64_t>(t) * G;
@@ -958,6 +963,7 @@ void gru_backward(float* dxs, float* dWx, float* dWh, float* db, float* dh0, con
   float* drh = hprev + NT * H;     // [N,H]
   const Simd& s = simd();
   const float* WhT = recurrent_transposed(Wh, H, G, G, N);  // [3H, H]: rows 2H.. are Wh_n^T
+  const StableOperands stable(Wh, static_cast<int64_t>(H) * G, WhT, WhT ? static_cast<int64_t>(G) * H : 0);
   for (int t = T - 1; t >= 0; t--) {
     const float* hp = t == 0 ? h0 : hs + static_cast<int64_t>(t - 1) * H;
     const int64_t ldh = t == 0 ? H : TH;
