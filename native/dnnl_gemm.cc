@@ -32,8 +32,13 @@ struct Context {
   dnnl::stream stream{engine};
   std::map<Key, Product> products;
   std::vector<uint16_t> a, b;
-  // The bf16 copies made of operands in StableOperands' ranges, by (pointer, rows, cols, ld).
-  std::map<std::tuple<const float*, int, int, int>, std::vector<uint16_t>> copies;
+  // The bf16 copies made of operands in StableOperands' ranges, by (pointer, rows, cols, ld); `fresh` while the
+  // StableOperands that made it lives (the buffers stay for the next call's copies of the same shapes).
+  struct Copy {
+    std::vector<uint16_t> data;
+    bool fresh = false;
+  };
+  std::map<std::tuple<const float*, int, int, int>, Copy> copies;
 };
 
 // StableOperands' ranges on this thread.
@@ -76,9 +81,10 @@ void dnnl_bf16_gemm(bool transA, bool transB, int M, int N, int K, float alpha, 
   const int b_rows = transB ? N : K, b_cols = transB ? K : N;
   const uint16_t* b_data = nullptr;
   if ((B >= t_stable[0][0] && B < t_stable[0][1]) || (B >= t_stable[1][0] && B < t_stable[1][1])) {
-    std::vector<uint16_t>& copy = ctx.copies[{B, b_rows, b_cols, ldb}];
-    if (copy.empty()) to_bf16(copy, B, b_rows, b_cols, ldb);
-    b_data = copy.data();
+    Context::Copy& copy = ctx.copies[{B, b_rows, b_cols, ldb}];
+    if (!copy.fresh) to_bf16(copy.data, B, b_rows, b_cols, ldb);
+    copy.fresh = true;
+    b_data = copy.data.data();
   } else {
     to_bf16(ctx.b, B, b_rows, b_cols, ldb);
     b_data = ctx.b.data();
@@ -117,7 +123,9 @@ StableOperands::StableOperands(const float* p, int64_t n, const float* q, int64_
 
 StableOperands::~StableOperands() {
   t_stable[0][0] = t_stable[0][1] = t_stable[1][0] = t_stable[1][1] = nullptr;
-  if (t_context) t_context->copies.clear();
+  if (t_context) {
+    for (auto& [key, copy] : t_context->copies) copy.fresh = false;
+  }
 }
 
 }  // namespace rnnlm

@@ -123,6 +123,14 @@ describe('rnnlm train --data and rnnlm eval --data', () => {
     const e = rnnlm('eval', save, '--data', DIR, '--split', 'test');
     expect(e.err).toBe('');
     expect(Number(/perplexity ([\d.]+)/.exec(e.out)![1])).toBe(test);
+    // score --data reads the split's sentences as score reads them from the text they came from (words outside
+    // the vocabulary there are <unk> here: both score them as <unk>).
+    const fromData = rnnlm('score', save, '--data', DIR, '--split', 'test');
+    const fromText = rnnlm('score', save, path.join(tmp, 'test.txt'));
+    expect(fromData.err).toBe('');
+    const rows = (out: string): string[] => out.trim().split('\n').map((l) => l.split('\t').slice(0, 3).join('\t'));
+    expect(rows(fromData.out).slice(1, -1)).toEqual(rows(fromText.out).slice(1, -1));
+    expect(fromData.out.trim().split('\n').pop()).toMatch(/^# total: \d+ sentences, .* ppl [\d.]+ \(state carried between sentences\)$/);
   });
 
   it('refuses --data beside the flags of other data, and --test without a test split', () => {

@@ -4,11 +4,15 @@ import { BACKEND_NAMES, type BackendName } from '../backend';
 import { DataError, EOS } from '../data/ptb';
 import { scoreSentences } from '../scorer';
 import { readText } from './corpus';
+import { openDataset } from '../data/dataset';
+import { forEachBlock } from '../data/tokens';
 import { loadModelFile } from './model-file';
 import type { Io } from './train';
 import { pickBackend } from './train';
 
 export interface ScoreFlags {
+  data?: string;
+  split?: 'train' | 'valid' | 'test';
   words?: boolean;
   independent?: boolean;
   backend?: BackendName;
@@ -24,8 +28,7 @@ export async function score(model: string, file: string, flags: ScoreFlags, io: 
   const eos = wordToId.get(EOS);
   if (eos === undefined) throw new DataError(`${model}: the vocabulary has no ${EOS}, so sentences cannot be scored`);
   const unk = wordToId.get('<unk>');
-  const lines = readText(file).split('\n').map((l) => l.trim().split(/\s+/).filter((w) => w !== ''));
-  if (lines.length > 0 && lines[lines.length - 1].length === 0) lines.pop(); // the newline that ends the file
+  const lines = flags.data !== undefined ? datasetSentences(flags.data, flags.split ?? 'test') : textSentences(file);
   const oovs: number[] = [];
   const missing = new Set<string>();
   const sentences = lines.map((words) => {
@@ -61,11 +64,35 @@ export async function score(model: string, file: string, flags: ScoreFlags, io: 
     `logprob ${total.toFixed(4)}, ppl ${n > 0 ? Math.exp(-total / n).toFixed(2) : '-'} (${flags.independent ? 'independent sentences' : 'state carried between sentences'})`);
 }
 
+/** The sentences of a text, one per line (the newline that ends the file ends the last one). */
+function textSentences(file: string): string[][] {
+  const lines = readText(file).split('\n').map((l) => l.trim().split(/\s+/).filter((w) => w !== ''));
+  if (lines.length > 0 && lines[lines.length - 1].length === 0) lines.pop();
+  return lines;
+}
+
+/** The sentences of a prepared dataset's split: its words between <eos> tokens. */
+function datasetSentences(dir: string, split: 'train' | 'valid' | 'test'): string[][] {
+  const ds = openDataset(dir);
+  const lines: string[][] = [[]];
+  forEachBlock(ds.split(split), (ids) => {
+    for (const id of ids) {
+      const w = ds.vocab.words[id];
+      if (w === EOS) lines.push([]);
+      else lines[lines.length - 1].push(w);
+    }
+  });
+  if (lines[lines.length - 1].length === 0) lines.pop();
+  return lines;
+}
+
 export function scoreCommand(run: (model: string, file: string, flags: ScoreFlags) => Promise<void>): Command {
   return new Command('score')
     .description('Score sentences (one per line): log-probability (log10 and natural), words, out-of-vocabulary words and perplexity of each, and of the whole input')
     .argument('<weights>', 'a .safetensors file written by rnnlm train --save')
     .argument('[file]', 'the sentences, one per line (- or nothing: standard input)', '-')
+    .option('--data <dir>', 'score the sentences of a prepared dataset\'s split instead of a file')
+    .addOption(new Option('--split <name>', 'the split of --data').choices(['train', 'valid', 'test']).default('test'))
     .option('--words', 'also print every word\'s log-probability (lines starting with #)')
     .option('--independent', 'start every sentence from a zero state (and score them in batches) instead of carrying the state')
     .addOption(new Option('--backend <name>', 'arithmetic backend').choices(BACKEND_NAMES))
@@ -77,6 +104,7 @@ scored as <unk> and counted as OOVs. ppl = exp(-logprob / (words + 1)).
 Examples:
   $ rnnlm score model.safetensors sentences.txt
   $ echo "the company said it expects higher earnings" | rnnlm score model.safetensors --words
-  $ rnnlm score model.safetensors nbest.txt --independent`)
+  $ rnnlm score model.safetensors nbest.txt --independent
+  $ rnnlm score mine.safetensors --data data/mine --split test`)
     .action(async (model: string, file: string, opts: ScoreFlags) => run(model, file, opts));
 }

@@ -278,6 +278,9 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   checkOutputs([['--save', config.save], ['--save-best', config.saveBest], ['--log', config.log], ['--plot', config.plot],
     ['--checkpoint', flags.checkpoint ?? flags.resume]]);
   const backend = pickBackend(flags.backend, io.err, config.precision ?? 'fp32');
+  if (backend.name === 'native' && backend.precision === 'bf16' && bf16Engine() === 'emulated') {
+    io.err('rnnlm: bf16 products are emulated (the native addon was built without oneDNN: install libdnnl-dev and run npm run build:native)');
+  }
   // --init weights are read first: their output layer decides how the data is numbered.
   const initWeights = !ckpt && flags.init !== undefined ? readWeights(flags.init) : undefined;
   const classOutput = (initWeights ? initWeights.config.output : ckpt ? ckpt.weights.config.output : config.output) === 'class';
