@@ -3,7 +3,7 @@ import { GradientSupport } from './gradient';
 import { clipScale, type SGD } from './optimizer';
 import { getBlasThreads, loadNativeBackend, setBlasThreads } from './backend/native';
 import { autoBlasThreads, autoWorkers, ParallelEngine, type WorkerPool } from './parallel/engine';
-import { forEachBlock, isTokenSource, tokenSource, Window, type TokenSource } from './data/tokens';
+import { checkIdRange, tokenSource, Window, type TokenSource } from './data/tokens';
 
 export interface FitOptions {
   maxEpoch?: number;
@@ -157,22 +157,6 @@ export class BatchCutter {
   }
 }
 
-/** Checks that every input id lies in [0, V) and every target in [0, V) or is -1 (ignored). */
-function checkTrainingIds(xs: Int32Array | TokenSource, ts: Int32Array | TokenSource, V: number): void {
-  const check = (ids: Int32Array | TokenSource, min: number): void => {
-    if (isTokenSource(ids) && ids.idLimit !== undefined && ids.idLimit <= V) return;
-    const scan = (block: Int32Array, start: number): void => {
-      for (let i = 0; i < block.length; i++) {
-        if (block[i] < min || block[i] >= V) throw new RangeError(`Token id at position ${start + i} is outside the model's vocabulary of ${V}`);
-      }
-    };
-    if (isTokenSource(ids)) forEachBlock(ids, scan);
-    else scan(ids, 0);
-  };
-  check(xs, 0);
-  check(ts, -1);
-}
-
 function checkPositiveInt(name: string, v: number): void {
   if (!Number.isInteger(v) || v < 1) throw new RangeError(`Expected positive integer for ${name} but received ${v}`);
 }
@@ -221,7 +205,8 @@ export class RnnlmTrainer {
     const { model, optimizer } = this;
     model.train();
     const V = model.vocabSize;
-    checkTrainingIds(xs, ts, V);
+    checkIdRange(xs, V);
+    checkIdRange(ts, V, -1); // -1: an ignored target
     const workers = opts.workers === undefined || opts.workers === 'auto'
       ? autoWorkers(model, batchSize, timeSize) : opts.workers;
     if (!Number.isInteger(workers) || workers < 1) {
@@ -390,15 +375,7 @@ export function evalPerplexity(model: LanguageModel, corpus: Int32Array | TokenS
   if (maxIters < 1) {
     throw new RangeError(`batchSize * timeSize (${batchSize * timeSize}) exceeds the corpus of ${size} tokens`);
   }
-  if (source.idLimit === undefined || source.idLimit > model.vocabSize) {
-    forEachBlock(source, (ids, start) => {
-      for (let i = 0; i < ids.length; i++) {
-        if (ids[i] < 0 || ids[i] >= model.vocabSize) {
-          throw new RangeError(`Token id ${ids[i]} at position ${start + i} is outside the model's vocabulary of ${model.vocabSize}`);
-        }
-      }
-    });
-  }
+  checkIdRange(source, model.vocabSize);
   const jump = Math.floor((size - 1) / batchSize);
   const xs = new Int32Array(batchSize * timeSize);
   const ts = new Int32Array(batchSize * timeSize);

@@ -158,9 +158,9 @@ export class TokenFile implements TokenSource {
 
   /**
    * Opens `file` and checks it against a vocabulary of `vocabSize` words with `vocabChecksum`: its header, its
-   * size, and (unless `verify` is false) every id and the ids' checksum.
+   * size, every id and the ids' checksum.
    */
-  static open(file: string, vocabSize: number, vocabChecksum: string, verify = true): TokenFile {
+  static open(file: string, vocabSize: number, vocabChecksum: string): TokenFile {
     if (os.endianness() !== 'LE') throw new DataError('token files hold little-endian ids; this machine is big-endian');
     let fd: number;
     try {
@@ -181,7 +181,7 @@ export class TokenFile implements TokenSource {
       }
       if (header.tokens < 1) throw new DataError(`${file} holds no tokens`);
       const t = new TokenFile(file, fd, header);
-      if (verify) t.verify();
+      t.verify();
       return t;
     } catch (e) {
       fs.closeSync(fd);

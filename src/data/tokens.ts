@@ -64,13 +64,16 @@ export function forEachBlock(source: TokenSource, fn: (ids: Int32Array, start: n
   }
 }
 
-/** Checks that every id of `source` lies in [0, V); the error names the first that does not. */
-export function checkIdRange(source: Int32Array | TokenSource, V: number, what = 'Token id'): void {
+/**
+ * Checks that every id of `source` lies in [min, V) (min -1: targets, where -1 is ignored); the error names the
+ * first that does not. A source whose ids were checked when it was opened (idLimit <= V) is not read again.
+ */
+export function checkIdRange(source: Int32Array | TokenSource, V: number, min = 0): void {
   if (isTokenSource(source) && source.idLimit !== undefined && source.idLimit <= V) return;
   const check = (ids: Int32Array, start: number): void => {
     for (let i = 0; i < ids.length; i++) {
-      if (!(ids[i] >= 0 && ids[i] < V)) {
-        throw new RangeError(`${what} ${ids[i]} at position ${start + i} is outside the model's vocabulary of ${V}`);
+      if (!(ids[i] >= min && ids[i] < V)) {
+        throw new RangeError(`Token id ${ids[i]} at position ${start + i} is outside the model's vocabulary of ${V}`);
       }
     }
   };
