@@ -1,9 +1,10 @@
 #include "words.h"
 
-#include <sys/mman.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <thread>
@@ -100,15 +101,47 @@ bool ValidUtf8(const uint8_t* p, size_t n) {
   return true;
 }
 
-// HashWord of [p, p + n) where the bytes up to `end` may be read: the last partial 8 bytes in one load when they
-// lie before `end`.
-inline uint64_t HashWordIn(const uint8_t* p, size_t n, const uint8_t* end) {
-  if (n >= 8 || p + 8 > end) return HashWord(p, n);
+// A word's hash and head (WordHead), found together.
+struct Key {
+  uint64_t hash;
+  uint64_t head;
+};
+
+// The key of [p, p + n), reading no byte at or past `end`.
+inline Key KeyOf(const uint8_t* p, size_t n, const uint8_t* end) {
+  if (n >= 8 || p + 8 > end) return {HashWord(p, n), WordHead(p, n)};
   uint64_t v;
   std::memcpy(&v, p, 8);
   v &= n == 0 ? 0 : ~uint64_t{0} >> (64 - 8 * n);
-  return HashTail(0x9E3779B97F4A7C15ull ^ (n * 0xC2B2AE3D27D4EB4Full), v);
+  return {HashTail(0x9E3779B97F4A7C15ull ^ (n * 0xC2B2AE3D27D4EB4Full), v), v};
 }
+
+#if defined(__SSE2__)
+// The common word: 1 to 15 bytes of printable ASCII followed by ASCII white space, all within the 16 bytes at p
+// (which may be read). Sets its length and key and returns true; false for any other word, which the general scan
+// takes. The key is HashWord's, computed from the loaded bytes.
+inline bool ShortAsciiWord(const uint8_t* p, size_t* length, Key* key) {
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  const int m = _mm_movemask_epi8(_mm_cmpgt_epi8(_mm_set1_epi8(0x21), x));  // bytes <= 0x20 or >= 0x80
+  if (m == 0) return false;
+  const int n = __builtin_ctz(m);
+  if (n == 0 || p[n] >= 0x80 || !kAscii.is[p[n]]) return false;
+  const uint64_t lo = static_cast<uint64_t>(_mm_cvtsi128_si64(x));
+  const uint64_t seed = 0x9E3779B97F4A7C15ull ^ (static_cast<uint64_t>(n) * 0xC2B2AE3D27D4EB4Full);
+  *length = static_cast<size_t>(n);
+  if (n < 8) {
+    const uint64_t v = lo & (~uint64_t{0} >> (64 - 8 * n));
+    *key = {HashTail(seed, v), v};
+    return true;
+  }
+  uint64_t h = (seed ^ lo) * 0xFF51AFD7ED558CCDull;
+  h ^= h >> 32;
+  const uint64_t hi = static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(x, x)));
+  const uint64_t v = n == 8 ? 0 : hi & (~uint64_t{0} >> (64 - 8 * (n - 8)));
+  *key = {HashTail(h, v), lo};
+  return true;
+}
+#endif
 
 // Tokenises one segment into `table`, writing provisional ids local * 2 + tag. Words are found a batch at a time
 // and their slots prefetched before they are counted, so that the table's cache misses overlap.
@@ -118,10 +151,11 @@ CountResult CountSegment(WordTable& table, int tag, const uint8_t* b, size_t n, 
   struct Item {
     size_t start;
     uint32_t length;
-    uint64_t hash;
+    Key key;
   } batch[kBatch];
   CountResult r;
   const uint8_t* const end = b + n;
+  const Key eos = {kEosHash, WordHead(kEosWord, sizeof kEosWord)};
   size_t i = 0, out = 0;
   bool stop = false;
   while (!stop && i < n) {
@@ -130,7 +164,7 @@ CountResult CountSegment(WordTable& table, int tag, const uint8_t* b, size_t n, 
       const uint8_t c = b[i];
       if (c < 0x80) {
         if (kAscii.is[c]) {
-          if (c == '\n') batch[k++] = {i, kEos, 0};
+          if (c == '\n') batch[k++] = {i, kEos, eos};
           i++;
           continue;
         }
@@ -138,6 +172,18 @@ CountResult CountSegment(WordTable& table, int tag, const uint8_t* b, size_t n, 
         i += s;
         continue;
       }
+#if defined(__SSE2__)
+      if (i + 16 <= n) {
+        size_t length;
+        Key key;
+        if (ShortAsciiWord(b + i, &length, &key)) {
+          table.Prefetch(key.hash);
+          batch[k++] = {i, static_cast<uint32_t>(length), key};
+          i += length;
+          continue;
+        }
+      }
+#endif
       // A word: up to the next white space. A word (or a character) that reaches the end of a chunk that is not
       // the last may go on in the next chunk: leave it to that one.
       const size_t start = i;
@@ -165,14 +211,14 @@ CountResult CountSegment(WordTable& table, int tag, const uint8_t* b, size_t n, 
         stop = true;
         break;
       }
-      const uint64_t h = HashWordIn(b + start, i - start, end);
-
-      table.Prefetch(h);
-      batch[k++] = {start, static_cast<uint32_t>(i - start), h};
+      const Key key = KeyOf(b + start, i - start, end);
+      table.Prefetch(key.hash);
+      batch[k++] = {start, static_cast<uint32_t>(i - start), key};
     }
     for (int j = 0; j < k; j++) {
       const Item& w = batch[j];
-      const int32_t local = w.length == kEos ? table.Add(kEosWord, sizeof kEosWord, kEosHash) : table.Add(b + w.start, w.length, w.hash);
+      const int32_t local = w.length == kEos ? table.Add(kEosWord, sizeof kEosWord, w.key.hash, w.key.head)
+                                             : table.Add(b + w.start, w.length, w.key.hash, w.key.head);
       if (local < 0) {
         r.full = true;
         i = w.start;
@@ -223,18 +269,23 @@ uint64_t HashWord(const uint8_t* p, size_t n) {
   return HashTail(h, v);
 }
 
+uint64_t WordHead(const uint8_t* p, size_t n) {
+  uint64_t v = 0;
+  std::memcpy(&v, p, n < 8 ? n : 8);
+  return v;
+}
+
 WordTable::WordTable() : slots_(1u << 16), mask_((1u << 16) - 1) {
-  Add(kEosWord, sizeof kEosWord, kEosHash);
+  Add(kEosWord, sizeof kEosWord, kEosHash, WordHead(kEosWord, sizeof kEosWord));
   slots_[Probe(kEosWord, sizeof kEosWord, kEosHash)].count = 0;  // present, not yet seen
 }
 
 size_t WordTable::Probe(const uint8_t* p, size_t n, uint64_t hash) const {
+  const uint64_t head = WordHead(p, n);
   for (size_t s = hash & mask_;; s = (s + 1) & mask_) {
     const Slot& slot = slots_[s];
     if (slot.id_plus_1 == 0) return s;
-    if (slot.hash != hash || slot.length != n) continue;
-    const size_t head = n < 8 ? n : 8;
-    if (std::memcmp(slot.prefix, p, head) == 0 &&
+    if (slot.hash == hash && slot.head == head && slot.length == n &&
         (n <= 8 || std::memcmp(word(slot.id_plus_1 - 1) + 8, p + 8, n - 8) == 0)) {
       return s;
     }
@@ -246,12 +297,7 @@ int32_t WordTable::Find(const uint8_t* p, size_t n, uint64_t hash) const {
   return static_cast<int32_t>(slot.id_plus_1) - 1;
 }
 
-int32_t WordTable::Add(const uint8_t* p, size_t n, uint64_t hash) {
-  Slot& slot = slots_[Probe(p, n, hash)];
-  if (slot.id_plus_1 != 0) {
-    slot.count++;
-    return static_cast<int32_t>(slot.id_plus_1 - 1);
-  }
+int32_t WordTable::Insert(Slot& slot, const uint8_t* p, size_t n, uint64_t hash, uint64_t head) {
   if (lens_.size() >= kMaxWords) return -1;
   const uint32_t id = static_cast<uint32_t>(lens_.size());
   offsets_.push_back(arena_.size());
@@ -262,8 +308,7 @@ int32_t WordTable::Add(const uint8_t* p, size_t n, uint64_t hash) {
   slot.count = 1;
   slot.id_plus_1 = id + 1;
   slot.length = static_cast<uint32_t>(n);
-  std::memset(slot.prefix, 0, sizeof slot.prefix);
-  std::memcpy(slot.prefix, p, n < 8 ? n : 8);
+  slot.head = head;
   if (lens_.size() * 2 > slots_.size()) Grow();
   return static_cast<int32_t>(id);
 }
@@ -341,52 +386,110 @@ namespace rnnlm {
 
 namespace {
 
-// Renumbers ids[0, n) through table; the index of the first id outside it, or -1.
-int64_t RenumberIds(int32_t* ids, size_t n, const int32_t* table, uint64_t table_length) {
+// The checksum's two lanes advance as h = (h + id) * P (mod 2^32), each with its own odd P: a polynomial in the
+// ids, so that a run's lanes are those of its parts joined (Join), and two threads can each take a part.
+constexpr uint32_t kLaneFactor[2] = {0x01000193u, 0x85EBCA77u};
+
+struct Lanes {
+  uint32_t h[2];
+  uint64_t n;  // ids taken
+};
+
+uint32_t PowMod32(uint32_t x, uint64_t e) {
+  uint32_t r = 1;
+  for (; e; e >>= 1, x *= x) {
+    if (e & 1) r *= x;
+  }
+  return r;
+}
+
+// The lanes of the run `a` followed by the run whose lanes, started from zero, are `b`.
+Lanes Join(const Lanes& a, const Lanes& b) {
+  Lanes r;
+  for (int l = 0; l < 2; l++) r.h[l] = a.h[l] * PowMod32(kLaneFactor[l], b.n) + b.h[l];
+  r.n = a.n + b.n;
+  return r;
+}
+
+// Renumbers ids[0, n) through table and returns their lanes started from zero; *bad is the index of the first id
+// outside the table (the rest left as they were), else -1.
+Lanes RenumberIds(int32_t* ids, size_t n, const int32_t* table, uint64_t table_length, int64_t* bad) {
+  uint32_t a = 0, b = 0;
+  *bad = -1;
   for (size_t i = 0; i < n; i++) {
     const uint32_t id = static_cast<uint32_t>(ids[i]);
-    if (id >= table_length) return static_cast<int64_t>(i);
-    ids[i] = table[id];
+    if (id >= table_length) {
+      *bad = static_cast<int64_t>(i);
+      break;
+    }
+    const uint32_t x = static_cast<uint32_t>(table[id]);
+    ids[i] = static_cast<int32_t>(x);
+    a = (a + x) * kLaneFactor[0];
+    b = (b + x) * kLaneFactor[1];
   }
-  return -1;
+  return {{a, b}, n};
+}
+
+// Reads (or writes) all `n` bytes at `at`; false on an error or an early end of file.
+bool ReadAll(int fd, void* p, size_t n, uint64_t at) {
+  for (size_t done = 0; done < n;) {
+    const ssize_t k = pread(fd, static_cast<uint8_t*>(p) + done, n - done, static_cast<off_t>(at + done));
+    if (k == 0) errno = 0;
+    if (k <= 0) return false;
+    done += static_cast<size_t>(k);
+  }
+  return true;
+}
+
+bool WriteAll(int fd, const void* p, size_t n, uint64_t at) {
+  for (size_t done = 0; done < n;) {
+    const ssize_t k = pwrite(fd, static_cast<const uint8_t*>(p) + done, n - done, static_cast<off_t>(at + done));
+    if (k <= 0) return false;
+    done += static_cast<size_t>(k);
+  }
+  return true;
 }
 
 }  // namespace
 
 std::string RenumberFile(int fd, uint64_t offset, uint64_t tokens, const int32_t* table, uint64_t table_length,
                          uint32_t* a, uint32_t* b) {
-  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-  const uint64_t window = uint64_t{64} << 20;
-  const uint64_t end = offset + tokens * 4;
-  uint32_t ha = *a, hb = *b;
-  for (uint64_t at = offset; at < end;) {
-    const uint64_t base = at / page * page;
-    const uint64_t stop = std::min(end, base + window);
-    void* map = mmap(nullptr, stop - base, PROT_READ | PROT_WRITE, MAP_SHARED, fd, static_cast<off_t>(base));
-    if (map == MAP_FAILED) return std::string("cannot map the token file: ") + std::strerror(errno);
-    int32_t* ids = reinterpret_cast<int32_t*>(static_cast<uint8_t*>(map) + (at - base));
-    const size_t n = (stop - at) / 4, half = n / 2;
-    int64_t bad_first = -1, bad_second = -1;
-    std::thread worker([&] { bad_second = RenumberIds(ids + half, n - half, table, table_length); });
-    bad_first = RenumberIds(ids, half, table, table_length);
-    worker.join();
-    const int64_t bad = bad_first >= 0 ? bad_first : bad_second >= 0 ? static_cast<int64_t>(half) + bad_second : -1;
-    if (bad < 0) {
-      for (size_t i = 0; i < n; i++) {
-        const uint32_t x = static_cast<uint32_t>(ids[i]);
-        ha = (ha ^ x) * 0x01000193u;
-        hb = (hb + x) * 0x85EBCA77u;
-        hb ^= hb >> 13;
+  constexpr uint64_t kBlock = uint64_t{1} << 20;  // ids a block: 4 MiB read, renumbered and written back at a time
+  const uint64_t blocks = (tokens + kBlock - 1) / kBlock;
+  std::vector<Lanes> lanes(blocks);
+  // The first block that failed: a thread stops before any later block, so the failure reported is the first.
+  std::atomic<uint64_t> failed{UINT64_MAX};
+  std::string errors[2];
+  auto work = [&](int t) {
+    std::vector<int32_t> ids(static_cast<size_t>(std::min(kBlock, tokens)));
+    for (uint64_t k = static_cast<uint64_t>(t); k < blocks && k < failed.load(); k += 2) {
+      const uint64_t first = k * kBlock, n = std::min(kBlock, tokens - first), at = offset + first * 4;
+      int64_t bad = -1;
+      std::string& error = errors[t];
+      if (!ReadAll(fd, ids.data(), n * 4, at)) {
+        error = std::string("cannot read the token file: ") + (errno ? std::strerror(errno) : "it ends early");
+      } else if (lanes[k] = RenumberIds(ids.data(), n, table, table_length, &bad); bad >= 0) {
+        error = "token " + std::to_string(first + static_cast<uint64_t>(bad)) + " has provisional id outside the table";
+      } else if (!WriteAll(fd, ids.data(), n * 4, at)) {
+        error = std::string("cannot write the token file: ") + std::strerror(errno);
+      } else {
+        // Start writing the block to the disk now, so that the caller's fsync finds little left to write.
+        sync_file_range(fd, static_cast<off_t>(at), static_cast<off_t>(n * 4), SYNC_FILE_RANGE_WRITE);
+        continue;
       }
+      for (uint64_t seen = failed.load(); k < seen && !failed.compare_exchange_weak(seen, k);) {
+      }
+      return;
     }
-    munmap(map, stop - base);
-    if (bad >= 0) {
-      return "token " + std::to_string((at - offset) / 4 + static_cast<uint64_t>(bad)) + " has provisional id outside the table";
-    }
-    at = stop;
-  }
-  *a = ha;
-  *b = hb;
+  };
+  std::thread worker(work, 1);
+  work(0);
+  worker.join();
+  if (failed.load() != UINT64_MAX) return errors[failed.load() % 2];
+  Lanes all = {{*a, *b}, 0};
+  for (const Lanes& l : lanes) all = Join(all, l);
+  *a = all.h[0];
+  *b = all.h[1];
   return "";
 }
 

@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -22,9 +23,19 @@ class WordTable {
  public:
   WordTable();
   void Prefetch(uint64_t hash) const { __builtin_prefetch(&slots_[hash & mask_]); }
-  // Counts one occurrence of word [p, p + n) and returns its local id (a new word gets the next one); -1 when the
-  // table is full (2^30 words).
-  int32_t Add(const uint8_t* p, size_t n, uint64_t hash);
+  // Counts one occurrence of word [p, p + n), whose first min(n, 8) bytes zero-padded are `head`, and returns its
+  // local id (a new word gets the next one); -1 when the table is full (2^30 words). Inline: it runs per token.
+  int32_t Add(const uint8_t* p, size_t n, uint64_t hash, uint64_t head) {
+    for (size_t s = hash & mask_;; s = (s + 1) & mask_) {
+      Slot& slot = slots_[s];
+      if (slot.id_plus_1 == 0) return Insert(slot, p, n, hash, head);
+      if (slot.hash == hash && slot.head == head && slot.length == n &&
+          (n <= 8 || std::memcmp(word(slot.id_plus_1 - 1) + 8, p + 8, n - 8) == 0)) {
+        slot.count++;
+        return static_cast<int32_t>(slot.id_plus_1 - 1);
+      }
+    }
+  }
   // The local id of a word already in the table, or -1.
   int32_t Find(const uint8_t* p, size_t n, uint64_t hash) const;
   size_t size() const { return lens_.size(); }
@@ -40,11 +51,12 @@ class WordTable {
     uint64_t count;
     uint32_t id_plus_1;  // 0: empty
     uint32_t length;
-    uint8_t prefix[8];
+    uint64_t head;  // the first min(length, 8) bytes, zero-padded
   };
   static_assert(sizeof(Slot) == 32, "a slot is half a cache line");
   // The slot of the word, or the empty slot where it belongs.
   size_t Probe(const uint8_t* p, size_t n, uint64_t hash) const;
+  int32_t Insert(Slot& slot, const uint8_t* p, size_t n, uint64_t hash, uint64_t head);
   void Grow();
   std::vector<Slot> slots_;
   size_t mask_;
@@ -88,13 +100,15 @@ class WordCounter {
 // The 64-bit hash WordTable uses, and its last step (mixing in the last, zero-padded 8 bytes).
 uint64_t HashWord(const uint8_t* p, size_t n);
 uint64_t HashTail(uint64_t h, uint64_t v);
+// The first min(n, 8) bytes of [p, p + n), zero-padded, as a little-endian number.
+uint64_t WordHead(const uint8_t* p, size_t n);
 
 }  // namespace rnnlm
 
 namespace rnnlm {
 
 // ids[i] = table[ids[i]] in place for the `tokens` little-endian int32 ids of file `fd` that start at byte `offset`
-// (a multiple of 4), through memory maps of 64 MiB at a time, on two threads; then the checksum of the new ids, two
+// (a multiple of 4), a block of 4 MiB at a time on each of two threads; then the checksum of the new ids, two
 // 32-bit lanes from (a, b) as src/data/dataset.ts's IdsChecksum computes them. Returns an empty string, or what
 // went wrong (an id outside the table, a failed map).
 std::string RenumberFile(int fd, uint64_t offset, uint64_t tokens, const int32_t* table, uint64_t table_length,

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { chooseVocabulary, prepareDataset } from '../src/data/prepare';
-import { HEADER_BYTES, openDataset, readVocabulary, TokenFile } from '../src/data/dataset';
+import { HEADER_BYTES, IdsChecksum, openDataset, readVocabulary, TokenFile } from '../src/data/dataset';
 import { readAll } from '../src/data/tokens';
 import { backends, ROOT, rnnlm } from './helpers';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -138,6 +138,23 @@ describe('rnnlm prepare reads text as the book tokenises it', () => {
     expect(v.counts[0]).toBe(8);
   });
 
+  it.each(backends().map((b) => [b.name, b] as const))('counts words of 1 to 40 bytes wherever a chunk cuts them (%s)', async (_name, backend) => {
+    // Each word at many offsets from a chunk's end, so that every way of reading a word meets every word.
+    const words = Array.from({ length: 40 }, (_, k) => String.fromCharCode(97 + (k % 26)).repeat(k + 1) + (k % 3 === 0 ? 'é' : ''));
+    const lines: string[] = [];
+    const truth = new Map<string, number>();
+    for (let i = 0; i < 600; i++) {
+      const line = Array.from({ length: 1 + (i % 7) }, (_, j) => words[(i * 7 + j * 13) % words.length]);
+      line.forEach((w) => truth.set(w, (truth.get(w) ?? 0) + 1));
+      lines.push(line.join(i % 2 ? ' ' : '  '));
+    }
+    const file = path.join(tmp, `lengths-${backend.name}.txt`), out = path.join(tmp, `lengths-${backend.name}`);
+    fs.writeFileSync(file, lines.join('\n') + '\n');
+    await prepareDataset({ train: [file], out, backend, chunkBytes: 97 });
+    const v = readVocabulary(path.join(out, 'vocab.txt'));
+    expect(new Map(v.words.map((w, i) => [w, v.counts[i]]))).toEqual(new Map([...truth, ['<eos>', 600], ['<unk>', 0]]));
+  });
+
   it('reads standard input, gzipped or not, from the command line; --valid and --test share the training vocabulary', () => {
     const out = path.join(tmp, 'stdin');
     const plain = spawnSync(process.execPath, [CLI, 'prepare', '-', '--valid', a, '--test', gz, '-o', out], { input: 'the cat\nunseen words\n', encoding: 'utf8' });
@@ -148,6 +165,43 @@ describe('rnnlm prepare reads text as the book tokenises it', () => {
     const zipped = spawnSync(process.execPath, [CLI, 'prepare', '-', '-o', path.join(tmp, 'stdin-gz')], { input: zlib.gzipSync('the cat\n') });
     expect(zipped.status).toBe(0);
     expect(splitWords(path.join(tmp, 'stdin-gz'), 'train')).toEqual(['the', 'cat', '<eos>']);
+  });
+});
+
+describe('renumberFile', () => {
+  // 2.5M ids: three blocks of the native renumbering, the last one short, over two threads.
+  const tokens = 2_500_000, offset = 64;
+  const table = Int32Array.from({ length: 5000 }, (_, i) => (i * 7919) % 5000);
+  const ids = Int32Array.from({ length: tokens }, (_, i) => ((i * 2654435761) >>> 7) % 5000);
+  const fileWith = (name: string, values: Int32Array): number => {
+    const file = path.join(tmp, name);
+    fs.writeFileSync(file, Buffer.concat([Buffer.alloc(offset, 0xee), Buffer.from(values.buffer, values.byteOffset, values.byteLength)]));
+    return fs.openSync(file, 'r+');
+  };
+
+  it.each(backends().map((b) => [b.name, b] as const))('renumbers in place and sums the checksum as IdsChecksum does (%s)', (_name, backend) => {
+    const fd = fileWith(`renumber-${backend.name}`, ids);
+    const lanes = backend.renumberFile(fd, offset, tokens, table);
+    fs.closeSync(fd);
+    const bytes = fs.readFileSync(path.join(tmp, `renumber-${backend.name}`));
+    const expected = Int32Array.from(ids, (id) => table[id]);
+    expect(bytes.subarray(0, offset).equals(Buffer.alloc(offset, 0xee))).toBe(true);
+    expect(Buffer.from(bytes.subarray(offset)).equals(Buffer.from(expected.buffer))).toBe(true);
+    const sum = new IdsChecksum();
+    sum.add(expected);
+    expect(IdsChecksum.hex(lanes, tokens)).toBe(sum.hex());
+  });
+
+  it.each(backends().map((b) => [b.name, b] as const))('names the first id outside the table (%s)', (_name, backend) => {
+    const bad = ids.slice();
+    bad[2_300_000] = 5000;
+    bad[1_500_000] = -1;
+    const fd = fileWith(`renumber-bad-${backend.name}`, bad);
+    try {
+      expect(() => backend.renumberFile(fd, offset, tokens, table)).toThrow('token 1500000 has provisional id outside the table');
+    } finally {
+      fs.closeSync(fd);
+    }
   });
 });
 

@@ -134,14 +134,17 @@ export class JsWordCounter implements WordCounter {
 /** The initial lanes of a token file's checksum (src/data/dataset.ts IdsChecksum). */
 export const CHECKSUM_START: readonly [number, number] = [0x811c9dc5, 0x9e3779b9];
 
-/** The checksum lanes [a, b] carried over `ids` (two multiplicative hashes of 32 bits; order-sensitive). */
+/**
+ * The checksum lanes [a, b] carried over `ids`: each lane steps h = (h + id) * P mod 2^32 with its own odd P, a
+ * polynomial in the ids (order-sensitive, and a changed id always changes it), so that parts of a file can be
+ * summed apart and joined (native/words.cc).
+ */
 export function checksumLanes(lanes: readonly [number, number], ids: Int32Array): [number, number] {
   let [a, b] = lanes;
   for (let i = 0; i < ids.length; i++) {
     const x = ids[i];
-    a = Math.imul(a ^ x, 0x01000193);
+    a = Math.imul(a + x, 0x01000193);
     b = Math.imul(b + x, 0x85ebca77);
-    b ^= b >>> 13;
   }
   return [a >>> 0, b >>> 0];
 }

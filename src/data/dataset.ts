@@ -21,12 +21,12 @@ export type Split = (typeof SPLITS)[number];
 export const MANIFEST = 'dataset.json';
 export const VOCAB_FILE = 'vocab.txt';
 export const DATASET_FORMAT = 'rnnlm.dataset';
-export const DATASET_VERSION = 1;
+export const DATASET_VERSION = 2;
 export const UNK = '<unk>';
 
 /** The token file header: magic, version, bytes per id, token count, vocabulary size and two checksums. */
 export const TOKEN_MAGIC = 'RNNLMTOK';
-export const TOKEN_VERSION = 1;
+export const TOKEN_VERSION = 2;
 export const HEADER_BYTES = 64;
 
 export interface TokenHeader {
@@ -53,7 +53,7 @@ export function vocabularyChecksum(words: readonly string[]): string {
 }
 
 /**
- * A running checksum of a sequence of ids (two multiplicative hash lanes of 32 bits, and the count): cheap enough
+ * A running checksum of a sequence of ids (two polynomial hash lanes of 32 bits, and the count): cheap enough
  * to verify a token file as it is opened, and it changes when an id changes or moves.
  */
 export class IdsChecksum {

@@ -329,7 +329,9 @@ function numbering(words: WordCounts, idOf: Int32Array, unk: number): { table: I
       unknown += words.counts[i];
     }
   }
-  return { table: Int32Array.from(words.byProvisional, (g) => (g < 0 ? 0 : idOf[g])), unknown };
+  const by = words.byProvisional, table = new Int32Array(by.length);
+  for (let p = 0; p < by.length; p++) table[p] = by[p] < 0 ? 0 : idOf[by[p]];
+  return { table, unknown };
 }
 
 /** The id of every counted word in a vocabulary given by its index (-1 where it has none). */
