@@ -13,10 +13,10 @@ export { TimeRecurrent, TimeRNN, TimeLSTM, TimeGRU, RNN, type RecurrentWeights, 
 export { TimeDropout, type DropoutKey } from './layers/dropout';
 export { TimeAffine } from './layers/affine';
 export { TimeSoftmaxWithLoss, IGNORE_LABEL } from './layers/softmax';
+export { TimeClassSoftmaxWithLoss, checkClassBounds } from './layers/class-softmax';
 export {
-  TimeClassSoftmaxWithLoss, frequencyClasses, frequencyOrder, wordCounts, checkClassBounds, exchangeClasses, classBigramObjective, classNumbering,
-  wordClasses, CLASS_METHODS, type ClassMethod,
-} from './layers/class-softmax';
+  frequencyClasses, frequencyOrder, wordCounts, exchangeClasses, classBigramObjective, classNumbering, wordClasses, CLASS_METHODS, type ClassMethod,
+} from './data/classes';
 export { TimeSampledSoftmaxWithLoss, AliasTable, type SampleKey } from './layers/sampled-softmax';
 export {
   LanguageModel, SimpleRnnlm, Rnnlm, BetterRnnlm, modelConfig, paramTable, stateTable, iterationFlops, CELL_TYPES,

@@ -1,7 +1,6 @@
 import type { LanguageModel } from './model';
 import { GradientSupport } from './gradient';
 import { clipScale, type SGD } from './optimizer';
-import { getBlasThreads, loadNativeBackend, setBlasThreads } from './backend/native';
 import { autoBlasThreads, autoWorkers, ParallelEngine, type WorkerPool } from './parallel/engine';
 import { checkIdRange, tokenSource, Window, type TokenSource } from './data/tokens';
 
@@ -239,11 +238,8 @@ export class RnnlmTrainer {
 
     const engine = workers > 1 ? new ParallelEngine(model, batchSize, timeSize, { workers, pool: opts.pool }) : undefined;
     // OpenBLAS threads (process-wide) for this run, restored afterwards.
-    let restoreBlas: number | undefined;
-    if (model.backend.name === 'native' && loadNativeBackend().addon) {
-      restoreBlas = getBlasThreads();
-      setBlasThreads(opts.blasThreads ?? autoBlasThreads(model, batchSize, timeSize, workers));
-    }
+    const restoreBlas = model.backend.getThreads();
+    model.backend.setThreads(opts.blasThreads ?? autoBlasThreads(model, batchSize, timeSize, workers));
     let done = 0;
     // The serial passes over the gradient (norm, update, zeroing) visit only where the backward wrote.
     const support = engine ? undefined : new GradientSupport(model);
@@ -353,7 +349,7 @@ export class RnnlmTrainer {
       }
     } finally {
       await engine?.close();
-      if (restoreBlas !== undefined) setBlasThreads(restoreBlas);
+      model.backend.setThreads(restoreBlas);
     }
     this.current = { ...st };
     return reports;

@@ -3,7 +3,7 @@
  * backend is tested against, the fallback where the addon is not built, and the baseline of the benchmarks.
  * Legend: see ./types.ts.
  */
-import type { Backend } from './types';
+import type { Backend, Precision } from './types';
 import { JsWordCounter, renumberFileJs } from './words';
 import * as v from './validate';
 
@@ -32,8 +32,6 @@ const packA = new Float64Array(KC * 4);
 const packB = new Float64Array(KC * NC);
 const tile = new Float64Array(16);
 
-/** bfloat16 emulation (see Precision): set while an op of the bf16 js backend runs (each thread has its own). */
-let bf16 = false;
 const roundF32 = new Float32Array(1), roundU32 = new Uint32Array(roundF32.buffer);
 
 /** x rounded to the nearest bfloat16 (ties to even), as a number; NaN and infinities pass unchanged. */
@@ -50,8 +48,15 @@ export function roundBf16(x: number): number {
  * strips of 4 columns, op(A)'s rows in strips of 4; each 4x4 block of C is summed in 16 local variables over
  * the panel's k (register tiling), then added to C. About 3x the speed of the plain triple loop in V8.
  */
-function sgemmJs(
+/** C = alpha op(A) op(B) + beta C, as Backend.sgemm. */
+type Gemm = (
   transA: boolean, transB: boolean, M: number, N: number, K: number,
+  alpha: number, A: Float32Array, lda: number, B: Float32Array, ldb: number,
+  beta: number, C: Float32Array, ldc: number,
+) => void;
+
+function sgemmJs(
+  round: boolean, transA: boolean, transB: boolean, M: number, N: number, K: number,
   alpha: number, A: Float32Array, lda: number, B: Float32Array, ldb: number,
   beta: number, C: Float32Array, ldc: number,
 ): void {
@@ -77,7 +82,7 @@ function sgemmJs(
           const dst = (st * kc + k) * 4, src = (k0 + k) * bk;
           for (let c = 0; c < 4; c++) {
             const j = st * 4 + c;
-            packB[dst + c] = j < nc ? alpha * (bf16 ? roundBf16(B[src + (j0 + j) * bj]) : B[src + (j0 + j) * bj]) : 0;
+            packB[dst + c] = j < nc ? alpha * (round ? roundBf16(B[src + (j0 + j) * bj]) : B[src + (j0 + j) * bj]) : 0;
           }
         }
       }
@@ -86,7 +91,7 @@ function sgemmJs(
         // packA[k*4 + r] = op(A)[i0+r, k0+k] (zero past M).
         for (let k = 0; k < kc; k++) {
           const src = (k0 + k) * ak;
-          for (let r = 0; r < 4; r++) packA[k * 4 + r] = r < mr ? (bf16 ? roundBf16(A[(i0 + r) * ai + src]) : A[(i0 + r) * ai + src]) : 0;
+          for (let r = 0; r < 4; r++) packA[k * 4 + r] = r < mr ? (round ? roundBf16(A[(i0 + r) * ai + src]) : A[(i0 + r) * ai + src]) : 0;
         }
         for (let st = 0; st < strips; st++) {
           let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
@@ -178,17 +183,17 @@ export function dropoutBits(base: number, unit: number): number {
 }
 
 /** A [NT,G] = xs [NT,D] Wx [D,G] + b [G]: a recurrent layer's input products for all N*T rows at once. */
-function inputProducts(A: Float32Array, xs: Float32Array, Wx: Float32Array, b: Float32Array, NT: number, D: number, G: number): void {
-  sgemmJs(false, false, NT, G, D, 1, xs, D, Wx, G, 0, A, G);
+function inputProducts(gemm: Gemm, A: Float32Array, xs: Float32Array, Wx: Float32Array, b: Float32Array, NT: number, D: number, G: number): void {
+  gemm(false, false, NT, G, D, 1, xs, D, Wx, G, 0, A, G);
   addBias(A, b, NT, G);
 }
 
 /** dWx [D,G] += xs^T dA, db [G] += the row sums of dA, dxs [NT,D] = dA Wx^T: the time-independent part of a backward. */
-function inputGradients(dxs: Float32Array, dWx: Float32Array, db: Float32Array, dA: Float32Array, xs: Float32Array, Wx: Float32Array,
+function inputGradients(gemm: Gemm, dxs: Float32Array, dWx: Float32Array, db: Float32Array, dA: Float32Array, xs: Float32Array, Wx: Float32Array,
   NT: number, D: number, G: number): void {
-  sgemmJs(true, false, D, G, NT, 1, xs, D, dA, G, 1, dWx, G);
+  gemm(true, false, D, G, NT, 1, xs, D, dA, G, 1, dWx, G);
   sumRows(db, dA, NT, G);
-  sgemmJs(false, true, NT, D, G, 1, dA, G, Wx, G, 0, dxs, D);
+  gemm(false, true, NT, D, G, 1, dA, G, Wx, G, 0, dxs, D);
 }
 
 /** hprev [N,T,H] = h_{t-1} for every (n,t): h0 [N,H] at t = 0, else hs [N,T,H] one step back. */
@@ -200,675 +205,671 @@ function shiftStates(hprev: Float32Array, h0: Float32Array, hs: Float32Array, N:
   }
 }
 
-export const jsBackend: Backend = {
-  name: 'js',
-  precision: 'fp32',
+/**
+ * The pure-TypeScript backend at a precision: with 'bf16' every product rounds its operands to bfloat16 (emulated),
+ * sums in float32 as the fp32 backend does.
+ */
+export function makeJsBackend(precision: Precision): Backend {
+  const round = precision === 'bf16';
+  const gemm: Gemm = (...args) => sgemmJs(round, ...args);
+  return {
+    name: 'js',
+    precision,
+    bf16Engine: 'emulated',
+    getThreads: () => 1,
+    setThreads(n) {
+      v.dim('n', n, 1);
+    },
 
-  sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {
-    const g = v.sgemmArgs(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    sgemmJs(g.transA, g.transB, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc);
-  },
+    sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {
+      const g = v.sgemmArgs(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      sgemmJs(round, g.transA, g.transB, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc);
+    },
 
-  embeddingForward(out, W, ids, R, V, D) {
-    v.dim('R', R); v.dim('V', V); v.dim('D', D);
-    v.f32('out', out, v.product('R*D', R, D), 'R*D');
-    v.f32('W', W, v.product('V*D', V, D), 'V*D');
-    v.i32('ids', ids, R, 'R');
-    v.ids('ids', ids, R, V);
-    for (let r = 0; r < R; r++) out.set(W.subarray(ids[r] * D, ids[r] * D + D), r * D);
-  },
+    embeddingForward(out, W, ids, R, V, D) {
+      v.dim('R', R); v.dim('V', V); v.dim('D', D);
+      v.f32('out', out, v.product('R*D', R, D), 'R*D');
+      v.f32('W', W, v.product('V*D', V, D), 'V*D');
+      v.i32('ids', ids, R, 'R');
+      v.ids('ids', ids, R, V);
+      for (let r = 0; r < R; r++) out.set(W.subarray(ids[r] * D, ids[r] * D + D), r * D);
+    },
 
-  embeddingBackward(dW, dout, ids, R, V, D) {
-    v.dim('R', R); v.dim('V', V); v.dim('D', D);
-    v.f32('dW', dW, v.product('V*D', V, D), 'V*D');
-    v.f32('dout', dout, v.product('R*D', R, D), 'R*D');
-    v.i32('ids', ids, R, 'R');
-    v.ids('ids', ids, R, V);
-    for (let r = 0; r < R; r++) {
-      const w0 = ids[r] * D, d0 = r * D;
-      for (let j = 0; j < D; j++) dW[w0 + j] += dout[d0 + j];
-    }
-  },
-
-  rnnForward(hs, xs, h0, Wx, Wh, b, N, T, D, H) {
-    v.dim('N', N); v.dim('T', T); v.dim('D', D); v.dim('H', H);
-    const NT = v.product('N*T', N, T);
-    v.f32('hs', hs, v.product('N*T*H', NT, H), 'N*T*H');
-    v.f32('xs', xs, v.product('N*T*D', NT, D), 'N*T*D');
-    v.f32('h0', h0, v.product('N*H', N, H), 'N*H');
-    v.f32('Wx', Wx, v.product('D*H', D, H), 'D*H');
-    v.f32('Wh', Wh, v.product('H*H', H, H), 'H*H');
-    v.f32('b', b, H, 'H');
-    // The time-independent part for all N*T rows at once: hs = xs Wx + b.
-    inputProducts(hs, xs, Wx, b, NT, D, H);
-    const TH = T * H;
-    for (let t = 0; t < T; t++) {
-      // hs[:,t] += h_{t-1} Wh, rows of hs[:,t] are T*H apart.
-      const ht = hs.subarray(t * H);
-      if (t === 0) sgemmJs(false, false, N, H, H, 1, h0, H, Wh, H, 1, ht, TH);
-      else sgemmJs(false, false, N, H, H, 1, hs.subarray((t - 1) * H), TH, Wh, H, 1, ht, TH);
-      for (let n = 0; n < N; n++) {
-        const o = n * TH + t * H;
-        for (let j = 0; j < H; j++) hs[o + j] = tanh(hs[o + j]);
+    embeddingBackward(dW, dout, ids, R, V, D) {
+      v.dim('R', R); v.dim('V', V); v.dim('D', D);
+      v.f32('dW', dW, v.product('V*D', V, D), 'V*D');
+      v.f32('dout', dout, v.product('R*D', R, D), 'R*D');
+      v.i32('ids', ids, R, 'R');
+      v.ids('ids', ids, R, V);
+      for (let r = 0; r < R; r++) {
+        const w0 = ids[r] * D, d0 = r * D;
+        for (let j = 0; j < D; j++) dW[w0 + j] += dout[d0 + j];
       }
-    }
-  },
+    },
 
-  rnnBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, h0, Wx, Wh, work, N, T, D, H) {
-    v.dim('N', N); v.dim('T', T); v.dim('D', D); v.dim('H', H);
-    const NT = v.product('N*T', N, T);
-    const NTH = v.product('N*T*H', NT, H);
-    v.f32('dxs', dxs, v.product('N*T*D', NT, D), 'N*T*D');
-    v.f32('dWx', dWx, v.product('D*H', D, H), 'D*H');
-    v.f32('dWh', dWh, v.product('H*H', H, H), 'H*H');
-    v.f32('db', db, H, 'H');
-    v.f32('dh0', dh0, v.product('N*H', N, H), 'N*H');
-    v.f32('dhs', dhs, NTH, 'N*T*H');
-    v.f32('xs', xs, v.product('N*T*D', NT, D), 'N*T*D');
-    v.f32('hs', hs, NTH, 'N*T*H');
-    v.f32('h0', h0, v.product('N*H', N, H), 'N*H');
-    v.f32('Wx', Wx, v.product('D*H', D, H), 'D*H');
-    v.f32('Wh', Wh, v.product('H*H', H, H), 'H*H');
-    v.f32('work', work, 2 * NTH, '2*N*T*H');
-    const dt = work.subarray(0, NTH); // d(pre-activation) [N,T,H]
-    const hprev = work.subarray(NTH, 2 * NTH); // h_{t-1} for every (n,t) [N,T,H]
-    const TH = T * H;
-    // dh0 doubles as the carried gradient dh_{t} flowing back from step t+1; zero at the window's end.
-    dh0.fill(0, 0, N * H);
-    dxs.fill(0, 0, NT * D);
-    if (NT === 0 || H === 0) return; // an empty window: no gradient
-    for (let t = T - 1; t >= 0; t--) {
-      for (let n = 0; n < N; n++) {
-        const o = n * TH + t * H, c = n * H;
-        for (let j = 0; j < H; j++) {
-          const h = hs[o + j];
-          dt[o + j] = (dhs[o + j] + dh0[c + j]) * (1 - h * h);
-        }
-      }
-      // carry = dt[:,t] Wh^T
-      sgemmJs(false, true, N, H, H, 1, dt.subarray(t * H), TH, Wh, H, 0, dh0, H);
-    }
-    shiftStates(hprev, h0, hs, N, T, H);
-    // The time-independent products over all N*T rows at once.
-    sgemmJs(true, false, H, H, NT, 1, hprev, H, dt, H, 1, dWh, H);
-    inputGradients(dxs, dWx, db, dt, xs, Wx, NT, D, H);
-  },
-
-  lstmForward(hs, cs, gates, xs, h0, c0, Wx, Wh, b, N, T, D, H) {
-    const s = v.recurrentShapes(4, N, T, D, H);
-    v.f32('hs', hs, s.NTH, 'N*T*H');
-    v.f32('cs', cs, s.NTH, 'N*T*H');
-    v.f32('gates', gates, s.NTG, 'N*T*4H');
-    v.f32('xs', xs, s.NTD, 'N*T*D');
-    v.f32('h0', h0, s.NH, 'N*H');
-    v.f32('c0', c0, s.NH, 'N*H');
-    v.f32('Wx', Wx, s.DG, 'D*4H');
-    v.f32('Wh', Wh, s.HG, 'H*4H');
-    v.f32('b', b, s.G, '4H');
-    if (s.NT === 0 || H === 0) return;
-    const G = s.G, TG = T * G, TH = T * H;
-    // The input products for all N*T rows at once: A = xs Wx + b.
-    inputProducts(gates, xs, Wx, b, s.NT, D, G);
-    for (let t = 0; t < T; t++) {
-      // A[:,t] += h_{t-1} Wh; rows of A[:,t] are T*4H apart, of hs[:,t-1] T*H apart.
-      const At = gates.subarray(t * G);
-      if (t === 0) sgemmJs(false, false, N, G, H, 1, h0, H, Wh, G, 1, At, TG);
-      else sgemmJs(false, false, N, G, H, 1, hs.subarray((t - 1) * H), TH, Wh, G, 1, At, TG);
-      for (let n = 0; n < N; n++) {
-        const a = n * TG + t * G, o = n * TH + t * H;
-        const cp = t === 0 ? c0 : cs, cpo = t === 0 ? n * H : o - H;
-        for (let j = 0; j < H; j++) {
-          const f = sigmoid(gates[a + j]);
-          const g = tanh(gates[a + H + j]);
-          const i = sigmoid(gates[a + 2 * H + j]);
-          const og = sigmoid(gates[a + 3 * H + j]);
-          gates[a + j] = f;
-          gates[a + H + j] = g;
-          gates[a + 2 * H + j] = i;
-          gates[a + 3 * H + j] = og;
-          const c = fround(f * cp[cpo + j] + g * i);
-          cs[o + j] = c;
-          hs[o + j] = og * tanh(c);
-        }
-      }
-    }
-  },
-
-  lstmBackward(dxs, dWx, dWh, db, dh0, dc0, dhs, xs, hs, cs, gates, h0, c0, Wx, Wh, work, N, T, D, H) {
-    const s = v.recurrentShapes(4, N, T, D, H);
-    v.f32('dxs', dxs, s.NTD, 'N*T*D');
-    v.f32('dWx', dWx, s.DG, 'D*4H');
-    v.f32('dWh', dWh, s.HG, 'H*4H');
-    v.f32('db', db, s.G, '4H');
-    v.f32('dh0', dh0, s.NH, 'N*H');
-    v.f32('dc0', dc0, s.NH, 'N*H');
-    v.f32('dhs', dhs, s.NTH, 'N*T*H');
-    v.f32('xs', xs, s.NTD, 'N*T*D');
-    v.f32('hs', hs, s.NTH, 'N*T*H');
-    v.f32('cs', cs, s.NTH, 'N*T*H');
-    v.f32('gates', gates, s.NTG, 'N*T*4H');
-    v.f32('h0', h0, s.NH, 'N*H');
-    v.f32('c0', c0, s.NH, 'N*H');
-    v.f32('Wx', Wx, s.DG, 'D*4H');
-    v.f32('Wh', Wh, s.HG, 'H*4H');
-    v.f32('work', work, v.product('5*N*T*H', 5, s.NTH), '5*N*T*H');
-    const G = s.G, TG = T * G, TH = T * H;
-    dh0.fill(0, 0, s.NH);
-    dc0.fill(0, 0, s.NH);
-    dxs.fill(0, 0, s.NTD);
-    if (s.NT === 0 || H === 0) return;
-    const dA = work.subarray(0, s.NTG); // d(pre-activation) [N,T,4H]
-    const hprev = work.subarray(s.NTG, s.NTG + s.NTH); // h_{t-1} for every (n,t) [N,T,H]
-    // dh0 and dc0 carry dh_t and dc_t back from step t+1; zero at the window's end.
-    for (let t = T - 1; t >= 0; t--) {
-      for (let n = 0; n < N; n++) {
-        const a = n * TG + t * G, o = n * TH + t * H, c = n * H;
-        const cp = t === 0 ? c0 : cs, cpo = t === 0 ? n * H : o - H;
-        for (let j = 0; j < H; j++) {
-          const f = gates[a + j], g = gates[a + H + j], i = gates[a + 2 * H + j], og = gates[a + 3 * H + j];
-          const tc = tanh(cs[o + j]);
-          const dh = dhs[o + j] + dh0[c + j];
-          const ds = dc0[c + j] + dh * og * (1 - tc * tc);
-          dA[a + j] = ds * cp[cpo + j] * f * (1 - f);
-          dA[a + H + j] = ds * i * (1 - g * g);
-          dA[a + 2 * H + j] = ds * g * i * (1 - i);
-          dA[a + 3 * H + j] = dh * tc * og * (1 - og);
-          dc0[c + j] = ds * f;
-        }
-      }
-      // dh_{t-1} = dA[:,t] Wh^T
-      sgemmJs(false, true, N, H, G, 1, dA.subarray(t * G), TG, Wh, G, 0, dh0, H);
-    }
-    shiftStates(hprev, h0, hs, N, T, H);
-    sgemmJs(true, false, H, G, s.NT, 1, hprev, H, dA, G, 1, dWh, G);
-    inputGradients(dxs, dWx, db, dA, xs, Wx, s.NT, D, G);
-  },
-
-  gruForward(hs, gates, rh, xs, h0, Wx, Wh, b, N, T, D, H) {
-    const s = v.recurrentShapes(3, N, T, D, H);
-    v.f32('hs', hs, s.NTH, 'N*T*H');
-    v.f32('gates', gates, s.NTG, 'N*T*3H');
-    v.f32('rh', rh, s.NTH, 'N*T*H');
-    v.f32('xs', xs, s.NTD, 'N*T*D');
-    v.f32('h0', h0, s.NH, 'N*H');
-    v.f32('Wx', Wx, s.DG, 'D*3H');
-    v.f32('Wh', Wh, s.HG, 'H*3H');
-    v.f32('b', b, s.G, '3H');
-    if (s.NT === 0 || H === 0) return;
-    const G = s.G, TG = T * G, TH = T * H;
-    inputProducts(gates, xs, Wx, b, s.NT, D, G);
-    for (let t = 0; t < T; t++) {
-      const At = gates.subarray(t * G);
-      const hp = t === 0 ? h0 : hs.subarray((t - 1) * H), ldh = t === 0 ? H : TH;
-      // z and r: A[:,t,0:2H] += h_{t-1} Wh[:,0:2H]
-      sgemmJs(false, false, N, 2 * H, H, 1, hp, ldh, Wh, G, 1, At, TG);
-      for (let n = 0; n < N; n++) {
-        const a = n * TG + t * G, o = n * TH + t * H, p = n * ldh;
-        for (let j = 0; j < H; j++) {
-          const z = sigmoid(gates[a + j]);
-          const r = sigmoid(gates[a + H + j]);
-          gates[a + j] = z;
-          gates[a + H + j] = r;
-          rh[o + j] = r * hp[p + j];
-        }
-      }
-      // n: A[:,t,2H:3H] += (r h) Wh[:,2H:3H]
-      sgemmJs(false, false, N, H, H, 1, rh.subarray(t * H), TH, Wh.subarray(2 * H), G, 1, At.subarray(2 * H), TG);
-      for (let n = 0; n < N; n++) {
-        const a = n * TG + t * G, o = n * TH + t * H, p = n * ldh;
-        for (let j = 0; j < H; j++) {
-          const z = gates[a + j];
-          const nn = tanh(gates[a + 2 * H + j]);
-          gates[a + 2 * H + j] = nn;
-          const h = hp[p + j];
-          hs[o + j] = h + z * (nn - h);
-        }
-      }
-    }
-  },
-
-  gruBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, gates, rh, h0, Wx, Wh, work, N, T, D, H) {
-    const s = v.recurrentShapes(3, N, T, D, H);
-    v.f32('dxs', dxs, s.NTD, 'N*T*D');
-    v.f32('dWx', dWx, s.DG, 'D*3H');
-    v.f32('dWh', dWh, s.HG, 'H*3H');
-    v.f32('db', db, s.G, '3H');
-    v.f32('dh0', dh0, s.NH, 'N*H');
-    v.f32('dhs', dhs, s.NTH, 'N*T*H');
-    v.f32('xs', xs, s.NTD, 'N*T*D');
-    v.f32('hs', hs, s.NTH, 'N*T*H');
-    v.f32('gates', gates, s.NTG, 'N*T*3H');
-    v.f32('rh', rh, s.NTH, 'N*T*H');
-    v.f32('h0', h0, s.NH, 'N*H');
-    v.f32('Wx', Wx, s.DG, 'D*3H');
-    v.f32('Wh', Wh, s.HG, 'H*3H');
-    v.f32('work', work, v.product('4*N*T*H+N*H', 4, s.NTH) + s.NH, '4*N*T*H+N*H');
-    const G = s.G, TG = T * G, TH = T * H;
-    dh0.fill(0, 0, s.NH);
-    dxs.fill(0, 0, s.NTD);
-    if (s.NT === 0 || H === 0) return;
-    const dA = work.subarray(0, s.NTG); // d(pre-activation) [N,T,3H]
-    const hprev = work.subarray(s.NTG, s.NTG + s.NTH); // [N,T,H]
-    const drh = work.subarray(s.NTG + s.NTH, s.NTG + s.NTH + s.NH); // d(r h) at one step [N,H]
-    for (let t = T - 1; t >= 0; t--) {
-      const hp = t === 0 ? h0 : hs.subarray((t - 1) * H), ldh = t === 0 ? H : TH;
-      // dh0 holds dh_t (from step t+1); it becomes the direct part of dh_{t-1}.
-      for (let n = 0; n < N; n++) {
-        const a = n * TG + t * G, o = n * TH + t * H, c = n * H, p = n * ldh;
-        for (let j = 0; j < H; j++) {
-          const z = gates[a + j], nn = gates[a + 2 * H + j];
-          const dh = dhs[o + j] + dh0[c + j];
-          dA[a + j] = dh * (nn - hp[p + j]) * z * (1 - z);
-          dA[a + 2 * H + j] = dh * z * (1 - nn * nn);
-          dh0[c + j] = dh * (1 - z);
-        }
-      }
-      // d(r h) = dA_n Wh_n^T
-      sgemmJs(false, true, N, H, H, 1, dA.subarray(t * G + 2 * H), TG, Wh.subarray(2 * H), G, 0, drh, H);
-      for (let n = 0; n < N; n++) {
-        const a = n * TG + t * G, c = n * H, p = n * ldh;
-        for (let j = 0; j < H; j++) {
-          const r = gates[a + H + j];
-          dA[a + H + j] = drh[c + j] * hp[p + j] * r * (1 - r);
-          dh0[c + j] += drh[c + j] * r;
-        }
-      }
-      // dh_{t-1} += [dA_z, dA_r] Wh[:,0:2H]^T
-      sgemmJs(false, true, N, H, 2 * H, 1, dA.subarray(t * G), TG, Wh, G, 1, dh0, H);
-    }
-    shiftStates(hprev, h0, hs, N, T, H);
-    sgemmJs(true, false, H, 2 * H, s.NT, 1, hprev, H, dA, G, 1, dWh, G);
-    sgemmJs(true, false, H, H, s.NT, 1, rh, H, dA.subarray(2 * H), G, 1, dWh.subarray(2 * H), G);
-    inputGradients(dxs, dWx, db, dA, xs, Wx, s.NT, D, G);
-  },
-
-  dropoutForward(out, mask, x, p, seed, iteration, site, row0, N, T, U) {
-    v.dim('N', N); v.dim('T', T); v.dim('U', U);
-    const n = v.product('N*T*U', N, T, U);
-    v.f32('out', out, n, 'N*T*U');
-    v.f32('mask', mask, n, 'N*T*U');
-    v.f32('x', x, n, 'N*T*U');
-    v.probability('p', p);
-    v.uint32('seed', seed); v.uint32('iteration', iteration); v.uint32('site', site); v.uint32('row0', row0);
-    const threshold = p * 4294967296;
-    const scale = fround(1 / (1 - p));
-    for (let r = 0; r < N; r++) {
+    rnnForward(hs, xs, h0, Wx, Wh, b, N, T, D, H) {
+      v.dim('N', N); v.dim('T', T); v.dim('D', D); v.dim('H', H);
+      const NT = v.product('N*T', N, T);
+      v.f32('hs', hs, v.product('N*T*H', NT, H), 'N*T*H');
+      v.f32('xs', xs, v.product('N*T*D', NT, D), 'N*T*D');
+      v.f32('h0', h0, v.product('N*H', N, H), 'N*H');
+      v.f32('Wx', Wx, v.product('D*H', D, H), 'D*H');
+      v.f32('Wh', Wh, v.product('H*H', H, H), 'H*H');
+      v.f32('b', b, H, 'H');
+      // The time-independent part for all N*T rows at once: hs = xs Wx + b.
+      inputProducts(gemm, hs, xs, Wx, b, NT, D, H);
+      const TH = T * H;
       for (let t = 0; t < T; t++) {
-        const base = dropoutBase(seed, iteration, site, row0 + r, t);
-        const o = (r * T + t) * U;
-        for (let u = 0; u < U; u++) {
-          const m = dropoutBits(base, u) >= threshold ? scale : 0;
-          mask[o + u] = m;
-          out[o + u] = x[o + u] * m;
+        // hs[:,t] += h_{t-1} Wh, rows of hs[:,t] are T*H apart.
+        const ht = hs.subarray(t * H);
+        if (t === 0) gemm(false, false, N, H, H, 1, h0, H, Wh, H, 1, ht, TH);
+        else gemm(false, false, N, H, H, 1, hs.subarray((t - 1) * H), TH, Wh, H, 1, ht, TH);
+        for (let n = 0; n < N; n++) {
+          const o = n * TH + t * H;
+          for (let j = 0; j < H; j++) hs[o + j] = tanh(hs[o + j]);
         }
       }
-    }
-  },
+    },
 
-  dropoutBackward(dx, dout, mask, R) {
-    v.dim('R', R);
-    v.f32('dx', dx, R, 'R');
-    v.f32('dout', dout, R, 'R');
-    v.f32('mask', mask, R, 'R');
-    for (let i = 0; i < R; i++) dx[i] = dout[i] * mask[i];
-  },
-
-  affineForward(out, x, W, b, transW, R, I, O) {
-    v.bool('transW', transW);
-    v.dim('R', R); v.dim('I', I); v.dim('O', O);
-    v.f32('out', out, v.product('R*O', R, O), 'R*O');
-    v.f32('x', x, v.product('R*I', R, I), 'R*I');
-    v.f32('W', W, v.product('I*O', I, O), 'I*O');
-    v.f32('b', b, O, 'O');
-    if (transW) sgemmJs(false, true, R, O, I, 1, x, I, W, I, 0, out, O);
-    else sgemmJs(false, false, R, O, I, 1, x, I, W, O, 0, out, O);
-    addBias(out, b, R, O);
-  },
-
-  affineBackward(dx, dW, db, dout, x, W, work, transW, R, I, O) {
-    v.bool('transW', transW);
-    v.dim('R', R); v.dim('I', I); v.dim('O', O);
-    v.f32('dx', dx, v.product('R*I', R, I), 'R*I');
-    v.f32('dW', dW, v.product('I*O', I, O), 'I*O');
-    v.f32('db', db, O, 'O');
-    v.f32('dout', dout, v.product('R*O', R, O), 'R*O');
-    v.f32('x', x, v.product('R*I', R, I), 'R*I');
-    v.f32('W', W, v.product('I*O', I, O), 'I*O');
-    v.f32('work', work, v.product('R*I', R, I), 'R*I');
-    if (transW) {
-      sgemmJs(false, false, R, I, O, 1, dout, O, W, I, 0, dx, I);
-      sgemmJs(true, false, O, I, R, 1, dout, O, x, I, 1, dW, I);
-    } else {
-      sgemmJs(false, true, R, I, O, 1, dout, O, W, O, 0, dx, I);
-      sgemmJs(true, false, I, O, R, 1, x, I, dout, O, 1, dW, O);
-    }
-    sumRows(db, dout, R, O);
-  },
-
-  classSoftmaxForward(zs, zp, probs, hg, h, W, b, Wc, bc, bounds, ct, order, groups, ts, transW, R, H, V, C, classes) {
-    v.bool('transW', transW);
-    v.bool('classes', classes);
-    v.dim('R', R); v.dim('H', H); v.dim('V', V, 1); v.dim('C', C, 1);
-    if (C > V) throw new RangeError(`Expected C <= V but received C = ${C}, V = ${V}`);
-    const RC = v.product('R*C', R, C);
-    v.f32('zs', zs, RC, 'R*C');
-    v.f32('zp', zp, RC, 'R*C');
-    v.f32('h', h, v.product('R*H', R, H), 'R*H');
-    v.f32('W', W, v.product('H*V', H, V), 'H*V');
-    v.f32('b', b, V, 'V');
-    v.f32('Wc', Wc, v.product('H*C', H, C), 'H*C');
-    v.f32('bc', bc, C, 'C');
-    v.i32('bounds', bounds, C + 1, 'C+1');
-    v.i32('ct', ct, R, 'R');
-    v.i32('groups', groups, C + 1, 'C+1');
-    v.i32('ts', ts, R, 'R');
-    const need = v.classGroups(bounds, ct, order, groups, ts, R, V, C);
-    v.f32('probs', probs, need, 'sum of group rows x class sizes');
-    v.f32('hg', hg, v.product('groups[C]*H', groups[C], H), 'groups[C]*H');
-    let loss = 0;
-    if (classes) {
-      this.affineForward(zs, h, Wc, bc, false, R, H, C);
-      loss = this.softmaxCrossEntropyForward(zp, zs, ct, R, C);
-    }
-    let p = 0;
-    for (let c = 0; c < C; c++) {
-      const g0 = groups[c], n = groups[c + 1] - g0;
-      if (n === 0) continue;
-      const lo = bounds[c], m = bounds[c + 1] - lo;
-      for (let i = 0; i < n; i++) {
-        const r = order[g0 + i];
-        hg.set(h.subarray(r * H, r * H + H), (g0 + i) * H);
-        probs.set(b.subarray(lo, lo + m), p + i * m);
+    rnnBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, h0, Wx, Wh, work, N, T, D, H) {
+      v.dim('N', N); v.dim('T', T); v.dim('D', D); v.dim('H', H);
+      const NT = v.product('N*T', N, T);
+      const NTH = v.product('N*T*H', NT, H);
+      v.f32('dxs', dxs, v.product('N*T*D', NT, D), 'N*T*D');
+      v.f32('dWx', dWx, v.product('D*H', D, H), 'D*H');
+      v.f32('dWh', dWh, v.product('H*H', H, H), 'H*H');
+      v.f32('db', db, H, 'H');
+      v.f32('dh0', dh0, v.product('N*H', N, H), 'N*H');
+      v.f32('dhs', dhs, NTH, 'N*T*H');
+      v.f32('xs', xs, v.product('N*T*D', NT, D), 'N*T*D');
+      v.f32('hs', hs, NTH, 'N*T*H');
+      v.f32('h0', h0, v.product('N*H', N, H), 'N*H');
+      v.f32('Wx', Wx, v.product('D*H', D, H), 'D*H');
+      v.f32('Wh', Wh, v.product('H*H', H, H), 'H*H');
+      v.f32('work', work, 2 * NTH, '2*N*T*H');
+      const dt = work.subarray(0, NTH); // d(pre-activation) [N,T,H]
+      const hprev = work.subarray(NTH, 2 * NTH); // h_{t-1} for every (n,t) [N,T,H]
+      const TH = T * H;
+      // dh0 doubles as the carried gradient dh_{t} flowing back from step t+1; zero at the window's end.
+      dh0.fill(0, 0, N * H);
+      dxs.fill(0, 0, NT * D);
+      if (NT === 0 || H === 0) return; // an empty window: no gradient
+      for (let t = T - 1; t >= 0; t--) {
+        for (let n = 0; n < N; n++) {
+          const o = n * TH + t * H, c = n * H;
+          for (let j = 0; j < H; j++) {
+            const h = hs[o + j];
+            dt[o + j] = (dhs[o + j] + dh0[c + j]) * (1 - h * h);
+          }
+        }
+        // carry = dt[:,t] Wh^T
+        gemm(false, true, N, H, H, 1, dt.subarray(t * H), TH, Wh, H, 0, dh0, H);
       }
-      const G = hg.subarray(g0 * H), S = probs.subarray(p);
-      if (transW) sgemmJs(false, true, n, m, H, 1, G, H, W.subarray(lo * H), H, 1, S, m);
-      else sgemmJs(false, false, n, m, H, 1, G, H, W.subarray(lo), V, 1, S, m);
-      for (let i = 0; i < n; i++) loss += softmaxRow(probs, probs, p + i * m, m, ts[order[g0 + i]] - lo);
-      p += n * m;
-    }
-    return loss;
-  },
+      shiftStates(hprev, h0, hs, N, T, H);
+      // The time-independent products over all N*T rows at once.
+      gemm(true, false, H, H, NT, 1, hprev, H, dt, H, 1, dWh, H);
+      inputGradients(gemm, dxs, dWx, db, dt, xs, Wx, NT, D, H);
+    },
 
-  classSoftmaxBackward(dh, dW, db, dWc, dbc, work, zp, probs, hg, h, W, Wc, bounds, ct, order, groups, ts, scale, transW, R, H, V, C, classes) {
-    v.bool('transW', transW);
-    v.bool('classes', classes);
-    v.dim('R', R); v.dim('H', H); v.dim('V', V, 1); v.dim('C', C, 1);
-    if (C > V) throw new RangeError(`Expected C <= V but received C = ${C}, V = ${V}`);
-    const RH = v.product('R*H', R, H);
-    v.f32('dh', dh, RH, 'R*H');
-    v.f32('dW', dW, v.product('H*V', H, V), 'H*V');
-    v.f32('db', db, V, 'V');
-    v.f32('dWc', dWc, v.product('H*C', H, C), 'H*C');
-    v.f32('dbc', dbc, C, 'C');
-    v.f32('work', work, RH, 'R*H');
-    v.f32('zp', zp, v.product('R*C', R, C), 'R*C');
-    v.f32('h', h, RH, 'R*H');
-    v.f32('W', W, v.product('H*V', H, V), 'H*V');
-    v.f32('Wc', Wc, v.product('H*C', H, C), 'H*C');
-    v.i32('bounds', bounds, C + 1, 'C+1');
-    v.i32('ct', ct, R, 'R');
-    v.i32('groups', groups, C + 1, 'C+1');
-    v.i32('ts', ts, R, 'R');
-    v.finite('scale', scale);
-    const need = v.classGroups(bounds, ct, order, groups, ts, R, V, C);
-    v.f32('probs', probs, need, 'sum of group rows x class sizes');
-    v.f32('hg', hg, v.product('groups[C]*H', groups[C], H), 'groups[C]*H');
-    if (classes) {
-      this.softmaxCrossEntropyBackward(zp, zp, ct, scale, R, C);
-      this.affineBackward(dh, dWc, dbc, zp, h, Wc, work, false, R, H, C);
-    }
-    let p = 0;
-    for (let c = 0; c < C; c++) {
-      const g0 = groups[c], n = groups[c + 1] - g0;
-      if (n === 0) continue;
-      const lo = bounds[c], m = bounds[c + 1] - lo;
-      for (let i = 0; i < n; i++) {
-        const o = p + i * m;
-        for (let j = 0; j < m; j++) probs[o + j] *= scale;
-        probs[o + ts[order[g0 + i]] - lo] -= scale;
+    lstmForward(hs, cs, gates, xs, h0, c0, Wx, Wh, b, N, T, D, H) {
+      const s = v.recurrentShapes(4, N, T, D, H);
+      v.f32('hs', hs, s.NTH, 'N*T*H');
+      v.f32('cs', cs, s.NTH, 'N*T*H');
+      v.f32('gates', gates, s.NTG, 'N*T*4H');
+      v.f32('xs', xs, s.NTD, 'N*T*D');
+      v.f32('h0', h0, s.NH, 'N*H');
+      v.f32('c0', c0, s.NH, 'N*H');
+      v.f32('Wx', Wx, s.DG, 'D*4H');
+      v.f32('Wh', Wh, s.HG, 'H*4H');
+      v.f32('b', b, s.G, '4H');
+      if (s.NT === 0 || H === 0) return;
+      const G = s.G, TG = T * G, TH = T * H;
+      // The input products for all N*T rows at once: A = xs Wx + b.
+      inputProducts(gemm, gates, xs, Wx, b, s.NT, D, G);
+      for (let t = 0; t < T; t++) {
+        // A[:,t] += h_{t-1} Wh; rows of A[:,t] are T*4H apart, of hs[:,t-1] T*H apart.
+        const At = gates.subarray(t * G);
+        if (t === 0) gemm(false, false, N, G, H, 1, h0, H, Wh, G, 1, At, TG);
+        else gemm(false, false, N, G, H, 1, hs.subarray((t - 1) * H), TH, Wh, G, 1, At, TG);
+        for (let n = 0; n < N; n++) {
+          const a = n * TG + t * G, o = n * TH + t * H;
+          const cp = t === 0 ? c0 : cs, cpo = t === 0 ? n * H : o - H;
+          for (let j = 0; j < H; j++) {
+            const f = sigmoid(gates[a + j]);
+            const g = tanh(gates[a + H + j]);
+            const i = sigmoid(gates[a + 2 * H + j]);
+            const og = sigmoid(gates[a + 3 * H + j]);
+            gates[a + j] = f;
+            gates[a + H + j] = g;
+            gates[a + 2 * H + j] = i;
+            gates[a + 3 * H + j] = og;
+            const c = fround(f * cp[cpo + j] + g * i);
+            cs[o + j] = c;
+            hs[o + j] = og * tanh(c);
+          }
+        }
       }
-      const D = probs.subarray(p), G = hg.subarray(g0 * H);
-      sumRows(db.subarray(lo), D, n, m);
+    },
+
+    lstmBackward(dxs, dWx, dWh, db, dh0, dc0, dhs, xs, hs, cs, gates, h0, c0, Wx, Wh, work, N, T, D, H) {
+      const s = v.recurrentShapes(4, N, T, D, H);
+      v.f32('dxs', dxs, s.NTD, 'N*T*D');
+      v.f32('dWx', dWx, s.DG, 'D*4H');
+      v.f32('dWh', dWh, s.HG, 'H*4H');
+      v.f32('db', db, s.G, '4H');
+      v.f32('dh0', dh0, s.NH, 'N*H');
+      v.f32('dc0', dc0, s.NH, 'N*H');
+      v.f32('dhs', dhs, s.NTH, 'N*T*H');
+      v.f32('xs', xs, s.NTD, 'N*T*D');
+      v.f32('hs', hs, s.NTH, 'N*T*H');
+      v.f32('cs', cs, s.NTH, 'N*T*H');
+      v.f32('gates', gates, s.NTG, 'N*T*4H');
+      v.f32('h0', h0, s.NH, 'N*H');
+      v.f32('c0', c0, s.NH, 'N*H');
+      v.f32('Wx', Wx, s.DG, 'D*4H');
+      v.f32('Wh', Wh, s.HG, 'H*4H');
+      v.f32('work', work, v.product('5*N*T*H', 5, s.NTH), '5*N*T*H');
+      const G = s.G, TG = T * G, TH = T * H;
+      dh0.fill(0, 0, s.NH);
+      dc0.fill(0, 0, s.NH);
+      dxs.fill(0, 0, s.NTD);
+      if (s.NT === 0 || H === 0) return;
+      const dA = work.subarray(0, s.NTG); // d(pre-activation) [N,T,4H]
+      const hprev = work.subarray(s.NTG, s.NTG + s.NTH); // h_{t-1} for every (n,t) [N,T,H]
+      // dh0 and dc0 carry dh_t and dc_t back from step t+1; zero at the window's end.
+      for (let t = T - 1; t >= 0; t--) {
+        for (let n = 0; n < N; n++) {
+          const a = n * TG + t * G, o = n * TH + t * H, c = n * H;
+          const cp = t === 0 ? c0 : cs, cpo = t === 0 ? n * H : o - H;
+          for (let j = 0; j < H; j++) {
+            const f = gates[a + j], g = gates[a + H + j], i = gates[a + 2 * H + j], og = gates[a + 3 * H + j];
+            const tc = tanh(cs[o + j]);
+            const dh = dhs[o + j] + dh0[c + j];
+            const ds = dc0[c + j] + dh * og * (1 - tc * tc);
+            dA[a + j] = ds * cp[cpo + j] * f * (1 - f);
+            dA[a + H + j] = ds * i * (1 - g * g);
+            dA[a + 2 * H + j] = ds * g * i * (1 - i);
+            dA[a + 3 * H + j] = dh * tc * og * (1 - og);
+            dc0[c + j] = ds * f;
+          }
+        }
+        // dh_{t-1} = dA[:,t] Wh^T
+        gemm(false, true, N, H, G, 1, dA.subarray(t * G), TG, Wh, G, 0, dh0, H);
+      }
+      shiftStates(hprev, h0, hs, N, T, H);
+      gemm(true, false, H, G, s.NT, 1, hprev, H, dA, G, 1, dWh, G);
+      inputGradients(gemm, dxs, dWx, db, dA, xs, Wx, s.NT, D, G);
+    },
+
+    gruForward(hs, gates, rh, xs, h0, Wx, Wh, b, N, T, D, H) {
+      const s = v.recurrentShapes(3, N, T, D, H);
+      v.f32('hs', hs, s.NTH, 'N*T*H');
+      v.f32('gates', gates, s.NTG, 'N*T*3H');
+      v.f32('rh', rh, s.NTH, 'N*T*H');
+      v.f32('xs', xs, s.NTD, 'N*T*D');
+      v.f32('h0', h0, s.NH, 'N*H');
+      v.f32('Wx', Wx, s.DG, 'D*3H');
+      v.f32('Wh', Wh, s.HG, 'H*3H');
+      v.f32('b', b, s.G, '3H');
+      if (s.NT === 0 || H === 0) return;
+      const G = s.G, TG = T * G, TH = T * H;
+      inputProducts(gemm, gates, xs, Wx, b, s.NT, D, G);
+      for (let t = 0; t < T; t++) {
+        const At = gates.subarray(t * G);
+        const hp = t === 0 ? h0 : hs.subarray((t - 1) * H), ldh = t === 0 ? H : TH;
+        // z and r: A[:,t,0:2H] += h_{t-1} Wh[:,0:2H]
+        gemm(false, false, N, 2 * H, H, 1, hp, ldh, Wh, G, 1, At, TG);
+        for (let n = 0; n < N; n++) {
+          const a = n * TG + t * G, o = n * TH + t * H, p = n * ldh;
+          for (let j = 0; j < H; j++) {
+            const z = sigmoid(gates[a + j]);
+            const r = sigmoid(gates[a + H + j]);
+            gates[a + j] = z;
+            gates[a + H + j] = r;
+            rh[o + j] = r * hp[p + j];
+          }
+        }
+        // n: A[:,t,2H:3H] += (r h) Wh[:,2H:3H]
+        gemm(false, false, N, H, H, 1, rh.subarray(t * H), TH, Wh.subarray(2 * H), G, 1, At.subarray(2 * H), TG);
+        for (let n = 0; n < N; n++) {
+          const a = n * TG + t * G, o = n * TH + t * H, p = n * ldh;
+          for (let j = 0; j < H; j++) {
+            const z = gates[a + j];
+            const nn = tanh(gates[a + 2 * H + j]);
+            gates[a + 2 * H + j] = nn;
+            const h = hp[p + j];
+            hs[o + j] = h + z * (nn - h);
+          }
+        }
+      }
+    },
+
+    gruBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, gates, rh, h0, Wx, Wh, work, N, T, D, H) {
+      const s = v.recurrentShapes(3, N, T, D, H);
+      v.f32('dxs', dxs, s.NTD, 'N*T*D');
+      v.f32('dWx', dWx, s.DG, 'D*3H');
+      v.f32('dWh', dWh, s.HG, 'H*3H');
+      v.f32('db', db, s.G, '3H');
+      v.f32('dh0', dh0, s.NH, 'N*H');
+      v.f32('dhs', dhs, s.NTH, 'N*T*H');
+      v.f32('xs', xs, s.NTD, 'N*T*D');
+      v.f32('hs', hs, s.NTH, 'N*T*H');
+      v.f32('gates', gates, s.NTG, 'N*T*3H');
+      v.f32('rh', rh, s.NTH, 'N*T*H');
+      v.f32('h0', h0, s.NH, 'N*H');
+      v.f32('Wx', Wx, s.DG, 'D*3H');
+      v.f32('Wh', Wh, s.HG, 'H*3H');
+      v.f32('work', work, v.product('4*N*T*H+N*H', 4, s.NTH) + s.NH, '4*N*T*H+N*H');
+      const G = s.G, TG = T * G, TH = T * H;
+      dh0.fill(0, 0, s.NH);
+      dxs.fill(0, 0, s.NTD);
+      if (s.NT === 0 || H === 0) return;
+      const dA = work.subarray(0, s.NTG); // d(pre-activation) [N,T,3H]
+      const hprev = work.subarray(s.NTG, s.NTG + s.NTH); // [N,T,H]
+      const drh = work.subarray(s.NTG + s.NTH, s.NTG + s.NTH + s.NH); // d(r h) at one step [N,H]
+      for (let t = T - 1; t >= 0; t--) {
+        const hp = t === 0 ? h0 : hs.subarray((t - 1) * H), ldh = t === 0 ? H : TH;
+        // dh0 holds dh_t (from step t+1); it becomes the direct part of dh_{t-1}.
+        for (let n = 0; n < N; n++) {
+          const a = n * TG + t * G, o = n * TH + t * H, c = n * H, p = n * ldh;
+          for (let j = 0; j < H; j++) {
+            const z = gates[a + j], nn = gates[a + 2 * H + j];
+            const dh = dhs[o + j] + dh0[c + j];
+            dA[a + j] = dh * (nn - hp[p + j]) * z * (1 - z);
+            dA[a + 2 * H + j] = dh * z * (1 - nn * nn);
+            dh0[c + j] = dh * (1 - z);
+          }
+        }
+        // d(r h) = dA_n Wh_n^T
+        gemm(false, true, N, H, H, 1, dA.subarray(t * G + 2 * H), TG, Wh.subarray(2 * H), G, 0, drh, H);
+        for (let n = 0; n < N; n++) {
+          const a = n * TG + t * G, c = n * H, p = n * ldh;
+          for (let j = 0; j < H; j++) {
+            const r = gates[a + H + j];
+            dA[a + H + j] = drh[c + j] * hp[p + j] * r * (1 - r);
+            dh0[c + j] += drh[c + j] * r;
+          }
+        }
+        // dh_{t-1} += [dA_z, dA_r] Wh[:,0:2H]^T
+        gemm(false, true, N, H, 2 * H, 1, dA.subarray(t * G), TG, Wh, G, 1, dh0, H);
+      }
+      shiftStates(hprev, h0, hs, N, T, H);
+      gemm(true, false, H, 2 * H, s.NT, 1, hprev, H, dA, G, 1, dWh, G);
+      gemm(true, false, H, H, s.NT, 1, rh, H, dA.subarray(2 * H), G, 1, dWh.subarray(2 * H), G);
+      inputGradients(gemm, dxs, dWx, db, dA, xs, Wx, s.NT, D, G);
+    },
+
+    dropoutForward(out, mask, x, p, seed, iteration, site, row0, N, T, U) {
+      v.dim('N', N); v.dim('T', T); v.dim('U', U);
+      const n = v.product('N*T*U', N, T, U);
+      v.f32('out', out, n, 'N*T*U');
+      v.f32('mask', mask, n, 'N*T*U');
+      v.f32('x', x, n, 'N*T*U');
+      v.probability('p', p);
+      v.uint32('seed', seed); v.uint32('iteration', iteration); v.uint32('site', site); v.uint32('row0', row0);
+      const threshold = p * 4294967296;
+      const scale = fround(1 / (1 - p));
+      for (let r = 0; r < N; r++) {
+        for (let t = 0; t < T; t++) {
+          const base = dropoutBase(seed, iteration, site, row0 + r, t);
+          const o = (r * T + t) * U;
+          for (let u = 0; u < U; u++) {
+            const m = dropoutBits(base, u) >= threshold ? scale : 0;
+            mask[o + u] = m;
+            out[o + u] = x[o + u] * m;
+          }
+        }
+      }
+    },
+
+    dropoutBackward(dx, dout, mask, R) {
+      v.dim('R', R);
+      v.f32('dx', dx, R, 'R');
+      v.f32('dout', dout, R, 'R');
+      v.f32('mask', mask, R, 'R');
+      for (let i = 0; i < R; i++) dx[i] = dout[i] * mask[i];
+    },
+
+    affineForward(out, x, W, b, transW, R, I, O) {
+      v.bool('transW', transW);
+      v.dim('R', R); v.dim('I', I); v.dim('O', O);
+      v.f32('out', out, v.product('R*O', R, O), 'R*O');
+      v.f32('x', x, v.product('R*I', R, I), 'R*I');
+      v.f32('W', W, v.product('I*O', I, O), 'I*O');
+      v.f32('b', b, O, 'O');
+      if (transW) gemm(false, true, R, O, I, 1, x, I, W, I, 0, out, O);
+      else gemm(false, false, R, O, I, 1, x, I, W, O, 0, out, O);
+      addBias(out, b, R, O);
+    },
+
+    affineBackward(dx, dW, db, dout, x, W, work, transW, R, I, O) {
+      v.bool('transW', transW);
+      v.dim('R', R); v.dim('I', I); v.dim('O', O);
+      v.f32('dx', dx, v.product('R*I', R, I), 'R*I');
+      v.f32('dW', dW, v.product('I*O', I, O), 'I*O');
+      v.f32('db', db, O, 'O');
+      v.f32('dout', dout, v.product('R*O', R, O), 'R*O');
+      v.f32('x', x, v.product('R*I', R, I), 'R*I');
+      v.f32('W', W, v.product('I*O', I, O), 'I*O');
+      v.f32('work', work, v.product('R*I', R, I), 'R*I');
       if (transW) {
-        sgemmJs(true, false, m, H, n, 1, D, m, G, H, 1, dW.subarray(lo * H), H);
-        sgemmJs(false, false, n, H, m, 1, D, m, W.subarray(lo * H), H, 0, work, H);
+        gemm(false, false, R, I, O, 1, dout, O, W, I, 0, dx, I);
+        gemm(true, false, O, I, R, 1, dout, O, x, I, 1, dW, I);
       } else {
-        sgemmJs(true, false, H, m, n, 1, G, H, D, m, 1, dW.subarray(lo), V);
-        sgemmJs(false, true, n, H, m, 1, D, m, W.subarray(lo), V, 0, work, H);
+        gemm(false, true, R, I, O, 1, dout, O, W, O, 0, dx, I);
+        gemm(true, false, I, O, R, 1, x, I, dout, O, 1, dW, O);
       }
-      for (let i = 0; i < n; i++) {
-        const o = order[g0 + i] * H;
-        for (let k = 0; k < H; k++) dh[o + k] += work[i * H + k];
+      sumRows(db, dout, R, O);
+    },
+
+    classSoftmaxForward(zs, zp, probs, hg, h, W, b, Wc, bc, bounds, ct, order, groups, ts, transW, R, H, V, C, classes) {
+      v.bool('transW', transW);
+      v.bool('classes', classes);
+      v.dim('R', R); v.dim('H', H); v.dim('V', V, 1); v.dim('C', C, 1);
+      if (C > V) throw new RangeError(`Expected C <= V but received C = ${C}, V = ${V}`);
+      const RC = v.product('R*C', R, C);
+      v.f32('zs', zs, RC, 'R*C');
+      v.f32('zp', zp, RC, 'R*C');
+      v.f32('h', h, v.product('R*H', R, H), 'R*H');
+      v.f32('W', W, v.product('H*V', H, V), 'H*V');
+      v.f32('b', b, V, 'V');
+      v.f32('Wc', Wc, v.product('H*C', H, C), 'H*C');
+      v.f32('bc', bc, C, 'C');
+      v.i32('bounds', bounds, C + 1, 'C+1');
+      v.i32('ct', ct, R, 'R');
+      v.i32('groups', groups, C + 1, 'C+1');
+      v.i32('ts', ts, R, 'R');
+      const need = v.classGroups(bounds, ct, order, groups, ts, R, V, C);
+      v.f32('probs', probs, need, 'sum of group rows x class sizes');
+      v.f32('hg', hg, v.product('groups[C]*H', groups[C], H), 'groups[C]*H');
+      let loss = 0;
+      if (classes) {
+        this.affineForward(zs, h, Wc, bc, false, R, H, C);
+        loss = this.softmaxCrossEntropyForward(zp, zs, ct, R, C);
       }
-      p += n * m;
-    }
-  },
-
-  gatherWords(out, W, ids, transW, H, V, n) {
-    v.bool('transW', transW);
-    v.dim('H', H); v.dim('V', V); v.dim('n', n);
-    v.f32('out', out, v.product('n*H', n, H), 'n*H');
-    v.f32('W', W, v.product('H*V', H, V), 'H*V');
-    v.i32('ids', ids, n, 'n');
-    v.ids('ids', ids, n, V);
-    for (let j = 0; j < n; j++) {
-      const w = ids[j];
-      for (let i = 0; i < H; i++) out[j * H + i] = transW ? W[w * H + i] : W[i * V + w];
-    }
-  },
-
-  scatterAddWords(dW, src, ids, transW, H, V, n) {
-    v.bool('transW', transW);
-    v.dim('H', H); v.dim('V', V); v.dim('n', n);
-    v.f32('dW', dW, v.product('H*V', H, V), 'H*V');
-    v.f32('src', src, v.product('n*H', n, H), 'n*H');
-    v.i32('ids', ids, n, 'n');
-    v.ids('ids', ids, n, V);
-    for (let j = 0; j < n; j++) {
-      const w = ids[j];
-      for (let i = 0; i < H; i++) dW[transW ? w * H + i : i * V + w] += src[j * H + i];
-    }
-  },
-
-  softmaxCrossEntropyForward(ys, scores, ts, R, V, gradScale) {
-    v.dim('R', R); v.dim('V', V, 1);
-    const RV = v.product('R*V', R, V);
-    v.f32('ys', ys, RV, 'R*V');
-    v.f32('scores', scores, RV, 'R*V');
-    v.i32('ts', ts, R, 'R');
-    v.ids('ts', ts, R, V, true);
-    if (gradScale !== undefined) v.finite('gradScale', gradScale);
-    let loss = 0;
-    for (let r = 0; r < R; r++) {
-      const o = r * V, t = ts[r];
-      if (gradScale === undefined) loss += softmaxRow(ys, scores, o, V, t);
-      else if (t === -1) ys.fill(0, o, o + V);
-      else {
-        loss += softmaxRow(ys, scores, o, V, t, gradScale);
-        ys[o + t] -= gradScale;
+      let p = 0;
+      for (let c = 0; c < C; c++) {
+        const g0 = groups[c], n = groups[c + 1] - g0;
+        if (n === 0) continue;
+        const lo = bounds[c], m = bounds[c + 1] - lo;
+        for (let i = 0; i < n; i++) {
+          const r = order[g0 + i];
+          hg.set(h.subarray(r * H, r * H + H), (g0 + i) * H);
+          probs.set(b.subarray(lo, lo + m), p + i * m);
+        }
+        const G = hg.subarray(g0 * H), S = probs.subarray(p);
+        if (transW) gemm(false, true, n, m, H, 1, G, H, W.subarray(lo * H), H, 1, S, m);
+        else gemm(false, false, n, m, H, 1, G, H, W.subarray(lo), V, 1, S, m);
+        for (let i = 0; i < n; i++) loss += softmaxRow(probs, probs, p + i * m, m, ts[order[g0 + i]] - lo);
+        p += n * m;
       }
-    }
-    return loss;
-  },
+      return loss;
+    },
 
-  softmaxCrossEntropyBackward(dx, ys, ts, scale, R, V) {
-    v.dim('R', R); v.dim('V', V, 1);
-    const RV = v.product('R*V', R, V);
-    v.f32('dx', dx, RV, 'R*V');
-    v.f32('ys', ys, RV, 'R*V');
-    v.i32('ts', ts, R, 'R');
-    v.ids('ts', ts, R, V, true);
-    v.finite('scale', scale);
-    for (let r = 0; r < R; r++) {
-      const o = r * V, t = ts[r];
-      if (t === -1) {
-        dx.fill(0, o, o + V);
-        continue;
+    classSoftmaxBackward(dh, dW, db, dWc, dbc, work, zp, probs, hg, h, W, Wc, bounds, ct, order, groups, ts, scale, transW, R, H, V, C, classes) {
+      v.bool('transW', transW);
+      v.bool('classes', classes);
+      v.dim('R', R); v.dim('H', H); v.dim('V', V, 1); v.dim('C', C, 1);
+      if (C > V) throw new RangeError(`Expected C <= V but received C = ${C}, V = ${V}`);
+      const RH = v.product('R*H', R, H);
+      v.f32('dh', dh, RH, 'R*H');
+      v.f32('dW', dW, v.product('H*V', H, V), 'H*V');
+      v.f32('db', db, V, 'V');
+      v.f32('dWc', dWc, v.product('H*C', H, C), 'H*C');
+      v.f32('dbc', dbc, C, 'C');
+      v.f32('work', work, RH, 'R*H');
+      v.f32('zp', zp, v.product('R*C', R, C), 'R*C');
+      v.f32('h', h, RH, 'R*H');
+      v.f32('W', W, v.product('H*V', H, V), 'H*V');
+      v.f32('Wc', Wc, v.product('H*C', H, C), 'H*C');
+      v.i32('bounds', bounds, C + 1, 'C+1');
+      v.i32('ct', ct, R, 'R');
+      v.i32('groups', groups, C + 1, 'C+1');
+      v.i32('ts', ts, R, 'R');
+      v.finite('scale', scale);
+      const need = v.classGroups(bounds, ct, order, groups, ts, R, V, C);
+      v.f32('probs', probs, need, 'sum of group rows x class sizes');
+      v.f32('hg', hg, v.product('groups[C]*H', groups[C], H), 'groups[C]*H');
+      if (classes) {
+        this.softmaxCrossEntropyBackward(zp, zp, ct, scale, R, C);
+        this.affineBackward(dh, dWc, dbc, zp, h, Wc, work, false, R, H, C);
       }
-      const yt = ys[o + t]; // read before the loop: dx may alias ys
-      for (let j = 0; j < V; j++) dx[o + j] = ys[o + j] * scale;
-      dx[o + t] = (yt - 1) * scale;
-    }
-  },
+      let p = 0;
+      for (let c = 0; c < C; c++) {
+        const g0 = groups[c], n = groups[c + 1] - g0;
+        if (n === 0) continue;
+        const lo = bounds[c], m = bounds[c + 1] - lo;
+        for (let i = 0; i < n; i++) {
+          const o = p + i * m;
+          for (let j = 0; j < m; j++) probs[o + j] *= scale;
+          probs[o + ts[order[g0 + i]] - lo] -= scale;
+        }
+        const D = probs.subarray(p), G = hg.subarray(g0 * H);
+        sumRows(db.subarray(lo), D, n, m);
+        if (transW) {
+          gemm(true, false, m, H, n, 1, D, m, G, H, 1, dW.subarray(lo * H), H);
+          gemm(false, false, n, H, m, 1, D, m, W.subarray(lo * H), H, 0, work, H);
+        } else {
+          gemm(true, false, H, m, n, 1, G, H, D, m, 1, dW.subarray(lo), V);
+          gemm(false, true, n, H, m, 1, D, m, W.subarray(lo), V, 0, work, H);
+        }
+        for (let i = 0; i < n; i++) {
+          const o = order[g0 + i] * H;
+          for (let k = 0; k < H; k++) dh[o + k] += work[i * H + k];
+        }
+        p += n * m;
+      }
+    },
 
-  sgdUpdate(param, grad, lr, zeroGrad = false) {
-    v.f32('param', param, 0);
-    v.f32('grad', grad, param.length, 'param.length');
-    v.finite('lr', lr);
-    v.bool('zeroGrad', zeroGrad);
-    for (let i = 0; i < param.length; i++) param[i] -= lr * grad[i];
-    if (zeroGrad) grad.fill(0, 0, param.length);
-  },
+    gatherWords(out, W, ids, transW, H, V, n) {
+      v.bool('transW', transW);
+      v.dim('H', H); v.dim('V', V); v.dim('n', n);
+      v.f32('out', out, v.product('n*H', n, H), 'n*H');
+      v.f32('W', W, v.product('H*V', H, V), 'H*V');
+      v.i32('ids', ids, n, 'n');
+      v.ids('ids', ids, n, V);
+      for (let j = 0; j < n; j++) {
+        const w = ids[j];
+        for (let i = 0; i < H; i++) out[j * H + i] = transW ? W[w * H + i] : W[i * V + w];
+      }
+    },
 
-  sumSquares(x) {
-    v.f32('x', x, 0);
-    let s = 0;
-    for (let i = 0; i < x.length; i++) s += x[i] * x[i];
-    return s;
-  },
+    scatterAddWords(dW, src, ids, transW, H, V, n) {
+      v.bool('transW', transW);
+      v.dim('H', H); v.dim('V', V); v.dim('n', n);
+      v.f32('dW', dW, v.product('H*V', H, V), 'H*V');
+      v.f32('src', src, v.product('n*H', n, H), 'n*H');
+      v.i32('ids', ids, n, 'n');
+      v.ids('ids', ids, n, V);
+      for (let j = 0; j < n; j++) {
+        const w = ids[j];
+        for (let i = 0; i < H; i++) dW[transW ? w * H + i : i * V + w] += src[j * H + i];
+      }
+    },
 
-  zero(x) {
-    v.f32('x', x, 0);
-    x.fill(0);
-  },
+    softmaxCrossEntropyForward(ys, scores, ts, R, V, gradScale) {
+      v.dim('R', R); v.dim('V', V, 1);
+      const RV = v.product('R*V', R, V);
+      v.f32('ys', ys, RV, 'R*V');
+      v.f32('scores', scores, RV, 'R*V');
+      v.i32('ts', ts, R, 'R');
+      v.ids('ts', ts, R, V, true);
+      if (gradScale !== undefined) v.finite('gradScale', gradScale);
+      let loss = 0;
+      for (let r = 0; r < R; r++) {
+        const o = r * V, t = ts[r];
+        if (gradScale === undefined) loss += softmaxRow(ys, scores, o, V, t);
+        else if (t === -1) ys.fill(0, o, o + V);
+        else {
+          loss += softmaxRow(ys, scores, o, V, t, gradScale);
+          ys[o + t] -= gradScale;
+        }
+      }
+      return loss;
+    },
 
-  addSumSquares(y, x, zeroX = false) {
-    v.f32('y', y, 0);
-    v.f32('x', x, y.length, 'y.length');
-    v.bool('zeroX', zeroX);
-    let s = 0;
-    for (let i = 0; i < y.length; i++) {
-      y[i] += x[i];
-      s += y[i] * y[i];
-    }
-    if (zeroX) x.fill(0, 0, y.length);
-    return s;
-  },
+    softmaxCrossEntropyBackward(dx, ys, ts, scale, R, V) {
+      v.dim('R', R); v.dim('V', V, 1);
+      const RV = v.product('R*V', R, V);
+      v.f32('dx', dx, RV, 'R*V');
+      v.f32('ys', ys, RV, 'R*V');
+      v.i32('ts', ts, R, 'R');
+      v.ids('ts', ts, R, V, true);
+      v.finite('scale', scale);
+      for (let r = 0; r < R; r++) {
+        const o = r * V, t = ts[r];
+        if (t === -1) {
+          dx.fill(0, o, o + V);
+          continue;
+        }
+        const yt = ys[o + t]; // read before the loop: dx may alias ys
+        for (let j = 0; j < V; j++) dx[o + j] = ys[o + j] * scale;
+        dx[o + t] = (yt - 1) * scale;
+      }
+    },
 
-  sumSquaresRows(x, rows, R, V, D) {
-    rowsArgs(x, rows, R, V, D, 'x');
-    let s = 0;
-    for (let r = 0; r < R; r++) {
-      const o = rows[r] * D;
-      for (let i = o; i < o + D; i++) s += x[i] * x[i];
-    }
-    return s;
-  },
+    sgdUpdate(param, grad, lr, zeroGrad = false) {
+      v.f32('param', param, 0);
+      v.f32('grad', grad, param.length, 'param.length');
+      v.finite('lr', lr);
+      v.bool('zeroGrad', zeroGrad);
+      for (let i = 0; i < param.length; i++) param[i] -= lr * grad[i];
+      if (zeroGrad) grad.fill(0, 0, param.length);
+    },
 
-  sgdUpdateRows(param, grad, lr, rows, R, V, D, zeroGrad) {
-    rowsArgs(param, rows, R, V, D, 'param');
-    v.f32('grad', grad, V * D, 'V*D');
-    v.finite('lr', lr);
-    v.bool('zeroGrad', zeroGrad);
-    for (let r = 0; r < R; r++) {
-      const o = rows[r] * D;
-      for (let i = o; i < o + D; i++) param[i] -= lr * grad[i];
-      if (zeroGrad) grad.fill(0, o, o + D);
-    }
-  },
+    sumSquares(x) {
+      v.f32('x', x, 0);
+      let s = 0;
+      for (let i = 0; i < x.length; i++) s += x[i] * x[i];
+      return s;
+    },
 
-  addSumSquaresRows(y, x, rows, R, V, D, zeroX) {
-    rowsArgs(y, rows, R, V, D, 'y');
-    v.f32('x', x, V * D, 'V*D');
-    v.bool('zeroX', zeroX);
-    let s = 0;
-    for (let r = 0; r < R; r++) {
-      const o = rows[r] * D;
-      for (let i = o; i < o + D; i++) {
+    zero(x) {
+      v.f32('x', x, 0);
+      x.fill(0);
+    },
+
+    addSumSquares(y, x, zeroX = false) {
+      v.f32('y', y, 0);
+      v.f32('x', x, y.length, 'y.length');
+      v.bool('zeroX', zeroX);
+      let s = 0;
+      for (let i = 0; i < y.length; i++) {
         y[i] += x[i];
         s += y[i] * y[i];
       }
-      if (zeroX) x.fill(0, o, o + D);
-    }
-    return s;
-  },
+      if (zeroX) x.fill(0, 0, y.length);
+      return s;
+    },
 
-  scale(x, s) {
-    v.f32('x', x, 0);
-    v.finite('s', s);
-    for (let i = 0; i < x.length; i++) x[i] *= s;
-  },
-
-  treeSoftmaxForward(g, h, W, b, ts, offsets, start, node, code, R, H, V) {
-    v.dim('R', R); v.dim('H', H); v.dim('V', V, 2);
-    v.f32('h', h, v.product('R*H', R, H), 'R*H');
-    v.f32('W', W, v.product('(V-1)*H', V - 1, H), '(V-1)*H');
-    v.f32('b', b, V - 1, 'V-1');
-    v.i32('ts', ts, R, 'R');
-    v.i32('offsets', offsets, R + 1, 'R+1');
-    v.i32('start', start, V + 1, 'V+1');
-    v.i32('node', node, 0);
-    v.i32('code', code, node.length, 'node.length');
-    v.f32('g', g, 0);
-    let loss = 0;
-    v.treeRows(ts, offsets, start, node, g.length, R, V, (r, _t, k0, k1, o) => {
-      for (let k = k0; k < k1; k++) {
-        const n = v.treeNode(node, k, V), c = code[k];
-        if (c !== 0 && c !== 1) throw new RangeError(`Expected code[${k}] 0 or 1 but received ${c}`);
-        let s = b[n];
-        for (let j = 0; j < H; j++) s += h[r * H + j] * W[n * H + j];
-        s = fround(s);
-        const z = c === 1 ? s : -s;
-        loss -= z >= 0 ? -Math.log1p(exp(-z)) : z - Math.log1p(exp(z));
-        g[o + k - k0] = 1 / (1 + exp(-s)) - c;
+    sumSquaresRows(x, rows, R, V, D) {
+      rowsArgs(x, rows, R, V, D, 'x');
+      let s = 0;
+      for (let r = 0; r < R; r++) {
+        const o = rows[r] * D;
+        for (let i = o; i < o + D; i++) s += x[i] * x[i];
       }
-    });
-    return loss;
-  },
+      return s;
+    },
 
-  treeSoftmaxBackward(dh, dW, db, g, scale, h, W, ts, offsets, start, node, R, H, V) {
-    v.dim('R', R); v.dim('H', H); v.dim('V', V, 2);
-    v.finite('scale', scale);
-    v.f32('dh', dh, v.product('R*H', R, H), 'R*H');
-    v.f32('h', h, R * H, 'R*H');
-    v.f32('W', W, v.product('(V-1)*H', V - 1, H), '(V-1)*H');
-    v.f32('dW', dW, (V - 1) * H, '(V-1)*H');
-    v.f32('db', db, V - 1, 'V-1');
-    v.i32('ts', ts, R, 'R');
-    v.i32('offsets', offsets, R + 1, 'R+1');
-    v.i32('start', start, V + 1, 'V+1');
-    v.i32('node', node, 0);
-    v.f32('g', g, 0);
-    dh.fill(0, 0, R * H);
-    v.treeRows(ts, offsets, start, node, g.length, R, V, (r, _t, k0, k1, o) => {
-      for (let k = k0; k < k1; k++) {
-        const n = v.treeNode(node, k, V), gs = fround(g[o + k - k0] * scale);
-        for (let j = 0; j < H; j++) {
-          dh[r * H + j] += gs * W[n * H + j];
-          dW[n * H + j] += gs * h[r * H + j];
+    sgdUpdateRows(param, grad, lr, rows, R, V, D, zeroGrad) {
+      rowsArgs(param, rows, R, V, D, 'param');
+      v.f32('grad', grad, V * D, 'V*D');
+      v.finite('lr', lr);
+      v.bool('zeroGrad', zeroGrad);
+      for (let r = 0; r < R; r++) {
+        const o = rows[r] * D;
+        for (let i = o; i < o + D; i++) param[i] -= lr * grad[i];
+        if (zeroGrad) grad.fill(0, o, o + D);
+      }
+    },
+
+    addSumSquaresRows(y, x, rows, R, V, D, zeroX) {
+      rowsArgs(y, rows, R, V, D, 'y');
+      v.f32('x', x, V * D, 'V*D');
+      v.bool('zeroX', zeroX);
+      let s = 0;
+      for (let r = 0; r < R; r++) {
+        const o = rows[r] * D;
+        for (let i = o; i < o + D; i++) {
+          y[i] += x[i];
+          s += y[i] * y[i];
         }
-        db[n] += gs;
+        if (zeroX) x.fill(0, o, o + D);
       }
-    });
-  },
+      return s;
+    },
 
-  wordCounter(threads) {
-    v.dim('threads', threads, 1);
-    if (threads > 2) throw new RangeError(`Expected integer in [1, 2] for threads but received ${threads}`);
-    return new JsWordCounter();
-  },
+    scale(x, s) {
+      v.f32('x', x, 0);
+      v.finite('s', s);
+      for (let i = 0; i < x.length; i++) x[i] *= s;
+    },
 
-  renumberFile: renumberFileJs,
-};
+    treeSoftmaxForward(g, h, W, b, ts, offsets, start, node, code, R, H, V) {
+      v.dim('R', R); v.dim('H', H); v.dim('V', V, 2);
+      v.f32('h', h, v.product('R*H', R, H), 'R*H');
+      v.f32('W', W, v.product('(V-1)*H', V - 1, H), '(V-1)*H');
+      v.f32('b', b, V - 1, 'V-1');
+      v.i32('ts', ts, R, 'R');
+      v.i32('offsets', offsets, R + 1, 'R+1');
+      v.i32('start', start, V + 1, 'V+1');
+      v.i32('node', node, 0);
+      v.i32('code', code, node.length, 'node.length');
+      v.f32('g', g, 0);
+      let loss = 0;
+      v.treeRows(ts, offsets, start, node, g.length, R, V, (r, _t, k0, k1, o) => {
+        for (let k = k0; k < k1; k++) {
+          const n = v.treeNode(node, k, V), c = code[k];
+          if (c !== 0 && c !== 1) throw new RangeError(`Expected code[${k}] 0 or 1 but received ${c}`);
+          let s = b[n];
+          for (let j = 0; j < H; j++) s += h[r * H + j] * W[n * H + j];
+          s = fround(s);
+          const z = c === 1 ? s : -s;
+          loss -= z >= 0 ? -Math.log1p(exp(-z)) : z - Math.log1p(exp(z));
+          g[o + k - k0] = 1 / (1 + exp(-s)) - c;
+        }
+      });
+      return loss;
+    },
 
-/** The js backend with bf16 products (emulated): every op runs with the rounding on. */
-export const jsBf16Backend: Backend = withRounding(jsBackend, 'bf16', (on) => {
-  bf16 = on;
-});
+    treeSoftmaxBackward(dh, dW, db, g, scale, h, W, ts, offsets, start, node, R, H, V) {
+      v.dim('R', R); v.dim('H', H); v.dim('V', V, 2);
+      v.finite('scale', scale);
+      v.f32('dh', dh, v.product('R*H', R, H), 'R*H');
+      v.f32('h', h, R * H, 'R*H');
+      v.f32('W', W, v.product('(V-1)*H', V - 1, H), '(V-1)*H');
+      v.f32('dW', dW, (V - 1) * H, '(V-1)*H');
+      v.f32('db', db, V - 1, 'V-1');
+      v.i32('ts', ts, R, 'R');
+      v.i32('offsets', offsets, R + 1, 'R+1');
+      v.i32('start', start, V + 1, 'V+1');
+      v.i32('node', node, 0);
+      v.f32('g', g, 0);
+      dh.fill(0, 0, R * H);
+      v.treeRows(ts, offsets, start, node, g.length, R, V, (r, _t, k0, k1, o) => {
+        for (let k = k0; k < k1; k++) {
+          const n = v.treeNode(node, k, V), gs = fround(g[o + k - k0] * scale);
+          for (let j = 0; j < H; j++) {
+            dh[r * H + j] += gs * W[n * H + j];
+            dW[n * H + j] += gs * h[r * H + j];
+          }
+          db[n] += gs;
+        }
+      });
+    },
 
-/** `b` with its precision set to `precision`, each op run between setRounding(true) and setRounding(false). */
-export function withRounding(b: Backend, precision: 'bf16', setRounding: (on: boolean) => void): Backend {
-  const out: Record<string, unknown> = { name: b.name, precision };
-  for (const [key, value] of Object.entries(b)) {
-    if (typeof value !== 'function') continue;
-    out[key] = (...args: unknown[]): unknown => {
-      setRounding(true);
-      try {
-        return (value as (...a: unknown[]) => unknown).apply(b, args);
-      } finally {
-        setRounding(false);
-      }
-    };
-  }
-  return out as unknown as Backend;
+    wordCounter(threads) {
+      v.dim('threads', threads, 1);
+      if (threads > 2) throw new RangeError(`Expected integer in [1, 2] for threads but received ${threads}`);
+      return new JsWordCounter();
+    },
+
+    renumberFile: renumberFileJs,
+  };
 }
+
+export const jsBackend = makeJsBackend('fp32');
+
+/** The js backend with bf16 products (emulated). */
+export const jsBf16Backend = makeJsBackend('bf16');

@@ -9,7 +9,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Backend, WordCounter } from './types';
-import { withRounding } from './js';
 
 /** What the addon exports (see native/addon.cc). */
 export interface NativeAddon extends Omit<Backend, 'name' | 'precision' | 'wordCounter'> {
@@ -131,6 +130,10 @@ function makeBackend(a: NativeAddon): Backend {
     b[op] = a[op].bind(a);
   }
   b.wordCounter = (threads: number): WordCounter => new a.WordCounter(threads);
+  b.getThreads = (): number => a.getNumThreads();
+  b.setThreads = (n: number): void => a.setNumThreads(n);
+  const i = a.info();
+  b.bf16Engine = !i.dnnl ? 'emulated' : i.avx512bf16 ? 'native' : 'oneDNN-emulated';
   return b as unknown as Backend;
 }
 
@@ -175,9 +178,23 @@ function requireAddon(): NativeAddon {
   return n.addon;
 }
 
-/** How the native backend runs bf16 products: oneDNN on the CPU's bf16 instructions, oneDNN emulating them, or rnnlm's own emulation. */
-export function bf16Engine(): 'native' | 'oneDNN-emulated' | 'emulated' {
-  const i = nativeInfo();
-  if (!i?.dnnl) return 'emulated';
-  return i.avx512bf16 ? 'native' : 'oneDNN-emulated';
+
+/**
+ * `b` with its precision set to bf16, each op run between setRounding(true) and setRounding(false): the addon's
+ * per-thread switch of its products to bfloat16 operands.
+ */
+function withRounding(b: Backend, precision: 'bf16', setRounding: (on: boolean) => void): Backend {
+  const out: Record<string, unknown> = { ...b, precision };
+  for (const [key, value] of Object.entries(b)) {
+    if (typeof value !== 'function' || key === 'getThreads' || key === 'setThreads') continue;
+    out[key] = (...args: unknown[]): unknown => {
+      setRounding(true);
+      try {
+        return (value as (...a: unknown[]) => unknown).apply(b, args);
+      } finally {
+        setRounding(false);
+      }
+    };
+  }
+  return out as unknown as Backend;
 }

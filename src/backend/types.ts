@@ -38,9 +38,23 @@ export interface WordCounter {
   words(): WordCounts;
 }
 
+/**
+ * How a backend runs bf16 products: oneDNN on the CPU's bf16 instructions ('native'), oneDNN emulating them where
+ * the CPU lacks them, or rounding float32 operands ('emulated').
+ */
+export type Bf16Engine = 'native' | 'oneDNN-emulated' | 'emulated';
+
 export interface Backend {
   readonly name: 'js' | 'native';
   readonly precision: Precision;
+  readonly bf16Engine: Bf16Engine;
+
+  /**
+   * The threads of the backend's matrix products (OpenBLAS's, process-wide), and setting them; the js backend's
+   * products run on the calling thread: 1, and setting it changes nothing.
+   */
+  getThreads(): number;
+  setThreads(n: number): void;
 
   /**
    * C = alpha * op(A) * op(B) + beta * C on row-major storage, with op(A) of shape [M,K], op(B) [K,N],

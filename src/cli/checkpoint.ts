@@ -7,7 +7,7 @@
  */
 import { writeFileAtomic } from '../atomic';
 import type { Precision } from '../backend';
-import { CLASS_METHODS, type ClassMethod } from '../layers/class-softmax';
+import { CLASS_METHODS, type ClassMethod } from '../data/classes';
 import { stateTable, type CellType, type LanguageModel, type OutputType } from '../model';
 import { parseSafetensors, serializeSafetensors, WeightsFormatError } from '../safetensors';
 import type { TrainerState } from '../trainer';

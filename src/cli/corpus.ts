@@ -11,7 +11,7 @@ import { DATASET_VERSION, openDataset } from '../data/dataset';
 import { prepareDataset } from '../data/prepare';
 import { DataError, loadPtb } from '../data/ptb';
 import { arraySource, readAll, remapSource, sliceSource, type TokenSource } from '../data/tokens';
-import { classesFromCounts, wordCounts, type ClassMethod } from '../layers/class-softmax';
+import { classesFromCounts, wordCounts, type ClassMethod } from '../data/classes';
 import { ioReason } from '../weights';
 import { UsageError } from './args';
 import type { RunConfig } from './checkpoint';

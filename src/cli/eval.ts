@@ -8,8 +8,8 @@ import { evalPerplexity } from '../trainer';
 import { positiveInt, UsageError } from './args';
 import { readText } from './corpus';
 import { loadModelFile } from './model-file';
-import type { Io } from './train';
-import { pickBackend } from './train';
+import type { Io } from './io';
+import { pickBackend } from './io';
 
 export interface EvalFlags {
   split: 'valid' | 'test' | 'train';

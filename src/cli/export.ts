@@ -12,7 +12,7 @@ import { pytorchModelArgs, pytorchStateDict } from '../pytorch';
 import { serializeSafetensors } from '../safetensors';
 import { ioReason, readWeights } from '../weights';
 import { UsageError } from './args';
-import type { Io } from './train';
+import type { Io } from './io';
 
 export interface ExportFlags {
   onnx?: string;

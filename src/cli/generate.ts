@@ -4,8 +4,8 @@ import { EOS } from '../data/ptb';
 import { Random } from '../random';
 import { nonNegativeInt, nonNegativeNumber, seedInt, UsageError } from './args';
 import { loadModelFile } from './model-file';
-import type { Io } from './train';
-import { pickBackend } from './train';
+import type { Io } from './io';
+import { pickBackend } from './io';
 
 export interface GenerateFlags {
   start: string;

@@ -10,12 +10,13 @@ import { infoCommand } from './info';
 import { score, scoreCommand } from './score';
 import { plotCommand, plotLog } from './plot-command';
 import { prepare, prepareCommand } from './prepare';
-import { Interrupted, train, trainCommand } from './train';
+import { Interrupted } from './io';
+import { train, trainCommand } from './train';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const VERSION: string = require('../../package.json').version;
 
-import type { Io } from './train';
+import type { Io } from './io';
 
 const stdio: Io = {
   out: (line) => process.stdout.write(line + '\n'),

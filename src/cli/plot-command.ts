@@ -3,7 +3,7 @@ import { writeFileAtomic } from '../atomic';
 import { readText } from './corpus';
 import { parseLog } from './history';
 import { perplexitySvg } from './plot';
-import type { Io } from './train';
+import type { Io } from './io';
 
 /** `rnnlm plot run.jsonl -o ppl.svg`: the perplexity curve of a --log file. */
 export function plotLog(logFile: string, out: string, io: Io): void {

@@ -4,7 +4,7 @@ import { SingleBar } from 'cli-progress';
 import { BACKEND_NAMES, type BackendName } from '../backend';
 import { prepareDataset, type PrepareOptions } from '../data/prepare';
 import { positiveInt } from './args';
-import { pickBackend, type Io } from './train';
+import { pickBackend, type Io } from './io';
 
 export interface PrepareFlags {
   out: string;

@@ -7,8 +7,8 @@ import { readText } from './corpus';
 import { openDataset } from '../data/dataset';
 import { forEachBlock } from '../data/tokens';
 import { loadModelFile } from './model-file';
-import type { Io } from './train';
-import { pickBackend } from './train';
+import type { Io } from './io';
+import { pickBackend } from './io';
 
 export interface ScoreFlags {
   data?: string;

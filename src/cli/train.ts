@@ -2,10 +2,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomic } from '../atomic';
-import { BACKEND_NAMES, nativeUnavailableReason, PRECISIONS, resolveBackend, type Backend, type BackendName, type Precision } from '../backend';
-import { CLASS_METHODS, type ClassMethod } from '../layers/class-softmax';
+import { BACKEND_NAMES, PRECISIONS, type BackendName, type Precision } from '../backend';
+import { CLASS_METHODS, type ClassMethod } from '../data/classes';
 import { CELL_TYPES, LanguageModel, OUTPUT_TYPES, WEIGHT_INITS, type CellType, type OutputType, type WeightInit } from '../model';
-import { bf16Engine } from '../backend/native';
 import { SGD } from '../optimizer';
 import { autoWorkers } from '../parallel/engine';
 import { evalPerplexity, RnnlmTrainer, TrainingInterruptedError } from '../trainer';
@@ -14,6 +13,7 @@ import { sliceSource } from '../data/tokens';
 import { nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber, seedInt, UsageError, workersArg } from './args';
 import { readCheckpoint, saveCheckpoint, type Checkpoint, type RunConfig } from './checkpoint';
 import { loadRunData } from './corpus';
+import { Interrupted, pickBackend, type Io } from './io';
 import type { EpochRecord, LogRecord } from './history';
 import { perplexitySvg } from './plot';
 import { barProgress, plainProgress, type Progress } from './progress';
@@ -107,28 +107,6 @@ export type PresetName = keyof typeof PRESETS;
 
 /** The flags that may accompany --resume; everything else comes from the checkpoint. */
 const RESUME_FLAGS = new Set(['resume', 'maxEpoch', 'backend', 'workers', 'blasThreads', 'dataDir', 'checkpoint', 'maxIters']);
-
-export interface Io {
-  out: (line: string) => void;
-  err: (line: string) => void;
-}
-
-/** The interrupted-run message and exit code 130 (Ctrl-C or SIGTERM), after the checkpoint was written. */
-export class Interrupted extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'Interrupted';
-  }
-}
-
-/** The backend asked for, or the best available with a one-line notice when native is missing. */
-export function pickBackend(name: BackendName | undefined, warn: (line: string) => void, precision: Precision = 'fp32'): Backend {
-  if (name !== undefined) return resolveBackend(name, precision);
-  const reason = nativeUnavailableReason();
-  if (reason === undefined) return resolveBackend('native', precision);
-  warn(`rnnlm: using the js backend: ${reason.split('\n')[0]}`);
-  return resolveBackend('js', precision);
-}
 
 function fileSize(file: string): number {
   try {
@@ -278,7 +256,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   checkOutputs([['--save', config.save], ['--save-best', config.saveBest], ['--log', config.log], ['--plot', config.plot],
     ['--checkpoint', flags.checkpoint ?? flags.resume]]);
   const backend = pickBackend(flags.backend, io.err, config.precision ?? 'fp32');
-  if (backend.name === 'native' && backend.precision === 'bf16' && bf16Engine() === 'emulated') {
+  if (backend.name === 'native' && backend.precision === 'bf16' && backend.bf16Engine === 'emulated') {
     io.err('rnnlm: bf16 products are emulated (the native addon was built without oneDNN: install libdnnl-dev and run npm run build:native)');
   }
   // --init weights are read first: their output layer decides how the data is numbered.
@@ -371,7 +349,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     `corpus ${data.describe}, ${data.train.length} tokens, vocabulary ${vocabSize}, batch ${batchSize} x time ${timeSize}, ` +
     `model ${describeModel(model)}${model.config.output === 'class' && config.classMethod === 'exchange' ? ' (exchange)' : ''}, ` +
     `lr ${optimizer.lr}, ${config.maxEpoch} epochs of ${iters} iterations, ` +
-    `backend ${backend.name}${backend.precision === 'bf16' ? ` (bf16 products, ${backend.name === 'native' ? bf16Engine() : 'emulated'})` : ''}, workers ${workersText}`,
+    `backend ${backend.name}${backend.precision === 'bf16' ? ` (bf16 products, ${backend.bf16Engine})` : ''}, workers ${workersText}`,
   );
 
   // The log mirrors `history`: a resumed run first cuts it back to what the checkpoint knew.

@@ -24,7 +24,6 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
-import { loadNativeBackend } from '../backend/native';
 import type { LanguageModel } from '../model';
 import { GradientSupport } from '../gradient';
 import type { SGD } from '../optimizer';
@@ -105,8 +104,6 @@ export interface ParallelOptions {
  */
 const COLLECT_SPIN_MS = 2;
 
-let runCounter = 0;
-
 export class ParallelEngine {
   readonly workers: number;
   readonly slices: [number, number][];
@@ -133,7 +130,6 @@ export class ParallelEngine {
   private readonly sharedBlocks: SharedF32[];
   private readonly sharedParams: SharedF32;
   private readonly sharedGrads: SharedF32;
-  private readonly runId: string;
   private hasState = false;
   /** The doorbell and the rounds' numbers (protocol.ts), and the serve loops once started (slices 1..). */
   private readonly control: Int32Array;
@@ -202,9 +198,6 @@ export class ParallelEngine {
       st.forEach((s, k) => this.stateViews[k].set(s));
       this.hasState = true;
     }
-    this.runId = `${process.pid}-${++runCounter}-${Date.now()}`;
-    // OpenBLAS loads here, on the main thread, with its kernels chosen (a worker's env changes stay in the worker).
-    if (model.backend.name === 'native') loadNativeBackend();
     if (opts.pool === undefined) {
       // Slice 0 runs on the main thread: the pool has a thread for each of the others.
       const threads = Math.max(1, this.workers - 1);
@@ -226,7 +219,7 @@ export class ParallelEngine {
     const m = this.model, s = this.support, [row0, row1] = this.slices[slice];
     return {
       step: {
-        runId: this.runId, slice, row0, row1, N: this.N, T: this.T, config: m.config, seed: m.seed,
+        slice, row0, row1, N: this.N, T: this.T, config: m.config, seed: m.seed,
         backend: m.backend.name, precision: m.backend.precision, params: m.flatParams.buffer as SharedArrayBuffer,
         grads: this.gradBlocks[slice].buffer as SharedArrayBuffer, gradsOffset: this.gradBlocks[slice].byteOffset,
         xs: this.xs.buffer as SharedArrayBuffer, ts: this.ts.buffer as SharedArrayBuffer, state: this.state.buffer as SharedArrayBuffer,
@@ -360,7 +353,6 @@ export class ParallelEngine {
 
   /** Closes the pool the engine made (the model's hidden state is already current: step() copies it back). */
   async close(): Promise<void> {
-    handlers.forget(this.runId);
     if (this.loops.length > 0) {
       Atomics.store(this.control, CONTROL.COMMAND, COMMAND.EXIT);
       Atomics.add(this.control, CONTROL.SEQ, 1);

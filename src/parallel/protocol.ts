@@ -9,8 +9,6 @@ import type { ModelConfig } from '../model';
 
 /** One slice of a batch: rows [row0, row1) of the [N, T] batch, forward and backward on a worker thread. */
 export interface StepTask {
-  /** Identifies the model and shapes; a thread keeps a replica per (runId, slice). */
-  runId: string;
   slice: number;
   row0: number;
   row1: number;

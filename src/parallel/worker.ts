@@ -3,8 +3,9 @@
  * loop that holds the thread for the engine's lifetime and runs the rounds the engine rings for in shared memory
  * (see protocol.ts); `step`, `reduce` and `update` are the rounds (`rows`, `words` and `back` in place of `step` for a
  * model that splits its output by words), which the engine's own thread runs for slice 0 through the same
- * roundRunner. A thread keeps a model replica per batch slice whose parameters are views on the
- * trainer's shared parameter buffer (no copies) and whose gradients go to that slice's shared gradient block. The
+ * roundRunner. Each runner holds its slice's model replica, whose parameters are views on the trainer's shared
+ * parameter buffer (no copies) and whose gradients go to that slice's shared gradient block; it lives as long as
+ * the serve loop (or, for slice 0, the engine), so the file keeps no state of its own. The
  * recurrent state of the slice's rows lives in shared memory too, so any thread can run any slice and row i's
  * state continues only with row i. The replica is built from the task's model config: this file names no cell.
  */
@@ -16,7 +17,7 @@ import {
   type ReduceTask, type ServeTask, type SharedF32, type StepResult, type StepTask, type SupportPart, type UpdateTask, type WordsTask,
 } from './protocol';
 
-interface Replica {
+export interface Replica {
   model: LanguageModel;
   /** This slice's rows of every state tensor, views on the shared state. */
   state: Float32Array[];
@@ -27,34 +28,23 @@ interface Replica {
   split?: { h: Float32Array; dh: Float32Array; hAll: Float32Array; dhAll: Float32Array; tsAll: Int32Array; words: LanguageModel };
 }
 
-const replicas = new Map<string, Replica>();
-let currentRun = '';
-
-function replica(task: StepTask): Replica {
-  if (task.runId !== currentRun) {
-    replicas.clear();
-    currentRun = task.runId;
-  }
-  const key = String(task.slice);
-  let r = replicas.get(key);
-  if (!r) {
-    const params = new Float32Array(task.params);
-    const P = params.length;
-    const grads = new Float32Array(task.grads, task.gradsOffset, P);
-    const backend = resolveBackend(task.backend, task.precision);
-    const model = new LanguageModel(task.config, { backend, seed: task.seed, buffers: { params, grads } });
-    const NH = task.N * task.config.hiddenSize, H = task.config.hiddenSize;
-    const state = model.stateNames.map((_, k) => new Float32Array(task.state, (k * NH + task.row0 * H) * 4, (task.row1 - task.row0) * H));
-    r = { model, state };
-    const sp = task.split;
-    if (sp) {
-      const hAll = new Float32Array(sp.hidden), dhAll = new Float32Array(sp.dhidden), from = task.row0 * task.T * H, to = task.row1 * task.T * H;
-      const block0 = new Float32Array(sp.grads, sp.gradsOffset, P);
-      const words = block0.buffer === grads.buffer && block0.byteOffset === grads.byteOffset ? model
-        : new LanguageModel(task.config, { backend, seed: task.seed, buffers: { params, grads: block0 } });
-      r.split = { h: hAll.subarray(from, to), dh: dhAll.subarray(from, to), hAll, dhAll, tsAll: new Int32Array(task.ts), words };
-    }
-    replicas.set(key, r);
+/** A slice's replica, made from its first round's task; its serve loop (or the engine, for slice 0) holds it. */
+function makeReplica(task: StepTask): Replica {
+  const params = new Float32Array(task.params);
+  const P = params.length;
+  const grads = new Float32Array(task.grads, task.gradsOffset, P);
+  const backend = resolveBackend(task.backend, task.precision);
+  const model = new LanguageModel(task.config, { backend, seed: task.seed, buffers: { params, grads } });
+  const NH = task.N * task.config.hiddenSize, H = task.config.hiddenSize;
+  const state = model.stateNames.map((_, k) => new Float32Array(task.state, (k * NH + task.row0 * H) * 4, (task.row1 - task.row0) * H));
+  const r: Replica = { model, state };
+  const sp = task.split;
+  if (sp) {
+    const hAll = new Float32Array(sp.hidden), dhAll = new Float32Array(sp.dhidden), from = task.row0 * task.T * H, to = task.row1 * task.T * H;
+    const block0 = new Float32Array(sp.grads, sp.gradsOffset, P);
+    const words = block0.buffer === grads.buffer && block0.byteOffset === grads.byteOffset ? model
+      : new LanguageModel(task.config, { backend, seed: task.seed, buffers: { params, grads: block0 } });
+    r.split = { h: hAll.subarray(from, to), dh: dhAll.subarray(from, to), hAll, dhAll, tsAll: new Int32Array(task.ts), words };
   }
   return r;
 }
@@ -64,19 +54,10 @@ function splitViews(r: Replica): NonNullable<Replica['split']> {
   return r.split;
 }
 
-/** Drops this run's replicas (the engine's own thread keeps one for slice 0 until the run closes). */
-export function forget(runId: string): void {
-  if (runId === currentRun) {
-    replicas.clear();
-    currentRun = '';
-  }
-}
-
 /** Rows [row0, row1) of the batch, with the replica's state and gradient block ready for a step. */
-function begin(task: StepTask): { r: Replica; xs: Int32Array; ts: Int32Array; count: number } {
+function begin(task: StepTask, r: Replica): { xs: Int32Array; ts: Int32Array; count: number } {
   const { row0, row1, T } = task;
   const n = row1 - row0;
-  const r = replica(task);
   const xs = new Int32Array(task.xs, row0 * T * 4, n * T);
   const ts = new Int32Array(task.ts, row0 * T * 4, n * T);
   if (task.hasState) r.model.setState(r.state);
@@ -84,12 +65,13 @@ function begin(task: StepTask): { r: Replica; xs: Int32Array; ts: Int32Array; co
   if (task.zeroGrads) r.model.zeroGrads();
   let count = 0;
   for (let i = 0; i < ts.length; i++) if (ts[i] !== -1) count++;
-  return { r, xs, ts, count };
+  return { xs, ts, count };
 }
 
 /** Forward and backward of rows [row0, row1): gradients scaled so that the slices sum to the batch gradient. */
-export function step(task: StepTask): StepResult {
-  const { r: { model, state }, xs, ts, count } = begin(task);
+export function step(task: StepTask, r: Replica): StepResult {
+  const { model, state } = r;
+  const { xs, ts, count } = begin(task, r);
   const dout = task.countTotal === 0 ? 0 : count / task.countTotal;
   const loss = model.forward(xs, ts, task.row1 - task.row0, task.T, { iteration: task.iteration, row0: task.row0, dout });
   model.backward(dout);
@@ -106,8 +88,8 @@ function splitScale(task: StepTask): number {
  * A split step's first round (LanguageModel.stepRows) on rows [row0, row1): the forward to the output layer, whose
  * input goes to the shared h, and the output's per-row part, whose gradient goes to the shared dh.
  */
-export function rows(task: StepTask): StepResult {
-  const { r, xs, ts, count } = begin(task);
+export function rows(task: StepTask, r: Replica): StepResult {
+  const { xs, ts, count } = begin(task, r);
   const v = splitViews(r);
   const lossSum = r.model.stepRows(xs, ts, task.row1 - task.row0, task.T, { iteration: task.iteration, row0: task.row0 }, splitScale(task), v.h, v.dh);
   r.model.getState()!.forEach((s, k) => r.state[k].set(s));
@@ -118,14 +100,13 @@ export function rows(task: StepTask): StepResult {
  * The second: the output's words of part [lo, hi) over every row of the batch (LanguageModel.stepWords), their
  * gradient into block 0 (each part has its own words there).
  */
-export function words(task: WordsTask): number {
-  const v = splitViews(replica(task.step));
+export function words(task: WordsTask, r: Replica): number {
+  const v = splitViews(r);
   return v.words.stepWords(v.hAll, v.tsAll, task.step.N * task.step.T, task.lo, task.hi, splitScale(task.step), v.dhAll);
 }
 
 /** The third: the backward of rows [row0, row1) from their rows of the shared dh (LanguageModel.backwardFrom). */
-export function back(task: StepTask): void {
-  const r = replica(task);
+export function back(_task: StepTask, r: Replica): void {
   r.model.backwardFrom(splitViews(r).dh);
 }
 
@@ -167,12 +148,12 @@ export function update(task: UpdateTask): void {
 
 /** The rounds a serve loop runs (the real ones, or a test's wrappers that inject failures). */
 export interface Rounds {
-  step(task: StepTask): StepResult;
+  step(task: StepTask, r: Replica): StepResult;
   reduce(task: ReduceTask): number;
   update(task: UpdateTask): void;
-  rows(task: StepTask): StepResult;
-  words(task: WordsTask): number;
-  back(task: StepTask): void;
+  rows(task: StepTask, r: Replica): StepResult;
+  words(task: WordsTask, r: Replica): number;
+  back(task: StepTask, r: Replica): void;
 }
 
 /** This file's rounds. */
@@ -197,6 +178,8 @@ export function roundRunner(task: ServeTask, run: Rounds = rounds): (command: nu
   const reduceTask: ReduceTask = { backend: task.step.backend, blocks: task.blocks, part, skip: task.skip };
   const updateTask: UpdateTask = { backend: task.step.backend, params: task.params, grads: task.grads, lr: 0, part };
   const wordsTask: WordsTask = { step: stepTask, lo: 0, hi: 0 };
+  let replica: Replica | undefined;
+  const r = (): Replica => (replica ??= makeReplica(stepTask));
   return (command) => {
     [part.rowFrom, part.rowTo] = rowRun(args[ARGS.ROW_COUNT], k, W);
     stepTask.iteration = args[ARGS.ITERATION];
@@ -204,15 +187,15 @@ export function roundRunner(task: ServeTask, run: Rounds = rounds): (command: nu
     stepTask.zeroGrads = args[ARGS.ZERO_GRADS] !== 0;
     stepTask.countTotal = args[ARGS.COUNT_TOTAL];
     if (command === COMMAND.STEP) {
-      args[ARGS.RESULT + k] = run.step(stepTask).lossSum;
+      args[ARGS.RESULT + k] = run.step(stepTask, r()).lossSum;
     } else if (command === COMMAND.ROWS) {
-      args[ARGS.RESULT + k] = run.rows(stepTask).lossSum;
+      args[ARGS.RESULT + k] = run.rows(stepTask, r()).lossSum;
     } else if (command === COMMAND.WORDS) {
       wordsTask.lo = args[partIndex(W, k)];
       wordsTask.hi = args[partIndex(W, k + 1)];
-      args[ARGS.RESULT + k] = run.words(wordsTask);
+      args[ARGS.RESULT + k] = run.words(wordsTask, r());
     } else if (command === COMMAND.BACK) {
-      run.back(stepTask);
+      run.back(stepTask, r());
     } else if (command === COMMAND.REDUCE) {
       args[ARGS.RESULT + k] = run.reduce(reduceTask);
     } else {
@@ -235,15 +218,11 @@ export function serveWith(handlers: Rounds): (task: ServeTask) => void {
       }
       seen = Atomics.load(control, CONTROL.SEQ);
       const command = Atomics.load(control, CONTROL.COMMAND);
-      if (command === COMMAND.EXIT) {
-        forget(task.step.runId);
-        return;
-      }
+      if (command === COMMAND.EXIT) return;
       try {
         run(command);
       } catch (e) {
         Atomics.store(control, failedIndex(W, k), 1);
-        forget(task.step.runId);
         throw e;
       } finally {
         Atomics.store(control, CONTROL.DONE + k, seen);

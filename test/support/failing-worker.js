@@ -7,11 +7,11 @@ const real = require(path.join(__dirname, '..', '..', 'dist', 'parallel', 'worke
 const { workerData } = require('piscina');
 
 let calls = 0;
-const step = (task) => {
+const step = (task, replica) => {
   calls++;
   if (calls === workerData.failOnCall) throw new Error(`injected failure on call ${calls}`);
   if (calls === workerData.exitOnCall) process.exit(3); // the thread dies
-  return real.step(task);
+  return real.step(task, replica);
 };
 let reduceCalls = 0;
 const reduce = (task) => {
