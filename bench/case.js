@@ -83,37 +83,21 @@ async function main() {
   const workers = spec.workers === 'auto' ? rnnlm.autoWorkers(model, w.N, w.T) : spec.workers || 1;
   // The trainer's iteration: serial, or through the parallel engine, with BLAS threads as the trainer sets them:
   // given, else autoBlasThreads (1 for small models, else cores / workers).
-  if (ninfo && spec.backend === 'native') {
-    native.setBlasThreads(spec.blasThreads ?? rnnlm.autoBlasThreads(model, w.N, w.T, workers));
-  }
-  const engine = workers > 1 ? new rnnlm.ParallelEngine(model, w.N, w.T, { workers }) : undefined;
-  // As RnnlmTrainer.fit: serially, the norm and the update over the gradient's support, the update zeroing the
-  // gradient for the next backward; with workers, the engine's split block sum (and norm) and update.
-  const support = engine ? undefined : new rnnlm.GradientSupport(model);
-  let iteration = 0, gradsZero = false;
+  backend.setThreads(spec.blasThreads ?? rnnlm.autoBlasThreads(model, w.N, w.T, workers));
+  // The trainer's iteration through its executor (serial, or the parallel engine): the step, the clipping norm
+  // and SGD, which leaves the gradient zero for the next step.
+  const executor = workers > 1 ? new rnnlm.ParallelEngine(model, w.N, w.T, { workers }) : new rnnlm.SerialExecutor(model, w.N, w.T);
+  let iteration = 0;
   const step = async () => {
     batches.next();
     iteration++;
-    let sumSq;
-    if (engine) {
-      await engine.step(batches.xs, batches.ts, iteration);
-      sumSq = engine.gradSumSquares;
-    } else {
-      if (!gradsZero) model.zeroGrads();
-      model.forward(batches.xs, batches.ts, w.N, w.T, { iteration, dout: 1 });
-      model.backward();
-      support.setIds(batches.xs, batches.ts);
-      sumSq = support.sumSquares(backend, model.flatGrads);
-    }
-    const rate = rnnlm.clipScale(Math.sqrt(sumSq), 0.25);
-    if (engine) await engine.update(sgd, rate);
-    else sgd.updateSupport(model.flatParams, model.flatGrads, support, rate, true);
-    gradsZero = true;
+    await executor.step(batches.xs, batches.ts, iteration, '');
+    await sgd.step(executor, rnnlm.clipScale(Math.sqrt(executor.gradSumSquares()), 0.25));
   };
   await step(); // allocate the layers' buffers (and start the threads) outside the timing
-  const blasInUse = ninfo && spec.backend === 'native' ? native.getBlasThreads() : 0;
+  const blasInUse = spec.backend === 'native' ? backend.getThreads() : 0;
   const m = await measure(step, spec.backend === 'js' && spec.workload !== 'A');
-  await engine?.close();
+  await executor.close();
   const flops = model.flops(w.N, w.T);
   console.log(JSON.stringify({
     workload: spec.workload, backend: spec.backend, precision: spec.precision ?? 'fp32', workers, requested: spec.workers || 1, blasThreads: blasInUse,

@@ -1,5 +1,6 @@
 import type { Backend } from './backend';
 import type { LanguageModel } from './model';
+import { sgdStep } from './optimizer';
 
 /**
  * A piece of a gradient's support: the dense floats [from, to) and the rows `rows` (of D floats, ids in [0, V)) of
@@ -21,13 +22,6 @@ export function sumSquaresOver(backend: Backend, g: Float32Array, s: SupportSpan
   let sq = backend.sumSquares(g.subarray(s.from, s.to));
   if (s.rows.length > 0) sq += backend.sumSquaresRows(g.subarray(s.base ?? 0), s.rows, s.rows.length, s.V, s.D);
   return sq;
-}
-
-/** p -= lr * g over the span, then g = 0 there when zeroGrad. */
-export function sgdUpdateOver(backend: Backend, p: Float32Array, g: Float32Array, lr: number, zeroGrad: boolean, s: SupportSpan): void {
-  backend.sgdUpdate(p.subarray(s.from, s.to), g.subarray(s.from, s.to), lr, zeroGrad);
-  const base = s.base ?? 0;
-  if (s.rows.length > 0) backend.sgdUpdateRows(p.subarray(base), g.subarray(base), lr, s.rows, s.rows.length, s.V, s.D, zeroGrad);
 }
 
 /** y += x over the span, returning the sum of squares of the new y there; then x = 0 there when zeroX. */
@@ -133,6 +127,6 @@ export class GradientSupport {
 
   /** p -= lr * g over the support, then g = 0 there when zeroGrad (everywhere else it already is). */
   sgdUpdate(backend: Backend, p: Float32Array, g: Float32Array, lr: number, zeroGrad: boolean): void {
-    for (const s of this.spans()) sgdUpdateOver(backend, p, g, lr, zeroGrad, s);
+    for (const s of this.spans()) sgdStep(backend, p, g, lr, zeroGrad, s);
   }
 }

@@ -1,5 +1,6 @@
 import { resolveBackend, type Backend, type BackendName } from './backend';
-import type { GradientSupport } from './gradient';
+import type { StepExecutor } from './executor';
+import type { SupportSpan } from './gradient';
 
 /** Stochastic gradient descent: param -= lr * grad. */
 export class SGD {
@@ -12,21 +13,35 @@ export class SGD {
     this.backend = resolveBackend(opts.backend);
   }
 
-  /** param -= lr * scale * grad; `scale` folds a clipping factor (clipScale) into the update's one pass. */
+  /**
+   * param -= lr * scale * grad for every pair (the book's SGD.update); `scale` folds a clipping factor (clipScale)
+   * into the update's one pass.
+   */
   update(params: Float32Array[], grads: Float32Array[], scale = 1): void {
     if (params.length !== grads.length) {
       throw new RangeError(`Expected as many gradients as parameters (${params.length}) but received ${grads.length}`);
     }
-    for (let i = 0; i < params.length; i++) this.backend.sgdUpdate(params[i], grads[i], this.lr * scale);
+    for (let i = 0; i < params.length; i++) {
+      sgdStep(this.backend, params[i], grads[i], this.lr * scale, false, { from: 0, to: params[i].length, rows: NO_ROWS, V: 0, D: 0 });
+    }
   }
 
-  /**
-   * The same update of a model's flat parameters over the gradient's support (elsewhere the gradient is zero);
-   * `zeroGrads` does the next iteration's zeroing of the gradient in the same pass (explicit, as every zeroing).
-   */
-  updateSupport(param: Float32Array, grad: Float32Array, support: GradientSupport, scale = 1, zeroGrads = false): void {
-    support.sgdUpdate(this.backend, param, grad, this.lr * scale, zeroGrads);
+  /** The same update of an executor's model (its flat parameters, where the gradient can be non-zero), leaving the gradient zero. */
+  step(executor: StepExecutor, scale = 1, where = ''): Promise<void> {
+    return executor.update(this.lr * scale, where);
   }
+}
+
+const NO_ROWS = new Int32Array(0);
+
+/**
+ * The SGD step itself, p -= lr * g over a span of flat arrays (its dense floats and its sparse rows), then g = 0
+ * there when zeroGrad. Every update runs through it: SGD.update, the serial executor's and each worker's part.
+ */
+export function sgdStep(backend: Backend, p: Float32Array, g: Float32Array, lr: number, zeroGrad: boolean, s: SupportSpan): void {
+  backend.sgdUpdate(p.subarray(s.from, s.to), g.subarray(s.from, s.to), lr, zeroGrad);
+  const base = s.base ?? 0;
+  if (s.rows.length > 0) backend.sgdUpdateRows(p.subarray(base), g.subarray(base), lr, s.rows, s.rows.length, s.V, s.D, zeroGrad);
 }
 
 /** The factor global-norm clipping scales gradients of this norm by: maxNorm / (norm + 1e-6) when below 1, else 1. */

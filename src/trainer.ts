@@ -1,7 +1,8 @@
 import type { LanguageModel } from './model';
-import { GradientSupport } from './gradient';
+import { SerialExecutor, type StepExecutor } from './executor';
 import { clipScale, type SGD } from './optimizer';
 import { autoBlasThreads, autoWorkers, ParallelEngine, type WorkerPool } from './parallel/engine';
+import type { PlateauSchedule } from './schedule';
 import { checkIdRange, tokenSource, Window, type TokenSource } from './data/tokens';
 
 export interface FitOptions {
@@ -14,8 +15,13 @@ export interface FitOptions {
   evalInterval?: number;
   /** Called at every evalInterval report. */
   onReport?: (r: IterationReport) => void;
-  /** Called after every epoch; training waits for a returned promise, and ends (normally) when it gives false. */
+  /** Called after every epoch (after validation); training waits for a returned promise, and ends (normally) when it gives false. */
   onEpoch?: (r: EpochReport) => void | boolean | Promise<void | boolean>;
+  /**
+   * Validation after every epoch (the book's eval_perplexity on the model's evaluator, default batch 10 x 35): its
+   * perplexity goes into the EpochReport, and `schedule` decays the learning rate or ends the run by it.
+   */
+  validation?: { corpus: Int32Array | TokenSource; batchSize?: number; timeSize?: number; schedule?: PlateauSchedule };
   /**
    * Worker threads that split every batch by rows (default 'auto': serial for small models, else one per core;
    * see autoWorkers). 1 trains on the calling thread.
@@ -78,6 +84,16 @@ export interface EpochReport {
   ppl: number;
   elapsedS: number;
   tokensPerS: number;
+  /** The learning rate the epoch trained with. */
+  lr: number;
+  /** With FitOptions.validation: the validation perplexity, and what the schedule decided. */
+  valPpl?: number;
+  /** The best validation perplexity so far (keep these weights). */
+  best?: boolean;
+  /** The learning rate of the next epoch. */
+  nextLr?: number;
+  /** The schedule ends the run after this epoch. */
+  stopping?: boolean;
 }
 
 /** The largest loss whose perplexity exp(loss) is a finite double. */
@@ -184,175 +200,238 @@ export class RnnlmTrainer {
    * TokenSources read a stretch at a time.
    */
   async fit(xs: Int32Array | TokenSource, ts: Int32Array | TokenSource, opts: FitOptions = {}): Promise<EpochReport[]> {
-    const maxEpoch = opts.maxEpoch ?? 10;
-    const batchSize = opts.batchSize ?? 20;
-    const timeSize = opts.timeSize ?? 35;
-    checkPositiveInt('maxEpoch', maxEpoch);
-    checkPositiveInt('batchSize', batchSize);
-    checkPositiveInt('timeSize', timeSize);
-    if (opts.maxGrad !== undefined && !(opts.maxGrad > 0)) {
-      throw new RangeError(`Expected positive maxGrad but received ${opts.maxGrad}`);
-    }
-    if (opts.evalInterval !== undefined) checkPositiveInt('evalInterval', opts.evalInterval);
-    if (opts.maxIters !== undefined) checkPositiveInt('maxIters', opts.maxIters);
-    const maxIters = Math.floor(xs.length / (batchSize * timeSize));
-    if (maxIters < 1) {
-      throw new RangeError(
-        `batchSize * timeSize (${batchSize} * ${timeSize} = ${batchSize * timeSize}) exceeds the corpus of ${xs.length} tokens`,
-      );
-    }
-    const { model, optimizer } = this;
+    const plan = fitPlan(this.model, xs, ts, opts);
+    const model = this.model;
     model.train();
-    const V = model.vocabSize;
-    checkIdRange(xs, V);
-    checkIdRange(ts, V, -1); // -1: an ignored target
-    const workers = opts.workers === undefined || opts.workers === 'auto'
-      ? autoWorkers(model, batchSize, timeSize) : opts.workers;
-    if (!Number.isInteger(workers) || workers < 1) {
-      throw new RangeError(`Expected positive integer or 'auto' for workers but received ${String(opts.workers)}`);
-    }
-    if (workers > batchSize) throw new RangeError(`workers (${workers}) exceeds batchSize (${batchSize})`);
-    this.workers = workers;
-    const st: TrainerState = opts.resume
-      ? { ...opts.resume }
-      : { epoch: 1, iter: 0, timeIdx: 0, epochLoss: 0, reportLoss: 0, reportCount: 0, elapsedS: 0 };
-    if (!(Number.isInteger(st.epoch) && st.epoch >= 1 && Number.isInteger(st.iter) && st.iter >= 0 && st.iter < maxIters
-      && Number.isInteger(st.timeIdx) && st.timeIdx >= 0)) {
-      throw new RangeError(`Cannot resume at epoch ${st.epoch}, iteration ${st.iter} of ${maxIters}`);
-    }
+    this.workers = plan.workers;
+    const st = startState(opts.resume, plan.maxIters);
     this.current = st;
-    const batches = new BatchCutter(xs, ts, batchSize, timeSize);
-    batches.timeIdx = st.timeIdx;
-    const tokensPerIter = batchSize * timeSize;
     this.pplList = [];
     this.epochPpl = [];
     this.stoppedEarly = false;
+    const run: Run = {
+      plan, opts, st, batches: new BatchCutter(xs, ts, plan.batchSize, plan.timeSize), done: 0,
+      executor: plan.workers > 1
+        ? new ParallelEngine(model, plan.batchSize, plan.timeSize, { workers: plan.workers, pool: opts.pool })
+        : new SerialExecutor(model, plan.batchSize, plan.timeSize),
+      divergence: new DivergenceWatch(model.vocabSize, opts.divergenceCheck !== false),
+      start: performance.now() - st.elapsedS * 1000, reportStart: performance.now(), lastYield: performance.now(),
+    };
+    run.batches.timeIdx = st.timeIdx;
+    // The backend's BLAS threads (process-wide) for this run, restored afterwards.
+    const blasThreads = model.backend.getThreads();
+    model.backend.setThreads(opts.blasThreads ?? autoBlasThreads(model, plan.batchSize, plan.timeSize, plan.workers));
     const reports: EpochReport[] = [];
-    const start = performance.now() - st.elapsedS * 1000;
-    // The last DIVERGENCE_WINDOW losses, as a ring with a running sum (allocated once per fit).
-    const recent = new Float64Array(DIVERGENCE_WINDOW);
-    let recentSum = 0, recentCount = 0;
-    const uniformLoss = Math.log(DIVERGENCE_RATIO * V);
-    let reportStart = performance.now(), lastYield = performance.now();
-    const elapsed = (): number => (performance.now() - start) / 1000;
-
-    const engine = workers > 1 ? new ParallelEngine(model, batchSize, timeSize, { workers, pool: opts.pool }) : undefined;
-    // OpenBLAS threads (process-wide) for this run, restored afterwards.
-    const restoreBlas = model.backend.getThreads();
-    model.backend.setThreads(opts.blasThreads ?? autoBlasThreads(model, batchSize, timeSize, workers));
-    let done = 0;
-    // The serial passes over the gradient (norm, update, zeroing) visit only where the backward wrote.
-    const support = engine ? undefined : new GradientSupport(model);
-    let gradsZero = false;
     try {
-      for (; st.epoch <= maxEpoch; st.epoch++, st.iter = 0, st.epochLoss = 0) {
+      for (; st.epoch <= plan.maxEpoch; st.epoch++, st.iter = 0, st.epochLoss = 0) {
         const epochStart = performance.now(), firstIter = st.iter + 1;
-        for (let iter = firstIter; iter <= maxIters; iter++) {
-          if (opts.maxIters !== undefined && done >= opts.maxIters) break;
-          // Training hardly waits on anything (the workers' rounds are collected by polling shared memory): let the
-          // event loop run (signal handlers, timers, the caller's callbacks) now and then.
-          if (performance.now() - lastYield > 50) {
-            await new Promise((resolve) => setImmediate(resolve));
-            lastYield = performance.now();
-          }
-          if (opts.signal?.aborted) {
-            st.elapsedS = elapsed();
-            throw new TrainingInterruptedError(st.epoch, iter, { ...st });
-          }
-          batches.next();
-          // The iteration over the whole run keys the dropout masks: a resumed run draws the same ones.
-          const iteration = (st.epoch - 1) * maxIters + iter - 1;
-          let loss: number;
-          if (engine) {
-            loss = await engine.step(batches.xs, batches.ts, iteration, ` at epoch ${st.epoch}, iteration ${iter}`);
-          } else {
-            if (!gradsZero) model.zeroGrads();
-            gradsZero = false;
-            loss = model.forward(batches.xs, batches.ts, batchSize, timeSize, { iteration, dout: 1 });
-          }
-          // A loss past MAX_LOSS makes the perplexity overflow to Infinity: the run has diverged as surely as NaN.
-          if (!(loss <= MAX_LOSS)) {
-            // Before any update the weights themselves are at fault, not the learning rate.
-            if (done === 0 && !opts.resume && st.epoch === 1 && iter === 1) {
-              throw new RangeError(`the initial weights give a loss of ${loss} on the first batch, before any update: they overflow`);
-            }
-            throw new TrainingDivergedError(st.epoch, iter, loss);
-          }
-          if (opts.divergenceCheck !== false) {
-            const slot = recentCount % DIVERGENCE_WINDOW;
-            recentSum += loss - recent[slot];
-            recent[slot] = loss;
-            recentCount++;
-            const mean = recentSum / DIVERGENCE_WINDOW;
-            if (recentCount >= DIVERGENCE_WINDOW && iteration + 1 >= DIVERGENCE_WARMUP && mean > uniformLoss) {
-              throw new TrainingDivergedError(st.epoch, iter, mean, 'the running perplexity',
-                `${formatPerplexity(Math.exp(mean))} (over the last ${DIVERGENCE_WINDOW} iterations) is worse than guessing uniformly among ${V} words`);
-            }
-          }
-          if (!engine) {
-            model.backward();
-            support!.setIds(batches.xs, batches.ts);
-          }
-          // Clipping as the book's clip_grads, folded into the update: param -= lr * rate * grad in one pass, with
-          // the norm from the engine's block sum when it computed one.
-          let rate = 1;
-          if (opts.maxGrad !== undefined) {
-            const sumSq = engine ? engine.gradSumSquares : support!.sumSquares(model.backend, model.flatGrads);
-            rate = clipScale(Math.sqrt(sumSq), opts.maxGrad);
-          }
-          if (engine) await engine.update(optimizer, rate, ` at epoch ${st.epoch}, iteration ${iter}`);
-          else optimizer.updateSupport(model.flatParams, model.flatGrads, support!, rate, true);
-          gradsZero = true; // the update zeroed them for the next backward
-          st.iter = iter;
-          done++;
-          st.timeIdx = batches.timeIdx;
-          st.epochLoss += loss;
-          st.reportLoss += loss;
-          st.reportCount++;
-          opts.onStep?.({ epoch: st.epoch, iter, iters: maxIters, loss });
-          if (opts.evalInterval !== undefined && (iter - 1) % opts.evalInterval === 0) {
-            const now = performance.now();
-            const ppl = Math.exp(st.reportLoss / st.reportCount);
-            this.pplList.push(ppl);
-            st.elapsedS = elapsed();
-            opts.onReport?.({
-              epoch: st.epoch, iter, iters: maxIters, ppl, elapsedS: st.elapsedS,
-              tokensPerS: (st.reportCount * tokensPerIter) / Math.max(1e-9, (now - reportStart) / 1000),
-              msPerIter: (now - reportStart) / st.reportCount, lr: optimizer.lr,
-            });
-            st.reportLoss = 0;
-            st.reportCount = 0;
-            reportStart = performance.now();
-          }
+        for (let iter = firstIter; iter <= plan.maxIters && !(opts.maxIters !== undefined && run.done >= opts.maxIters); iter++) {
+          await this.iteration(run, iter);
         }
-        if (st.iter < maxIters) break; // stopped by maxIters mid-epoch
-        if (!Number.isFinite(model.backend.sumSquares(model.flatParams))) {
-          throw new TrainingDivergedError(st.epoch, maxIters, NaN, 'a parameter became');
-        }
-        const ppl = Math.exp(st.epochLoss / maxIters);
-        this.epochPpl.push(ppl);
-        st.elapsedS = elapsed();
-        const report: EpochReport = {
-          epoch: st.epoch, ppl, elapsedS: st.elapsedS,
-          tokensPerS: ((maxIters - firstIter + 1) * tokensPerIter) / Math.max(1e-9, (performance.now() - epochStart) / 1000),
-        };
+        if (st.iter < plan.maxIters) break; // stopped by maxIters mid-epoch
+        const report = this.epochReport(run, plan.maxIters - firstIter + 1, (performance.now() - epochStart) / 1000);
         reports.push(report);
-        // The state a checkpoint written here resumes from: the next epoch, nothing of it done.
-        this.current = { ...st, epoch: st.epoch + 1, iter: 0, epochLoss: 0 };
-        if ((await opts.onEpoch?.(report)) === false) {
-          // Stopped by the caller (early stopping): the run ends here, as if this had been the last epoch.
-          Object.assign(st, this.current);
-          this.stoppedEarly = true;
-          break;
-        }
-        this.current = st;
+        if (await this.endEpoch(run, report)) break;
       }
     } finally {
-      await engine?.close();
-      model.backend.setThreads(restoreBlas);
+      await run.executor.close();
+      model.backend.setThreads(blasThreads);
     }
     this.current = { ...st };
     return reports;
+  }
+
+  /** One training iteration: the next batch, its loss and gradient, clipping, the update, the running reports. */
+  private async iteration(run: Run, iter: number): Promise<void> {
+    const { st, opts, plan, executor } = run;
+    await yieldNow(run);
+    if (opts.signal?.aborted) {
+      st.elapsedS = elapsed(run);
+      throw new TrainingInterruptedError(st.epoch, iter, { ...st });
+    }
+    run.batches.next();
+    // The iteration over the whole run keys the dropout masks: a resumed run draws the same ones.
+    const iteration = (st.epoch - 1) * plan.maxIters + iter - 1;
+    const where = ` at epoch ${st.epoch}, iteration ${iter}`;
+    const loss = await executor.step(run.batches.xs, run.batches.ts, iteration, where);
+    checkLoss(loss, st.epoch, iter, run.done === 0 && !opts.resume && st.epoch === 1 && iter === 1);
+    run.divergence.check(loss, iteration, st.epoch, iter);
+    // Clipping as the book's clip_grads, folded into the update: param -= lr * rate * grad in one pass.
+    const rate = opts.maxGrad === undefined ? 1 : clipScale(Math.sqrt(executor.gradSumSquares()), opts.maxGrad);
+    await this.optimizer.step(executor, rate, where);
+    st.iter = iter;
+    run.done++;
+    st.timeIdx = run.batches.timeIdx;
+    st.epochLoss += loss;
+    st.reportLoss += loss;
+    st.reportCount++;
+    opts.onStep?.({ epoch: st.epoch, iter, iters: plan.maxIters, loss });
+    if (opts.evalInterval !== undefined && (iter - 1) % opts.evalInterval === 0) this.report(run, iter);
+  }
+
+  /** The running perplexity since the last report (the book's ppl_list), to onReport. */
+  private report(run: Run, iter: number): void {
+    const { st, plan } = run;
+    const now = performance.now();
+    const ppl = Math.exp(st.reportLoss / st.reportCount);
+    this.pplList.push(ppl);
+    st.elapsedS = elapsed(run);
+    run.opts.onReport?.({
+      epoch: st.epoch, iter, iters: plan.maxIters, ppl, elapsedS: st.elapsedS,
+      tokensPerS: (st.reportCount * plan.batchSize * plan.timeSize) / Math.max(1e-9, (now - run.reportStart) / 1000),
+      msPerIter: (now - run.reportStart) / st.reportCount, lr: this.optimizer.lr,
+    });
+    st.reportLoss = 0;
+    st.reportCount = 0;
+    run.reportStart = performance.now();
+  }
+
+  /** The finished epoch's report, after checking that the parameters are finite, with validation when asked. */
+  private epochReport(run: Run, iters: number, seconds: number): EpochReport {
+    const { st, plan, opts } = run;
+    const { model, optimizer } = this;
+    if (!Number.isFinite(model.backend.sumSquares(model.flatParams))) {
+      throw new TrainingDivergedError(st.epoch, plan.maxIters, NaN, 'a parameter became');
+    }
+    const ppl = Math.exp(st.epochLoss / plan.maxIters);
+    this.epochPpl.push(ppl);
+    st.elapsedS = elapsed(run);
+    const report: EpochReport = {
+      epoch: st.epoch, ppl, elapsedS: st.elapsedS, tokensPerS: (iters * plan.batchSize * plan.timeSize) / Math.max(1e-9, seconds), lr: optimizer.lr,
+    };
+    const v = opts.validation;
+    if (v) {
+      report.valPpl = evalPerplexity(model, v.corpus, v.batchSize, v.timeSize); // on its own state
+      const decision = v.schedule?.observe(report.valPpl, optimizer.lr);
+      if (decision) {
+        optimizer.lr = decision.lr;
+        Object.assign(report, { best: decision.best, nextLr: decision.lr, stopping: decision.stop });
+      }
+    }
+    return report;
+  }
+
+  /** Hands the report to onEpoch; true when the run ends here (the schedule or onEpoch stopped it early). */
+  private async endEpoch(run: Run, report: EpochReport): Promise<boolean> {
+    const st = run.st;
+    // The state a checkpoint written here resumes from: the next epoch, nothing of it done.
+    this.current = { ...st, epoch: st.epoch + 1, iter: 0, epochLoss: 0 };
+    const go = (await run.opts.onEpoch?.(report)) !== false && !report.stopping;
+    if (go) {
+      this.current = st;
+      return false;
+    }
+    // Stopped early: the run ends here, as if this had been the last epoch.
+    Object.assign(st, this.current);
+    this.stoppedEarly = true;
+    return true;
+  }
+}
+
+/** A fit's shapes, checked. */
+interface FitPlan {
+  maxEpoch: number;
+  batchSize: number;
+  timeSize: number;
+  /** Iterations per epoch. */
+  maxIters: number;
+  workers: number;
+}
+
+/** What one fit works with, made once. */
+interface Run {
+  plan: FitPlan;
+  opts: FitOptions;
+  st: TrainerState;
+  batches: BatchCutter;
+  executor: StepExecutor;
+  divergence: DivergenceWatch;
+  /** Iterations done by this fit. */
+  done: number;
+  start: number;
+  reportStart: number;
+  lastYield: number;
+}
+
+/** The options and the data checked against the model, with the defaults filled in. */
+function fitPlan(model: LanguageModel, xs: Int32Array | TokenSource, ts: Int32Array | TokenSource, opts: FitOptions): FitPlan {
+  const maxEpoch = opts.maxEpoch ?? 10, batchSize = opts.batchSize ?? 20, timeSize = opts.timeSize ?? 35;
+  checkPositiveInt('maxEpoch', maxEpoch);
+  checkPositiveInt('batchSize', batchSize);
+  checkPositiveInt('timeSize', timeSize);
+  if (opts.maxGrad !== undefined && !(opts.maxGrad > 0)) throw new RangeError(`Expected positive maxGrad but received ${opts.maxGrad}`);
+  if (opts.evalInterval !== undefined) checkPositiveInt('evalInterval', opts.evalInterval);
+  if (opts.maxIters !== undefined) checkPositiveInt('maxIters', opts.maxIters);
+  const maxIters = Math.floor(xs.length / (batchSize * timeSize));
+  if (maxIters < 1) {
+    throw new RangeError(`batchSize * timeSize (${batchSize} * ${timeSize} = ${batchSize * timeSize}) exceeds the corpus of ${xs.length} tokens`);
+  }
+  checkIdRange(xs, model.vocabSize);
+  checkIdRange(ts, model.vocabSize, -1); // -1: an ignored target
+  const workers = opts.workers === undefined || opts.workers === 'auto' ? autoWorkers(model, batchSize, timeSize) : opts.workers;
+  if (!Number.isInteger(workers) || workers < 1) {
+    throw new RangeError(`Expected positive integer or 'auto' for workers but received ${String(opts.workers)}`);
+  }
+  if (workers > batchSize) throw new RangeError(`workers (${workers}) exceeds batchSize (${batchSize})`);
+  return { maxEpoch, batchSize, timeSize, maxIters, workers };
+}
+
+/** A new run's state, or a copy of the one to resume, checked. */
+function startState(resume: TrainerState | undefined, maxIters: number): TrainerState {
+  const st: TrainerState = resume
+    ? { ...resume }
+    : { epoch: 1, iter: 0, timeIdx: 0, epochLoss: 0, reportLoss: 0, reportCount: 0, elapsedS: 0 };
+  if (!(Number.isInteger(st.epoch) && st.epoch >= 1 && Number.isInteger(st.iter) && st.iter >= 0 && st.iter < maxIters
+    && Number.isInteger(st.timeIdx) && st.timeIdx >= 0)) {
+    throw new RangeError(`Cannot resume at epoch ${st.epoch}, iteration ${st.iter} of ${maxIters}`);
+  }
+  return st;
+}
+
+function elapsed(run: Run): number {
+  return (performance.now() - run.start) / 1000;
+}
+
+/**
+ * Training hardly waits on anything (the workers' rounds are collected by polling shared memory): let the event
+ * loop run (signal handlers, timers, the caller's callbacks) now and then.
+ */
+async function yieldNow(run: Run): Promise<void> {
+  if (performance.now() - run.lastYield <= 50) return;
+  await new Promise((resolve) => setImmediate(resolve));
+  run.lastYield = performance.now();
+}
+
+/** A loss past MAX_LOSS makes the perplexity overflow to Infinity: the run has diverged as surely as with NaN. */
+function checkLoss(loss: number, epoch: number, iter: number, beforeAnyUpdate: boolean): void {
+  if (loss <= MAX_LOSS) return;
+  // Before any update the weights themselves are at fault, not the learning rate.
+  if (beforeAnyUpdate) throw new RangeError(`the initial weights give a loss of ${loss} on the first batch, before any update: they overflow`);
+  throw new TrainingDivergedError(epoch, iter, loss);
+}
+
+/** The running mean of the last DIVERGENCE_WINDOW losses, checked against guessing uniformly (a ring, made once). */
+class DivergenceWatch {
+  private readonly recent = new Float64Array(DIVERGENCE_WINDOW);
+  private sum = 0;
+  private count = 0;
+  private readonly uniformLoss: number;
+
+  constructor(private readonly V: number, private readonly enabled: boolean) {
+    this.uniformLoss = Math.log(DIVERGENCE_RATIO * V);
+  }
+
+  check(loss: number, iteration: number, epoch: number, iter: number): void {
+    if (!this.enabled) return;
+    const slot = this.count % DIVERGENCE_WINDOW;
+    this.sum += loss - this.recent[slot];
+    this.recent[slot] = loss;
+    this.count++;
+    const mean = this.sum / DIVERGENCE_WINDOW;
+    if (this.count >= DIVERGENCE_WINDOW && iteration + 1 >= DIVERGENCE_WARMUP && mean > this.uniformLoss) {
+      throw new TrainingDivergedError(epoch, iter, mean, 'the running perplexity',
+        `${formatPerplexity(Math.exp(mean))} (over the last ${DIVERGENCE_WINDOW} iterations) is worse than guessing uniformly among ${this.V} words`);
+    }
   }
 }
 

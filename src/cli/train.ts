@@ -2,14 +2,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomic } from '../atomic';
-import { BACKEND_NAMES, PRECISIONS, type BackendName, type Precision } from '../backend';
+import { BACKEND_NAMES, PRECISIONS, type Backend, type BackendName, type Precision } from '../backend';
 import { CLASS_METHODS, type ClassMethod } from '../data/classes';
 import { CELL_TYPES, LanguageModel, OUTPUT_TYPES, WEIGHT_INITS, type CellType, type OutputType, type WeightInit } from '../model';
 import { SGD } from '../optimizer';
 import { autoWorkers } from '../parallel/engine';
-import { evalPerplexity, RnnlmTrainer, TrainingInterruptedError } from '../trainer';
+import { PlateauSchedule } from '../schedule';
+import { evalPerplexity, RnnlmTrainer, TrainingInterruptedError, type EpochReport, type TrainerState } from '../trainer';
 import { loadWeightsInto, modelFromWeights, readWeights, saveWeights } from '../weights';
-import { sliceSource } from '../data/tokens';
+import { sliceSource, type TokenSource } from '../data/tokens';
 import { nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber, seedInt, UsageError, workersArg } from './args';
 import { readCheckpoint, saveCheckpoint, type Checkpoint, type RunConfig } from './checkpoint';
 import { loadRunData } from './corpus';
@@ -207,51 +208,11 @@ function checkOutputs(outputs: [string, string | undefined][]): void {
 
 /** `rnnlm train`: a new run from flags, or a run resumed from a checkpoint. */
 export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): Promise<void> {
-  let ckpt: Checkpoint | undefined;
-  let config: RunConfig;
-  if (flags.resume !== undefined) {
-    ckpt = readCheckpoint(flags.resume);
-    checkResumeFlags(flags, explicit, ckpt, flags.resume);
-    config = { ...ckpt.config, maxEpoch: explicit.has('maxEpoch') ? flags.maxEpoch : ckpt.config.maxEpoch };
-    if (ckpt.trainer.epoch > config.maxEpoch) {
-      io.out(`rnnlm: ${flags.resume} has finished ${ckpt.trainer.epoch - 1} epochs; nothing to do (raise --max-epoch to train more)`);
-      return;
-    }
-  } else {
-    if ((flags.saveBest !== undefined || flags.lrDecay !== undefined || flags.earlyStop) && !flags.valid) {
-      const flag = flags.saveBest !== undefined ? 'saveBest' : flags.lrDecay !== undefined ? 'lrDecay' : 'earlyStop';
-      const name = { saveBest: '--save-best', lrDecay: '--lr-decay', earlyStop: '--early-stop' }[flag];
-      // A preset's schedule the user did not ask for by name: say where it comes from and how to turn it off.
-      const fromPreset = !explicit.has(flag) && flags.preset !== undefined;
-      throw new UsageError(fromPreset
-        ? `${name} (set by --preset ${flags.preset}) needs validation: drop --no-valid`
-        : `${name} needs --valid`);
-    }
-    if (flags.earlyStop && flags.saveBest === undefined) {
-      throw new UsageError('--early-stop needs --save-best: the best weights are restored from it when training ends');
-    }
-    if (flags.test && flags.text !== undefined) throw new UsageError('--test reports on ptb.test.txt; for your own text prepare it with rnnlm prepare --test and train with --data');
-    if (flags.data !== undefined) {
-      for (const [k, flag] of [['text', '--text'], ['validText', '--valid-text'], ['corpusSize', '--corpus-size'], ['fullVocab', '--full-vocab'], ['dataDir', '--data-dir']] as const) {
-        if (explicit.has(k)) throw new UsageError(`${flag} does not go with --data (the dataset holds the training, validation and test splits)`);
-      }
-    }
-    if (!(flags.minImprovement >= 1)) throw new UsageError('--min-improvement must be at least 1 (a ratio of perplexities)');
-    if (flags.validText !== undefined && flags.text === undefined) throw new UsageError('--valid-text needs --text');
-    if (flags.text !== undefined && explicit.has('corpusSize')) throw new UsageError('--corpus-size applies to PTB, not --text');
-    if (flags.text !== undefined && flags.fullVocab) throw new UsageError('--full-vocab applies to PTB, not --text');
-    if (flags.lrDecay !== undefined && !(flags.lrDecay > 1)) throw new UsageError('--lr-decay must be greater than 1');
-    if (flags.classes !== undefined && flags.output !== 'class') throw new UsageError('--classes needs --output class');
-    if (explicit.has('classMethod') && flags.output !== 'class') throw new UsageError('--class-method needs --output class');
-    for (const [k, name] of [['noiseSamples', '--noise-samples'], ['noisePower', '--noise-power']] as const) {
-      if (flags[k] !== undefined && flags.output !== 'sampled') throw new UsageError(`${name} needs --output sampled`);
-    }
-    if (flags.noisePower !== undefined && !(flags.noisePower <= 1)) throw new UsageError('--noise-power must be in [0, 1]');
-    if (flags.tied && flags.output === 'tree') throw new UsageError('--tied does not go with --output tree (its weights belong to tree nodes, not words)');
-    if (flags.tied && flags.init === undefined && flags.wordvecSize !== flags.hiddenSize) {
-      throw new UsageError(`--tied needs --wordvec-size = --hidden-size (the output layer reuses the embedding), but they are ${flags.wordvecSize} and ${flags.hiddenSize}`);
-    }
-    config = configFromFlags(flags);
+  const ckpt = flags.resume !== undefined ? readCheckpoint(flags.resume) : undefined;
+  const config = ckpt ? resumedConfig(flags, explicit, ckpt) : newRunConfig(flags, explicit);
+  if (ckpt && ckpt.trainer.epoch > config.maxEpoch) {
+    io.out(`rnnlm: ${flags.resume} has finished ${ckpt.trainer.epoch - 1} epochs; nothing to do (raise --max-epoch to train more)`);
+    return;
   }
   checkOutputs([['--save', config.save], ['--save-best', config.saveBest], ['--log', config.log], ['--plot', config.plot],
     ['--checkpoint', flags.checkpoint ?? flags.resume]]);
@@ -261,17 +222,82 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   }
   // --init weights are read first: their output layer decides how the data is numbered.
   const initWeights = !ckpt && flags.init !== undefined ? readWeights(flags.init) : undefined;
-  const classOutput = (initWeights ? initWeights.config.output : ckpt ? ckpt.weights.config.output : config.output) === 'class';
+  const data = await runData(config, flags, io, backend, (initWeights?.config ?? ckpt?.weights.config ?? config).output === 'class');
+  if (ckpt && data.fingerprint !== ckpt.config.fingerprint) {
+    throw new UsageError(`${flags.resume} was made on other training data than ${data.describe} now holds`);
+  }
+  config.fingerprint = data.fingerprint;
+  const { xs, ts } = trainingPairs(data, config, flags, backend);
+  const model = ckpt ? modelFromWeights(ckpt.weights, { backend, seed: config.seed }, flags.resume)
+    : initWeights ? modelFromInit(initWeights, config, flags, explicit, data, backend) : newModel(config, data, backend);
+  if (ckpt?.state) model.setState(ckpt.state);
+  const run = new TrainingRun(config, flags, io, model, data, ckpt);
+  await run.fit(xs, ts);
+  await run.finish();
+}
+
+/** A resumed run's configuration: the checkpoint's, with a new --max-epoch if given. */
+function resumedConfig(flags: TrainFlags, explicit: Set<string>, ckpt: Checkpoint): RunConfig {
+  checkResumeFlags(flags, explicit, ckpt, flags.resume!);
+  return { ...ckpt.config, maxEpoch: explicit.has('maxEpoch') ? flags.maxEpoch : ckpt.config.maxEpoch };
+}
+
+/** A new run's configuration, after the checks of flags that need or exclude one another. */
+function newRunConfig(flags: TrainFlags, explicit: Set<string>): RunConfig {
+  if ((flags.saveBest !== undefined || flags.lrDecay !== undefined || flags.earlyStop) && !flags.valid) {
+    const flag = flags.saveBest !== undefined ? 'saveBest' : flags.lrDecay !== undefined ? 'lrDecay' : 'earlyStop';
+    const name = { saveBest: '--save-best', lrDecay: '--lr-decay', earlyStop: '--early-stop' }[flag];
+    // A preset's schedule the user did not ask for by name: say where it comes from and how to turn it off.
+    const fromPreset = !explicit.has(flag) && flags.preset !== undefined;
+    throw new UsageError(fromPreset ? `${name} (set by --preset ${flags.preset}) needs validation: drop --no-valid` : `${name} needs --valid`);
+  }
+  if (flags.earlyStop && flags.saveBest === undefined) {
+    throw new UsageError('--early-stop needs --save-best: the best weights are restored from it when training ends');
+  }
+  if (flags.test && flags.text !== undefined) throw new UsageError('--test reports on ptb.test.txt; for your own text prepare it with rnnlm prepare --test and train with --data');
+  if (flags.data !== undefined) {
+    for (const [k, flag] of [['text', '--text'], ['validText', '--valid-text'], ['corpusSize', '--corpus-size'], ['fullVocab', '--full-vocab'], ['dataDir', '--data-dir']] as const) {
+      if (explicit.has(k)) throw new UsageError(`${flag} does not go with --data (the dataset holds the training, validation and test splits)`);
+    }
+  }
+  if (!(flags.minImprovement >= 1)) throw new UsageError('--min-improvement must be at least 1 (a ratio of perplexities)');
+  if (flags.validText !== undefined && flags.text === undefined) throw new UsageError('--valid-text needs --text');
+  if (flags.text !== undefined && explicit.has('corpusSize')) throw new UsageError('--corpus-size applies to PTB, not --text');
+  if (flags.text !== undefined && flags.fullVocab) throw new UsageError('--full-vocab applies to PTB, not --text');
+  if (flags.lrDecay !== undefined && !(flags.lrDecay > 1)) throw new UsageError('--lr-decay must be greater than 1');
+  checkOutputFlags(flags, explicit);
+  return configFromFlags(flags);
+}
+
+/** The output layer's flags agree with --output (and --tied with the sizes). */
+function checkOutputFlags(flags: TrainFlags, explicit: Set<string>): void {
+  if (flags.classes !== undefined && flags.output !== 'class') throw new UsageError('--classes needs --output class');
+  if (explicit.has('classMethod') && flags.output !== 'class') throw new UsageError('--class-method needs --output class');
+  for (const [k, name] of [['noiseSamples', '--noise-samples'], ['noisePower', '--noise-power']] as const) {
+    if (flags[k] !== undefined && flags.output !== 'sampled') throw new UsageError(`${name} needs --output sampled`);
+  }
+  if (flags.noisePower !== undefined && !(flags.noisePower <= 1)) throw new UsageError('--noise-power must be in [0, 1]');
+  if (flags.tied && flags.output === 'tree') throw new UsageError('--tied does not go with --output tree (its weights belong to tree nodes, not words)');
+  if (flags.tied && flags.init === undefined && flags.wordvecSize !== flags.hiddenSize) {
+    throw new UsageError(`--tied needs --wordvec-size = --hidden-size (the output layer reuses the embedding), but they are ${flags.wordvecSize} and ${flags.hiddenSize}`);
+  }
+}
+
+type RunData = Awaited<ReturnType<typeof loadRunData>>;
+
+/** The run's data, numbered as its output layer needs (a class output: class by class). */
+async function runData(config: RunConfig, flags: TrainFlags, io: Io, backend: Backend, classOutput: boolean): Promise<RunData> {
   const data = await loadRunData(config.data, {
     // Exchange classes take a while on a large vocabulary: their passes are reported on a terminal.
     valid: config.valid, test: config.test, dataDir: flags.dataDir, onProgress: process.stderr.isTTY ? io.err : undefined, backend,
     classes: classOutput ? { count: config.classes, method: config.classMethod ?? DEFAULT_CLASS_METHOD } : undefined,
   });
   if (config.test && !data.test) throw new UsageError(`--test: ${data.describe} has no test split (prepare one with rnnlm prepare ... --test FILE)`);
-  if (ckpt && data.fingerprint !== ckpt.config.fingerprint) {
-    throw new UsageError(`${flags.resume} was made on other training data than ${data.describe} now holds`);
-  }
-  config.fingerprint = data.fingerprint;
+  return data;
+}
+
+/** Inputs and targets of the training split, checked against the batch shape, the workers and the backend. */
+function trainingPairs(data: RunData, config: RunConfig, flags: TrainFlags, backend: Backend): { xs: TokenSource; ts: TokenSource } {
   const xs = sliceSource(data.train, 0, data.train.length - 1);
   const ts = sliceSource(data.train, 1, data.train.length - 1);
   const { batchSize, timeSize } = config;
@@ -284,99 +310,239 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     throw new UsageError(`--workers ${flags.workers} exceeds --batch-size ${batchSize}: each worker needs a batch row`);
   }
   if (flags.blasThreads !== undefined && backend.name !== 'native') throw new UsageError('--blas-threads needs the native backend');
+  return { xs, ts };
+}
 
-  // The model: from the checkpoint, from --init, or the book's initialisation.
-  let vocabSize = data.vocabSize;
-  let model: LanguageModel;
-  if (ckpt) {
-    model = modelFromWeights(ckpt.weights, { backend, seed: config.seed }, flags.resume);
-    if (ckpt.state) model.setState(ckpt.state);
-    vocabSize = model.vocabSize;
-  } else if (initWeights) {
-    const w = initWeights;
-    // The architecture comes from the file; flags given explicitly must agree with it (dropout is the run's).
-    const file = w.config;
-    const agree: [string, string, keyof RunConfig, string | number | boolean, string][] = [
-      ['--model', 'model', 'cell', file.cell, `model ${file.cell}`],
-      ['--num-layers', 'numLayers', 'numLayers', file.layers, `${file.layers} layer(s)`],
-      ['--tied', 'tied', 'tied', file.tied, file.tied ? 'tied weights' : 'untied weights'],
-      ['--wordvec-size', 'wordvecSize', 'wordvecSize', file.wordvecSize, `wordvec size ${file.wordvecSize}`],
-      ['--hidden-size', 'hiddenSize', 'hiddenSize', file.hiddenSize, `hidden size ${file.hiddenSize}`],
-    ];
-    for (const [flag, flagKey, key, value, what] of agree) {
-      if (explicit.has(flagKey) && config[key] !== value) {
-        throw new UsageError(`--init ${flags.init} has ${what}, but ${flag} is ${String(config[key])}`);
-      }
-      (config as unknown as Record<string, unknown>)[key] = value;
-    }
-    if (w.vocabSize < vocabSize) {
-      throw new UsageError(`--init ${flags.init} has a vocabulary of ${w.vocabSize} words but the corpus needs ${vocabSize}`);
-    }
-    vocabSize = w.vocabSize;
-    if (classOutput && w.vocab && w.vocab.some((word, i) => word !== data.vocab[i])) {
-      throw new UsageError(`--init ${flags.init} has a class output layer over another word numbering than this run's data ` +
-        `(class by class, --class-method ${config.classMethod ?? DEFAULT_CLASS_METHOD})`);
-    }
-    if (explicit.has('output') && config.output !== file.output) throw new UsageError(`--init ${flags.init} has output ${file.output}, but --output is ${config.output}`);
-    config.output = file.output;
-    if (!explicit.has('dropout')) config.dropout = file.dropout; // the file's training recipe, unless told otherwise
-    model = modelFromWeights(w, { backend, seed: config.seed, dropout: config.dropout }, flags.init);
-  } else {
-    model = new LanguageModel({
-      cell: config.cell, layers: config.numLayers, vocabSize, wordvecSize: config.wordvecSize, hiddenSize: config.hiddenSize,
-      dropout: config.dropout, tied: config.tied, output: config.output,
-      ...(config.output === 'class' && { classBounds: data.classBounds! }),
-      ...(config.output === 'tree' && { treeCounts: Array.from(data.counts.subarray(0, vocabSize)) }),
-      ...(config.output === 'sampled' && {
-        noise: { samples: config.noiseSamples ?? DEFAULT_NOISE_SAMPLES, power: config.noisePower ?? DEFAULT_NOISE_POWER, counts: Array.from(data.counts) },
-      }),
-    }, { backend, seed: config.seed, init: config.weightInit });
+/** A model with the book's initialisation, of the configured architecture over the data's vocabulary. */
+function newModel(config: RunConfig, data: RunData, backend: Backend): LanguageModel {
+  const V = data.vocabSize;
+  return new LanguageModel({
+    cell: config.cell, layers: config.numLayers, vocabSize: V, wordvecSize: config.wordvecSize, hiddenSize: config.hiddenSize,
+    dropout: config.dropout, tied: config.tied, output: config.output,
+    ...(config.output === 'class' && { classBounds: data.classBounds! }),
+    ...(config.output === 'tree' && { treeCounts: Array.from(data.counts.subarray(0, V)) }),
+    ...(config.output === 'sampled' && {
+      noise: { samples: config.noiseSamples ?? DEFAULT_NOISE_SAMPLES, power: config.noisePower ?? DEFAULT_NOISE_POWER, counts: Array.from(data.counts) },
+    }),
+  }, { backend, seed: config.seed, init: config.weightInit });
+}
+
+/**
+ * A model from --init weights: the architecture comes from the file, and flags given explicitly must agree with it
+ * (dropout is the run's); the config takes the file's values.
+ */
+function modelFromInit(w: ReturnType<typeof readWeights>, config: RunConfig, flags: TrainFlags, explicit: Set<string>, data: RunData, backend: Backend): LanguageModel {
+  const file = w.config;
+  const agree: [string, string, keyof RunConfig, string | number | boolean, string][] = [
+    ['--model', 'model', 'cell', file.cell, `model ${file.cell}`],
+    ['--num-layers', 'numLayers', 'numLayers', file.layers, `${file.layers} layer(s)`],
+    ['--tied', 'tied', 'tied', file.tied, file.tied ? 'tied weights' : 'untied weights'],
+    ['--wordvec-size', 'wordvecSize', 'wordvecSize', file.wordvecSize, `wordvec size ${file.wordvecSize}`],
+    ['--hidden-size', 'hiddenSize', 'hiddenSize', file.hiddenSize, `hidden size ${file.hiddenSize}`],
+  ];
+  for (const [flag, flagKey, key, value, what] of agree) {
+    if (explicit.has(flagKey) && config[key] !== value) throw new UsageError(`--init ${flags.init} has ${what}, but ${flag} is ${String(config[key])}`);
+    (config as unknown as Record<string, unknown>)[key] = value;
   }
-  const vocab = vocabSize === data.vocab.length ? data.vocab : undefined;
-  const optimizer = new SGD(ckpt?.lr ?? flags.lr, { backend });
-  const trainer = new RnnlmTrainer(model, optimizer);
-  const history: LogRecord[] = ckpt ? [...ckpt.history] : [];
-  let bestValPpl = ckpt?.bestValPpl;
-  // The learning rate has been decayed when it is below the run's first one.
-  let decayed = ckpt !== undefined && config.lr !== undefined && ckpt.lr < config.lr;
-  const checkpointFile = flags.checkpoint ?? (ckpt ? flags.resume : undefined);
-
-  const iters = Math.floor(xs.length / (batchSize * timeSize));
-  const workersText = flags.workers === 'auto' ? `auto (${autoWorkers(model, batchSize, timeSize)})` : String(flags.workers);
-  const progress: Progress = process.stdout.isTTY ? barProgress(config.maxEpoch) : plainProgress(io.out);
-  progress.line(
-    `rnnlm: ${ckpt ? `resuming ${flags.resume} at epoch ${ckpt.trainer.epoch}, iteration ${ckpt.trainer.iter + 1}; ` : ''}` +
-    `corpus ${data.describe}, ${data.train.length} tokens, vocabulary ${vocabSize}, batch ${batchSize} x time ${timeSize}, ` +
-    `model ${describeModel(model)}${model.config.output === 'class' && config.classMethod === 'exchange' ? ' (exchange)' : ''}, ` +
-    `lr ${optimizer.lr}, ${config.maxEpoch} epochs of ${iters} iterations, ` +
-    `backend ${backend.name}${backend.precision === 'bf16' ? ` (bf16 products, ${backend.bf16Engine})` : ''}, workers ${workersText}`,
-  );
-
-  // The log mirrors `history`: a resumed run first cuts it back to what the checkpoint knew.
-  if (config.log !== undefined) {
-    if (ckpt) {
-      if (fileSize(config.log) < ckpt.logBytes) throw new UsageError(`${config.log} is shorter than when ${flags.resume} was written`);
-      fs.truncateSync(config.log, ckpt.logBytes);
-    } else {
-      fs.writeFileSync(config.log, '');
-    }
+  if (w.vocabSize < data.vocabSize) {
+    throw new UsageError(`--init ${flags.init} has a vocabulary of ${w.vocabSize} words but the corpus needs ${data.vocabSize}`);
   }
-  const record = (r: LogRecord): void => {
-    history.push(r);
-    if (config.log !== undefined) fs.appendFileSync(config.log, JSON.stringify(r) + '\n');
-  };
-  const writePlot = (): void => {
-    if (config.plot !== undefined && history.length > 0) writeFileAtomic(config.plot, perplexitySvg(history));
-  };
-  const writeCheckpoint = (state = trainer.state()): void => {
+  if (file.output === 'class' && w.vocab && w.vocab.some((word, i) => word !== data.vocab[i])) {
+    throw new UsageError(`--init ${flags.init} has a class output layer over another word numbering than this run's data ` +
+      `(class by class, --class-method ${config.classMethod ?? DEFAULT_CLASS_METHOD})`);
+  }
+  if (explicit.has('output') && config.output !== file.output) throw new UsageError(`--init ${flags.init} has output ${file.output}, but --output is ${config.output}`);
+  config.output = file.output;
+  if (!explicit.has('dropout')) config.dropout = file.dropout; // the file's training recipe, unless told otherwise
+  return modelFromWeights(w, { backend, seed: config.seed, dropout: config.dropout }, flags.init);
+}
+
+/**
+ * One training run of the CLI around RnnlmTrainer.fit: the first line, the progress display, the log (JSON lines
+ * mirroring `history`), the plot, checkpoints, Ctrl-C, and the end (best weights, --save, --test).
+ */
+class TrainingRun {
+  readonly optimizer: SGD;
+  readonly trainer: RnnlmTrainer;
+  readonly schedule: PlateauSchedule;
+  readonly history: LogRecord[];
+  readonly vocab?: string[];
+  readonly checkpointFile?: string;
+  readonly progress: Progress;
+
+  constructor(readonly config: RunConfig, readonly flags: TrainFlags, readonly io: Io, readonly model: LanguageModel,
+    readonly data: RunData, readonly ckpt?: Checkpoint) {
+    this.vocab = model.vocabSize === data.vocab.length ? data.vocab : undefined;
+    this.optimizer = new SGD(ckpt?.lr ?? flags.lr, { backend: model.backend });
+    this.trainer = new RnnlmTrainer(model, this.optimizer);
+    // The learning rate has been decayed when it is below the run's first one.
+    this.schedule = new PlateauSchedule(
+      { lrDecay: config.lrDecay, minImprovement: config.minImprovement, earlyStop: config.earlyStop },
+      { best: ckpt?.bestValPpl, decayed: ckpt !== undefined && config.lr !== undefined && ckpt.lr < config.lr });
+    this.history = ckpt ? [...ckpt.history] : [];
+    this.checkpointFile = flags.checkpoint ?? (ckpt ? flags.resume : undefined);
+    this.progress = process.stdout.isTTY ? barProgress(config.maxEpoch) : plainProgress(io.out);
+    this.progress.line(this.firstLine());
+    this.openLog();
+  }
+
+  private get iters(): number {
+    return Math.floor((this.data.train.length - 1) / (this.config.batchSize * this.config.timeSize));
+  }
+
+  private firstLine(): string {
+    const { config, flags, ckpt, model, data, optimizer } = this, { batchSize, timeSize } = config, backend = model.backend;
+    const workers = flags.workers === 'auto' ? `auto (${autoWorkers(model, batchSize, timeSize)})` : String(flags.workers);
+    return `rnnlm: ${ckpt ? `resuming ${flags.resume} at epoch ${ckpt.trainer.epoch}, iteration ${ckpt.trainer.iter + 1}; ` : ''}` +
+      `corpus ${data.describe}, ${data.train.length} tokens, vocabulary ${model.vocabSize}, batch ${batchSize} x time ${timeSize}, ` +
+      `model ${describeModel(model)}${model.config.output === 'class' && config.classMethod === 'exchange' ? ' (exchange)' : ''}, ` +
+      `lr ${optimizer.lr}, ${config.maxEpoch} epochs of ${this.iters} iterations, ` +
+      `backend ${backend.name}${backend.precision === 'bf16' ? ` (bf16 products, ${backend.bf16Engine})` : ''}, workers ${workers}`;
+  }
+
+  /** The log mirrors `history`: a resumed run first cuts it back to what the checkpoint knew. */
+  private openLog(): void {
+    const { log } = this.config;
+    if (log === undefined) return;
+    if (!this.ckpt) {
+      fs.writeFileSync(log, '');
+      return;
+    }
+    if (fileSize(log) < this.ckpt.logBytes) throw new UsageError(`${log} is shorter than when ${this.flags.resume} was written`);
+    fs.truncateSync(log, this.ckpt.logBytes);
+  }
+
+  private record(r: LogRecord): void {
+    this.history.push(r);
+    if (this.config.log !== undefined) fs.appendFileSync(this.config.log, JSON.stringify(r) + '\n');
+  }
+
+  private writePlot(): void {
+    if (this.config.plot !== undefined && this.history.length > 0) writeFileAtomic(this.config.plot, perplexitySvg(this.history));
+  }
+
+  private writeCheckpoint(state = this.trainer.state()): void {
+    const { checkpointFile, config } = this;
     if (checkpointFile === undefined || state === undefined) return;
-    saveCheckpoint(checkpointFile, model, {
-      config, trainer: state, lr: optimizer.lr, bestValPpl, vocab: vocab ?? [], history, logBytes: config.log !== undefined ? fileSize(config.log) : 0,
+    saveCheckpoint(checkpointFile, this.model, {
+      config, trainer: state, lr: this.optimizer.lr, bestValPpl: this.schedule.best, vocab: this.vocab ?? [], history: this.history,
+      logBytes: config.log !== undefined ? fileSize(config.log) : 0,
     });
-  };
+  }
 
-  // Ctrl-C (or SIGTERM) once: stop after the current iteration and save. Again while saving: say so and carry on
-  // (a checkpoint half written is worth nothing). A third time: leave at once; the last complete checkpoint stays.
+  private evalShape(): [number, number] {
+    return [this.config.evalBatchSize ?? this.flags.evalBatchSize, this.config.evalTimeSize ?? this.flags.evalTimeSize];
+  }
+
+  /** Trains; an interrupted run saves its checkpoint (or, without one, its weights) and ends with Interrupted. */
+  async fit(xs: TokenSource, ts: TokenSource): Promise<void> {
+    const { config, flags, data } = this;
+    const signals = stopOnSignals(this.io);
+    const [evalBatch, evalTime] = this.evalShape();
+    try {
+      await this.trainer.fit(xs, ts, {
+        maxEpoch: config.maxEpoch, batchSize: config.batchSize, timeSize: config.timeSize, maxGrad: config.maxGrad, evalInterval: config.evalInterval,
+        workers: flags.workers, blasThreads: flags.blasThreads, signal: signals.signal, resume: this.ckpt?.trainer, maxIters: flags.maxIters,
+        validation: data.valid && { corpus: data.valid, batchSize: evalBatch, timeSize: evalTime, schedule: this.schedule },
+        onStep: (p) => this.progress.step(p, config.batchSize * config.timeSize),
+        onReport: (r) => {
+          this.progress.report(r);
+          this.record({ type: 'iter', epoch: r.epoch, iter: r.iter, iters: r.iters, ppl: r.ppl, tokens_per_s: Math.round(r.tokensPerS), elapsed_s: +r.elapsedS.toFixed(3) });
+        },
+        onEpoch: (r) => this.endEpoch(r),
+      });
+    } catch (e) {
+      this.progress.stop();
+      if (e instanceof TrainingInterruptedError) this.interrupted(e);
+      throw e;
+    } finally {
+      signals.dispose();
+    }
+    this.progress.stop();
+  }
+
+  /** An epoch's line, log record, best weights, plot and checkpoint. */
+  private endEpoch(r: EpochReport): void {
+    let line = `| epoch ${r.epoch} | perplexity ${r.ppl.toFixed(2)} |`;
+    if (r.valPpl !== undefined) {
+      line += ` valid perplexity ${r.valPpl.toFixed(2)} |`;
+      if (r.best && this.config.saveBest !== undefined) {
+        saveWeights(this.config.saveBest, this.model, this.vocab);
+        line += ' saved best |';
+      }
+      if (r.stopping) line += ' stopping early |';
+      else if (r.nextLr !== r.lr) line += ` lr ${r.lr} -> ${r.nextLr} |`;
+    }
+    this.progress.line(line);
+    this.record({
+      type: 'epoch', epoch: r.epoch, ppl: r.ppl, ...(r.valPpl !== undefined && { val_ppl: r.valPpl }), lr: r.lr,
+      tokens_per_s: Math.round(r.tokensPerS), elapsed_s: +r.elapsedS.toFixed(3),
+    });
+    this.writePlot();
+    this.writeCheckpoint();
+  }
+
+  private interrupted(e: TrainingInterruptedError): never {
+    const { checkpointFile, config } = this;
+    this.writeCheckpoint(e.state);
+    this.writePlot();
+    // Without a checkpoint, the trained weights still go where --save said.
+    const saved = checkpointFile === undefined && config.save !== undefined;
+    if (saved) saveWeights(config.save!, this.model, this.vocab);
+    throw new Interrupted(
+      `${e.message}${checkpointFile ? `; checkpoint saved to ${checkpointFile} (continue with: rnnlm train --resume ${checkpointFile})` : ''}` +
+      `${saved ? `; weights saved to ${config.save}` : ''}`,
+    );
+  }
+
+  /** The closing lines: how the run ended, the best weights restored after an early stop, --save and --test. */
+  async finish(): Promise<void> {
+    const { config, io, model } = this;
+    const st = this.trainer.state()!;
+    io.out(this.endLine(st));
+    // The best epoch, from the history (which a checkpoint carries across a resume).
+    const validated = this.history.filter((r): r is EpochRecord => r.type === 'epoch' && r.val_ppl !== undefined);
+    const best = validated.length > 0 ? validated.reduce((b, r) => (r.val_ppl! < b.val_ppl! ? r : b)) : undefined;
+    if (config.earlyStop && config.saveBest !== undefined && best !== undefined && best.epoch !== st.epoch - 1) {
+      loadWeightsInto(model, readWeights(config.saveBest), config.saveBest);
+      io.out(`rnnlm: restored the best weights (epoch ${best.epoch}) from ${config.saveBest}`);
+    }
+    if (config.save !== undefined) {
+      saveWeights(config.save, model, this.vocab);
+      io.out(`rnnlm: saved weights to ${config.save}`);
+    }
+    if (config.test) {
+      const testIds = await this.data.test!();
+      const testPpl = evalPerplexity(model, testIds, ...this.evalShape());
+      io.out(`rnnlm: test perplexity ${testPpl.toFixed(2)} (${config.data.kind === 'dataset' ? `${config.data.dir} test split` : 'ptb.test.txt'}, ${testIds.length} tokens)`);
+    }
+  }
+
+  private endLine(st: TrainerState): string {
+    const { config, schedule, history } = this;
+    if (this.trainer.stoppedEarly) {
+      return `rnnlm: stopped early after epoch ${st.epoch - 1}: validation did not improve${schedule.decayed ? ' after the learning rate was decayed' : ''}; ` +
+        `best valid perplexity ${schedule.best!.toFixed(2)}`;
+    }
+    if (st.epoch <= config.maxEpoch) {
+      // --max-iters ended the run before its epochs.
+      const lastReport = history.filter((r) => r.type === 'iter').pop();
+      return `rnnlm: stopped after ${this.flags.maxIters} iterations (--max-iters) at epoch ${st.epoch}, iteration ${st.iter}` +
+        `${lastReport ? `; running perplexity ${lastReport.ppl.toFixed(2)}` : ''}`;
+    }
+    const last = history.filter((r) => r.type === 'epoch').pop();
+    const tokens = config.maxEpoch * this.iters * config.batchSize * config.timeSize;
+    return `rnnlm: trained ${config.maxEpoch} epochs (${tokens} tokens) in ${st.elapsedS.toFixed(2)} s, ` +
+      `${Math.round(tokens / Math.max(1e-9, st.elapsedS))} tokens/s; final perplexity ${last ? last.ppl.toFixed(2) : '-'}` +
+      (schedule.best !== undefined ? `, best valid perplexity ${schedule.best.toFixed(2)}` : '');
+  }
+}
+
+/**
+ * Ctrl-C (or SIGTERM) once: stop after the current iteration and save. Again while saving: say so and carry on
+ * (a checkpoint half written is worth nothing). A third time: leave at once; the last complete checkpoint stays.
+ */
+function stopOnSignals(io: Io): { signal: AbortSignal; dispose(): void } {
   const stop = new AbortController();
   let signals = 0;
   const onSignal = (): void => {
@@ -390,105 +556,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const tokensPerIter = batchSize * timeSize;
-  try {
-    await trainer.fit(xs, ts, {
-      maxEpoch: config.maxEpoch, batchSize, timeSize, maxGrad: config.maxGrad, evalInterval: config.evalInterval,
-      workers: flags.workers, blasThreads: flags.blasThreads, signal: stop.signal, resume: ckpt?.trainer, maxIters: flags.maxIters,
-      onStep: (p) => progress.step(p, tokensPerIter),
-      onReport: (r) => {
-        progress.report(r);
-        record({ type: 'iter', epoch: r.epoch, iter: r.iter, iters: r.iters, ppl: r.ppl, tokens_per_s: Math.round(r.tokensPerS), elapsed_s: +r.elapsedS.toFixed(3) });
-      },
-      onEpoch: (r) => {
-        let valPpl: number | undefined;
-        const lr = optimizer.lr;
-        let line = `| epoch ${r.epoch} | perplexity ${r.ppl.toFixed(2)} |`;
-        let go = true;
-        if (data.valid) {
-          valPpl = evalPerplexity(model, data.valid, config.evalBatchSize ?? flags.evalBatchSize, config.evalTimeSize ?? flags.evalTimeSize); // its own state
-          line += ` valid perplexity ${valPpl.toFixed(2)} |`;
-          // Improved enough (Mikolov's --min-improvement ratio) keeps the learning rate; the best weights are kept
-          // whenever validation is lower at all.
-          const enough = bestValPpl === undefined || valPpl * (config.minImprovement ?? 1) < bestValPpl;
-          if (bestValPpl === undefined || valPpl < bestValPpl) {
-            bestValPpl = valPpl;
-            if (config.saveBest !== undefined) {
-              saveWeights(config.saveBest, model, vocab);
-              line += ' saved best |';
-            }
-          }
-          if (!enough) {
-            // Early stopping: no (enough) improvement once the learning rate has already been decayed.
-            if (config.earlyStop && (decayed || config.lrDecay === undefined)) {
-              go = false;
-              line += ' stopping early |';
-            } else if (config.lrDecay !== undefined) {
-              optimizer.lr = lr / config.lrDecay;
-              decayed = true;
-              line += ` lr ${lr} -> ${optimizer.lr} |`;
-            }
-          }
-        }
-        progress.line(line);
-        record({ type: 'epoch', epoch: r.epoch, ppl: r.ppl, ...(valPpl !== undefined && { val_ppl: valPpl }), lr, tokens_per_s: Math.round(r.tokensPerS), elapsed_s: +r.elapsedS.toFixed(3) });
-        writePlot();
-        writeCheckpoint();
-        return go;
-      },
-    });
-  } catch (e) {
-    progress.stop();
-    if (e instanceof TrainingInterruptedError) {
-      writeCheckpoint(e.state);
-      writePlot();
-      // Without a checkpoint, the trained weights still go where --save said.
-      const saved = checkpointFile === undefined && config.save !== undefined;
-      if (saved) saveWeights(config.save!, model, vocab);
-      throw new Interrupted(
-        `${e.message}${checkpointFile ? `; checkpoint saved to ${checkpointFile} (continue with: rnnlm train --resume ${checkpointFile})` : ''}` +
-        `${saved ? `; weights saved to ${config.save}` : ''}`,
-      );
-    }
-    throw e;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
-  progress.stop();
-  const st = trainer.state()!;
-  const last = history.filter((r) => r.type === 'epoch').pop();
-  if (trainer.stoppedEarly) {
-    io.out(`rnnlm: stopped early after epoch ${st.epoch - 1}: validation did not improve${decayed ? ' after the learning rate was decayed' : ''}; ` +
-      `best valid perplexity ${bestValPpl!.toFixed(2)}`);
-  } else if (st.epoch <= config.maxEpoch) {
-    // --max-iters ended the run before its epochs.
-    const lastReport = history.filter((r) => r.type === 'iter').pop();
-    io.out(`rnnlm: stopped after ${flags.maxIters} iterations (--max-iters) at epoch ${st.epoch}, iteration ${st.iter}` +
-      `${lastReport ? `; running perplexity ${lastReport.ppl.toFixed(2)}` : ''}`);
-  } else {
-    io.out(
-      `rnnlm: trained ${config.maxEpoch} epochs (${config.maxEpoch * iters * tokensPerIter} tokens) in ${st.elapsedS.toFixed(2)} s, ` +
-      `${Math.round((config.maxEpoch * iters * tokensPerIter) / Math.max(1e-9, st.elapsedS))} tokens/s; final perplexity ${last ? last.ppl.toFixed(2) : '-'}` +
-      (bestValPpl !== undefined ? `, best valid perplexity ${bestValPpl.toFixed(2)}` : ''),
-    );
-  }
-  // The best epoch, from the history (which a checkpoint carries across a resume).
-  const validated = history.filter((r): r is EpochRecord => r.type === 'epoch' && r.val_ppl !== undefined);
-  const best = validated.length > 0 ? validated.reduce((b, r) => (r.val_ppl! < b.val_ppl! ? r : b)) : undefined;
-  if (config.earlyStop && config.saveBest !== undefined && best !== undefined && best.epoch !== st.epoch - 1) {
-    loadWeightsInto(model, readWeights(config.saveBest), config.saveBest);
-    io.out(`rnnlm: restored the best weights (epoch ${best.epoch}) from ${config.saveBest}`);
-  }
-  if (config.save !== undefined) {
-    saveWeights(config.save, model, vocab);
-    io.out(`rnnlm: saved weights to ${config.save}`);
-  }
-  if (config.test) {
-    const testIds = await data.test!();
-    const testPpl = evalPerplexity(model, testIds, config.evalBatchSize ?? flags.evalBatchSize, config.evalTimeSize ?? flags.evalTimeSize);
-    io.out(`rnnlm: test perplexity ${testPpl.toFixed(2)} (${config.data.kind === 'dataset' ? `${config.data.dir} test split` : 'ptb.test.txt'}, ${testIds.length} tokens)`);
-  }
+  return { signal: stop.signal, dispose: () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); } };
 }
 
 /** "lstm 2x200/200, dropout 0.2, tied": the architecture in a few words. */

@@ -26,7 +26,7 @@ import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import type { LanguageModel } from '../model';
 import { GradientSupport } from '../gradient';
-import type { SGD } from '../optimizer';
+import type { StepExecutor } from '../executor';
 import { ARGS, COMMAND, CONTROL, argsSize, controlSize, failedIndex, partIndex, type ServeTask, type SharedF32 } from './protocol';
 import * as handlers from './worker';
 
@@ -104,7 +104,7 @@ export interface ParallelOptions {
  */
 const COLLECT_SPIN_MS = 2;
 
-export class ParallelEngine {
+export class ParallelEngine implements StepExecutor {
   readonly workers: number;
   readonly slices: [number, number][];
   private readonly pool: WorkerPool;
@@ -148,7 +148,7 @@ export class ParallelEngine {
    * The sum of squares of the last step's summed gradient, computed while adding the blocks: the trainer's clipping
    * norm without another pass.
    */
-  gradSumSquares = 0;
+  private lastSumSquares = 0;
 
   constructor(private readonly model: LanguageModel, readonly N: number, readonly T: number, opts: ParallelOptions) {
     if (!Number.isInteger(opts.workers) || opts.workers < 1) {
@@ -285,16 +285,20 @@ export class ParallelEngine {
     // Sum the blocks in slice order (block 0 is flatGrads), each worker over its range of the parameters: the same
     // numbers whichever thread ran which slice. The sums of squares of the result come with it (clipping's norm).
     await this.round(COMMAND.REDUCE, where);
-    this.gradSumSquares = this.resultSum();
+    this.lastSumSquares = this.resultSum();
     return countTotal === 0 ? 0 : lossSum / countTotal;
   }
 
+  gradSumSquares(): number {
+    return this.lastSumSquares;
+  }
+
   /**
-   * The optimizer's step with the summed gradient, each worker over its range of the parameters: as
-   * `optimizer.updateSupport(flatParams, flatGrads, support, scale, true)` in one thread (the gradient is left zero).
+   * The SGD step (sgdStep) with the summed gradient, each worker over its range of the parameters: as the serial
+   * executor's in one thread (the gradient is left zero).
    */
-  async update(optimizer: SGD, scale = 1, where = ''): Promise<void> {
-    this.args[ARGS.LR] = optimizer.lr * scale;
+  async update(lr: number, where = ''): Promise<void> {
+    this.args[ARGS.LR] = lr;
     await this.round(COMMAND.UPDATE, where);
     this.gradsZero = true; // the reduce zeroed blocks 1.., the update block 0
   }

@@ -10,7 +10,8 @@
  * state continues only with row i. The replica is built from the task's model config: this file names no cell.
  */
 import { resolveBackend } from '../backend';
-import { addSumSquaresOver, sgdUpdateOver, sumSquaresOver, type SupportSpan } from '../gradient';
+import { addSumSquaresOver, sumSquaresOver, type SupportSpan } from '../gradient';
+import { sgdStep } from '../optimizer';
 import { LanguageModel } from '../model';
 import {
   ARGS, COMMAND, CONTROL, failedIndex, partIndex, rowRun,
@@ -128,10 +129,11 @@ export function reduce(task: ReduceTask): number {
   const backend = resolveBackend(task.backend);
   const part = span(task.part), sum = view(task.blocks[0]), last = task.blocks.length - 1;
   if (last === 0) return sumSquaresOver(backend, sum, part);
-  // sum += block k, block k = 0; the last addition also sums the squares of the result.
+  // sum += block k, block k = 0; the sum of squares of the result comes with the last addition.
   const add = (piece: SupportSpan): number => {
-    for (let k = 1; k < last; k++) sgdUpdateOver(backend, sum, view(task.blocks[k]), -1, true, piece);
-    return addSumSquaresOver(backend, sum, view(task.blocks[last]), true, piece);
+    let squares = 0;
+    for (let k = 1; k <= last; k++) squares = addSumSquaresOver(backend, sum, view(task.blocks[k]), true, piece);
+    return squares;
   };
   if (!task.skip) return add(part);
   // Around the skipped range, which is only squared (the sparse rows, below the dense range, go with the first piece).
@@ -143,7 +145,7 @@ const NO_ROWS = new Int32Array(0);
 
 /** SGD on this part of the parameters, leaving the gradient zero for the next backward. */
 export function update(task: UpdateTask): void {
-  sgdUpdateOver(resolveBackend(task.backend), view(task.params), view(task.grads), task.lr, true, span(task.part));
+  sgdStep(resolveBackend(task.backend), view(task.params), view(task.grads), task.lr, true, span(task.part));
 }
 
 /** The rounds a serve loop runs (the real ones, or a test's wrappers that inject failures). */
