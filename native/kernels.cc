@@ -432,8 +432,8 @@ AVX512_TARGET static void small_nn_tile(int K, const float* A, int lda, const fl
   const float* a10 = MI > 10 ? A + 10 * static_cast<int64_t>(lda) : A;
   const float* a11 = MI > 11 ? A + 11 * static_cast<int64_t>(lda) : A;
   // B's rows are walked down a 32-column strip. The L1 stride prefetcher follows strides under 2 KB only; past
-  // that (Wh of 200 hidden units: 3200 bytes) every row waited on L2, so the rows kPrefetchRows ahead are asked
-  // for here (2-layer LSTM 200 with class output, 2 workers: 21.3 -> 19.5 ms per iteration, alternating runs).
+  // that (Wh of 200 hidden units: 3200 bytes) every row would wait on L2, so the rows kPrefetchRows ahead are asked
+  // for here (about 8% of an iteration of the 2-layer LSTM 200 with class output on 2 workers).
   const bool prefetch = static_cast<int64_t>(ldb) * sizeof(float) >= 2048;
   for (int k = 0; k < K; k++) {
     const float* b = B + static_cast<int64_t>(k) * ldb;
@@ -858,8 +858,8 @@ void affine_backward(float* dx, float* dW, float* db, const float* dout, const f
     sgemm(true, false, O, I, R, 1.0f, dout, O, x, I, 1.0f, dW, I);
     return;
   }
-  // dx = dout W^T. (dx^T = W dout^T, then transposed, was once ~15% faster here; in session 8 it measured as fast or
-  // up to 8% slower on the output layer's shapes, R 70-2240, I 100-650, O 10000, and 0-2% per D or E iteration.)
+  // dx = dout W^T in one product: dx^T = W dout^T then transposed is no faster on the output layer's shapes
+  // (R 70-2240, I 100-650, O 10000).
   sgemm(false, true, R, I, O, 1.0f, dout, O, W, O, 0.0f, dx, I);
   sgemm(true, false, I, O, R, 1.0f, x, I, dout, O, 1.0f, dW, O);
 }

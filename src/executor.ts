@@ -41,8 +41,7 @@ export class SerialExecutor implements StepExecutor {
     const m = this.model;
     if (!this.gradsZero) m.zeroGrads();
     this.gradsZero = false;
-    const loss = m.forward(xs, ts, this.N, this.T, { iteration, dout: 1 });
-    m.backward();
+    const loss = m.step(xs, ts, this.N, this.T, { iteration });
     this.support.setIds(xs, ts);
     return loss;
   }

@@ -41,7 +41,7 @@ export function addSumSquaresOver(backend: Backend, y: Float32Array, x: Float32A
  * threads read them; a pass visits those rows of [0, denseFrom) and all of [denseFrom, length). Skipping a zero row
  * changes nothing: its update is -lr * 0 and its squares add 0.
  *
- * An output layer with a row-sparse gradient of its own (LanguageModel.outputRows: the tree output's node vectors)
+ * An output layer with a row-sparse gradient of its own (OutputHead.sparseRows: the tree output's node vectors)
  * is skipped the same way by the serial passes (sumSquares, sgdUpdate) once setIds was given the batch's targets;
  * `span()`, which the parallel engine divides among its workers, still covers it whole.
  */
@@ -67,7 +67,7 @@ export class GradientSupport {
     this.length = model.flatGrads.length;
     this.rows = new Int32Array(new SharedArrayBuffer(Math.max(1, this.V) * 4));
     this.seen = new Uint8Array(this.V);
-    const out = model.outputRows;
+    const out = model.head.sparseRows;
     if (out) this.output = { ...out, seen: new Uint8Array(out.V), rows: new Int32Array(out.V) };
   }
 

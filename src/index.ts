@@ -22,8 +22,10 @@ export {
   LanguageModel, SimpleRnnlm, Rnnlm, BetterRnnlm, modelConfig, paramTable, stateTable, iterationFlops, CELL_TYPES,
   WEIGHT_INITS, OUTPUT_TYPES, type OutputType, type NoiseConfig, type WeightInit, type ModelConfig, type CellType, type ParamSpec, type ModelOptions, type StepKey,
 } from './model';
+export { DEFAULTS } from './defaults';
 export { SGD, clipGrads, clipScale, sgdStep } from './optimizer';
 export { SerialExecutor, type StepExecutor } from './executor';
+export { FullHead, ClassHead, SampledHead, TreeHead, type OutputHead, type HeadSplit, type HeadKey } from './heads';
 export { PlateauSchedule, type PlateauOptions, type PlateauDecision } from './schedule';
 export { GradientSupport } from './gradient';
 export { WORKER_FILE, autoWorkers, autoBlasThreads, AUTO_MIN_FLOPS, AUTO_WORKERS_MIN_FLOPS, ParallelEngine, WorkerError, type WorkerPool, type ParallelOptions } from './parallel/engine';

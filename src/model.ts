@@ -11,7 +11,6 @@
  */
 import { resolveBackend, type Backend, type BackendName } from './backend';
 import { TimeAffine } from './layers/affine';
-import { ensureF32 } from './layers/buffers';
 import { checkClassBounds, TimeClassSoftmaxWithLoss } from './layers/class-softmax';
 import { TimeSampledSoftmaxWithLoss } from './layers/sampled-softmax';
 import { TimeDropout } from './layers/dropout';
@@ -19,6 +18,8 @@ import { TimeEmbedding } from './layers/embedding';
 import { TimeGRU, TimeLSTM, TimeRNN, type RecurrentOptions, type RecurrentWeights, type TimeRecurrent } from './layers/recurrent';
 import { TimeSoftmaxWithLoss } from './layers/softmax';
 import { huffmanTree, TimeTreeSoftmaxWithLoss } from './layers/tree-softmax';
+import { ClassHead, FullHead, SampledHead, TreeHead, type HeadKey, type OutputHead } from './heads';
+import { DEFAULTS } from './defaults';
 import { Random } from './random';
 
 export type CellType = 'rnn' | 'lstm' | 'gru';
@@ -77,8 +78,8 @@ export const OUTPUT_TYPES: readonly OutputType[] = ['full', 'class', 'sampled', 
  */
 export function modelConfig(c: Partial<ModelConfig> & { vocabSize: number }): ModelConfig {
   const config: ModelConfig = {
-    cell: c.cell ?? 'rnn', layers: c.layers ?? 1, vocabSize: c.vocabSize, wordvecSize: c.wordvecSize ?? 100,
-    hiddenSize: c.hiddenSize ?? 100, dropout: c.dropout ?? 0, tied: c.tied ?? false,
+    cell: c.cell ?? 'rnn', layers: c.layers ?? 1, vocabSize: c.vocabSize, wordvecSize: c.wordvecSize ?? DEFAULTS.wordvecSize,
+    hiddenSize: c.hiddenSize ?? DEFAULTS.hiddenSize, dropout: c.dropout ?? 0, tied: c.tied ?? false,
     output: c.output ?? 'full', classBounds: c.classBounds ? Array.from(c.classBounds) : [],
     ...(c.noise && { noise: { samples: c.noise.samples, power: c.noise.power, counts: Array.from(c.noise.counts) } }),
     ...(c.treeCounts && { treeCounts: Array.from(c.treeCounts) }),
@@ -231,12 +232,6 @@ export interface StepKey {
   iteration?: number;
   /** The batch row this call's first row stands for (a worker's slice), default 0. */
   row0?: number;
-  /**
-   * The dout of the backward that will follow this forward (a training step). The full softmax then makes its
-   * gradient in the forward's own passes over the scores and writes it over them; backward must be given the same
-   * dout.
-   */
-  dout?: number;
 }
 
 /**
@@ -259,27 +254,17 @@ export class LanguageModel {
   readonly layers: TimeRecurrent[];
   /** dropouts[l] feeds layers[l]; the last one feeds the output layer. Empty when config.dropout is 0. */
   readonly dropouts: TimeDropout[];
-  /** The output layer's affine and softmax (absent with tree output). */
-  readonly affine?: TimeAffine;
-  readonly lossLayer?: TimeSoftmaxWithLoss;
-  /** The hierarchical softmax (config.output 'tree'), in place of affine and lossLayer. */
-  readonly treeLayer?: TimeTreeSoftmaxWithLoss;
-  /** The class-factored output layer (config.output 'class'), in place of lossLayer; shares affine's weights. */
-  readonly classLayer?: TimeClassSoftmaxWithLoss;
-  /** Sampled softmax (config.output 'sampled'): the training objective; evaluation uses affine and lossLayer. */
-  readonly sampledLayer?: TimeSampledSoftmaxWithLoss;
+  /** The output layer (config.output), behind one interface. */
+  readonly head: OutputHead;
   /** Training forwards so far: the default dropout iteration. */
   forwardCount = 0;
   private training = true;
   private forwarded = false;
   private evalReplica?: LanguageModel;
-  private predicted?: Float32Array;
-  /** Whether the last forward went through sampledLayer (training) or the full softmax. */
-  private sampledForward = false;
 
   constructor(config: Partial<ModelConfig> & { vocabSize: number }, opts: ModelOptions = {}) {
     this.config = modelConfig(config);
-    const { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H, dropout, tied } = this.config;
+    const { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H, dropout } = this.config;
     this.backend = resolveBackend(opts.backend);
     this.seed = (opts.seed ?? 0) >>> 0;
     this.specs = paramTable(this.config);
@@ -309,30 +294,39 @@ export class LanguageModel {
       }));
     }
     this.dropouts = dropout > 0 ? Array.from({ length: layers + 1 }, (_, site) => new TimeDropout(dropout, site, { backend })) : [];
-    if (this.config.output === 'tree') {
-      this.treeLayer = new TimeTreeSoftmaxWithLoss(this.param('tree.W'), this.param('tree.b'), huffmanTree(this.config.treeCounts!), H, {
+    this.head = this.makeHead();
+  }
+
+  /** The configured output layer over its tensors (tied: the embedding's, transposed). */
+  private makeHead(): OutputHead {
+    const { vocabSize: V, hiddenSize: H, tied, output } = this.config;
+    const backend = this.backend;
+    if (output === 'tree') {
+      const layer = new TimeTreeSoftmaxWithLoss(this.param('tree.W'), this.param('tree.b'), huffmanTree(this.config.treeCounts!), H, {
         backend, dW: this.grad('tree.W'), db: this.grad('tree.b'),
       });
-      return;
+      return new TreeHead(layer, this.specs[this.index('tree.W')].offset);
     }
     // Tied: one tensor, two uses; both layers add their gradients to embed.W's.
-    this.affine = tied
-      ? new TimeAffine(this.param('embed.W'), this.param('affine.b'), H, V, { backend, dW: this.grad('embed.W'), db: this.grad('affine.b'), transposed: true })
-      : new TimeAffine(this.param('affine.W'), this.param('affine.b'), H, V, { backend, dW: this.grad('affine.W'), db: this.grad('affine.b') });
-    this.lossLayer = new TimeSoftmaxWithLoss({ backend });
-    if (this.config.output === 'class') {
-      const [W, dW] = tied ? [this.param('embed.W'), this.grad('embed.W')] : [this.param('affine.W'), this.grad('affine.W')];
-      this.classLayer = new TimeClassSoftmaxWithLoss(W, this.param('affine.b'), this.param('class.W'), this.param('class.b'), this.config.classBounds, H, V, {
+    const [W, dW] = tied ? [this.param('embed.W'), this.grad('embed.W')] : [this.param('affine.W'), this.grad('affine.W')];
+    const full = new FullHead(new TimeAffine(W, this.param('affine.b'), H, V, { backend, dW, db: this.grad('affine.b'), transposed: tied }),
+      new TimeSoftmaxWithLoss({ backend }), V);
+    if (output === 'class') {
+      const layer = new TimeClassSoftmaxWithLoss(W, this.param('affine.b'), this.param('class.W'), this.param('class.b'), this.config.classBounds, H, V, {
         backend, transposed: tied, dW, db: this.grad('affine.b'), dWc: this.grad('class.W'), dbc: this.grad('class.b'),
       });
+      // The words part writes the output weights and biases (only the biases when tied: the embedding writes the weights too).
+      const b = this.specs[this.index('affine.b')];
+      return new ClassHead(layer, V, [tied ? b.offset : this.specs[this.index('affine.W')].offset, b.offset + b.size]);
     }
-    if (this.config.output === 'sampled') {
+    if (output === 'sampled') {
       const n = this.config.noise!;
-      const [W, dW] = tied ? [this.param('embed.W'), this.grad('embed.W')] : [this.param('affine.W'), this.grad('affine.W')];
-      this.sampledLayer = new TimeSampledSoftmaxWithLoss(W, this.param('affine.b'), H, V, n.counts, n.samples, n.power, {
+      const layer = new TimeSampledSoftmaxWithLoss(W, this.param('affine.b'), H, V, n.counts, n.samples, n.power, {
         backend, transposed: tied, dW, db: this.grad('affine.b'),
       });
+      return new SampledHead(layer, full);
     }
+    return full;
   }
 
   get vocabSize(): number {
@@ -416,29 +410,31 @@ export class LanguageModel {
     return x;
   }
 
-  /** hidden() for a forward whose backward may follow: counted as a training forward when training. */
-  private lossHidden(xs: Int32Array, N: number, T: number, key: StepKey): Float32Array {
+  /**
+   * The output layer's input [N,T,H] for a forward whose backward may follow (counted as a training forward when
+   * training). A parallel step split by words (OutputHead.split) runs the head's parts on it, then backwardFrom.
+   */
+  forwardHidden(xs: Int32Array, N: number, T: number, key: StepKey): Float32Array {
     const h = this.hidden(xs, N, T, key);
     if (this.training) this.forwardCount++;
     this.forwarded = true;
     return h;
   }
 
+  private headKey(key: StepKey): HeadKey {
+    return { training: this.training, seed: this.seed, iteration: key.iteration ?? this.forwardCount };
+  }
+
   /**
    * Scores [N,T,V] for word ids xs [N,T] (no loss, no dropout), advancing the state: for generation and scoring;
-   * their softmax is the model's distribution of the next word. With class or tree output they are the
-   * log-probabilities.
+   * their softmax is the model's distribution of the next word (with class or tree output they are the
+   * log-probabilities).
    */
   predict(xs: Int32Array, N: number, T: number): Float32Array {
     const mode = this.training;
     this.train(false);
     try {
-      const h = this.hidden(xs, N, T, {});
-      if (this.classLayer || this.treeLayer) {
-        this.predicted = ensureF32(this.predicted, N * T * this.vocabSize);
-        return this.classLayer ? this.classLayer.logProbs(this.predicted, h, N, T) : this.treeLayer!.logProbs(this.predicted, h, N * T);
-      }
-      return this.affine!.forward(h, N, T);
+      return this.head.predict(this.hidden(xs, N, T, {}), N, T);
     } finally {
       this.train(mode);
     }
@@ -446,77 +442,31 @@ export class LanguageModel {
 
   /** The mean cross-entropy of predicting ts [N,T] from xs [N,T] (-1 targets are skipped). */
   forward(xs: Int32Array, ts: Int32Array, N: number, T: number, key: StepKey = {}): number {
-    const iteration = key.iteration ?? this.forwardCount;
-    const h = this.lossHidden(xs, N, T, key);
-    if (this.classLayer) return this.classLayer.forward(h, ts, N, T);
-    if (this.treeLayer) return this.treeLayer.forward(h, ts, N, T);
-    this.sampledForward = this.training && this.sampledLayer !== undefined;
-    if (this.sampledForward) return this.sampledLayer!.forward(h, ts, N, T, { seed: this.seed, iteration });
-    return this.lossLayer!.forward(this.affine!.forward(h, N, T), ts, N, T, this.vocabSize, key.dout);
+    const hk = this.headKey(key);
+    return this.head.forward(this.forwardHidden(xs, N, T, key), ts, N, T, hk);
   }
 
-  /** Adds the gradients of the last forward's loss (times dout: the forward's StepKey.dout when it had one) to `grads`. */
+  /** Adds the gradients of the last forward's loss, times dout, to `grads`. */
   backward(dout = 1): void {
     if (!this.forwarded) throw new Error('LanguageModel.backward called before forward');
-    this.backwardHidden(this.classLayer ? this.classLayer.backward(dout) : this.treeLayer ? this.treeLayer.backward(dout)
-      : this.sampledForward ? this.sampledLayer!.backward(dout) : this.affine!.backward(this.lossLayer!.backward(dout)));
+    this.backwardHidden(this.head.backward(dout));
   }
 
   /**
-   * Whether a parallel training step can split the output layer's work by words (ParallelEngine): the class output,
-   * whose in-class part then runs per range of classes over all of the batch's rows (stepRows, stepWords,
-   * backwardFrom), so that each worker reads and writes only its classes' output weights.
+   * A training step's forward and backward at once: the mean loss of ts [N,T] given xs [N,T], and its gradient times
+   * `scale` added to `grads` (as forward then backward(scale), in the head's cheapest way).
    */
-  get splitsOutput(): boolean {
-    return this.classLayer !== undefined;
-  }
-
-  /**
-   * The flat range of the gradient that a split step's words part alone writes (splitsOutput): the output weights
-   * and biases, or only the biases when tied (the embedding's backward writes the tied weights too). The engine has
-   * every worker's words part write it in the model's own gradient, so that summing the workers' blocks skips it.
-   */
-  get wordsGradRange(): [number, number] {
-    const b = this.specs[this.index('affine.b')];
-    return [this.config.tied ? b.offset : this.specs[this.index('affine.W')].offset, b.offset + b.size];
-  }
-
-  /** Ranges of the output's words for `parts` workers' stepWords on targets ts (splitsOutput): parts + 1 bounds. */
-  outputParts(ts: Int32Array, parts: number): number[] {
-    return this.splitLayer().classParts(ts, parts);
-  }
-
-  /**
-   * A split training step's first part (splitsOutput) on word ids xs and targets ts [N,T]: the forward to the
-   * output layer, its input copied into h [N,T,H], and the output's part per row (the class prediction) forward and
-   * backward with gradient scale `scale` (dout over the whole batch's count), its input gradient written into dh
-   * [N,T,H]. Returns that part's summed loss. stepWords over all rows and backwardFrom(dh) complete the step.
-   */
-  stepRows(xs: Int32Array, ts: Int32Array, N: number, T: number, key: StepKey, scale: number, h: Float32Array, dh: Float32Array): number {
-    const layer = this.splitLayer();
-    const x = this.lossHidden(xs, N, T, key);
-    h.set(x);
-    return layer.stepClasses(x, ts, N * T, scale, dh);
-  }
-
-  /**
-   * The output's words part `[lo, hi)` of outputParts over a batch's rows h [R,H] and targets ts [R] (all workers'
-   * stepRows outputs): forward and backward with gradient scale `scale`, its gradient added to dh [R,H] and to this
-   * model's gradient in wordsGradRange (the part's words only). Returns its summed loss.
-   */
-  stepWords(h: Float32Array, ts: Int32Array, R: number, lo: number, hi: number, scale: number, dh: Float32Array): number {
-    return this.splitLayer().stepWords(h, ts, R, lo, hi, scale, dh);
-  }
-
-  /** A split step's backward from the output layer's input gradient dh [N,T,H] (stepRows' rows) down. */
-  backwardFrom(dh: Float32Array): void {
-    if (!this.forwarded) throw new Error('LanguageModel.backwardFrom called before stepRows');
+  step(xs: Int32Array, ts: Int32Array, N: number, T: number, key: StepKey = {}, scale = 1): number {
+    const hk = this.headKey(key);
+    const { loss, dh } = this.head.lossAndGrad(this.forwardHidden(xs, N, T, key), ts, N, T, scale, hk);
     this.backwardHidden(dh);
+    return loss;
   }
 
-  private splitLayer(): TimeClassSoftmaxWithLoss {
-    if (!this.classLayer) throw new Error(`the '${this.config.output}' output layer does not split a step by words`);
-    return this.classLayer;
+  /** A split step's backward from the output layer's input gradient dh [N,T,H] (forwardHidden's rows) down. */
+  backwardFrom(dh: Float32Array): void {
+    if (!this.forwarded) throw new Error('LanguageModel.backwardFrom called before forwardHidden');
+    this.backwardHidden(dh);
   }
 
   /** The backward from the output layer's input gradient d [N,T,H] through the dropouts, the recurrent layers and the embedding. */
@@ -537,17 +487,6 @@ export class LanguageModel {
    */
   get sparseRows(): { V: number; D: number } | undefined {
     return this.config.tied ? undefined : { V: this.vocabSize, D: this.wordvecSize };
-  }
-
-  /**
-   * The output layer's row-sparse gradient, where it has one: the tree output writes only the rows of tree.W
-   * [V-1,H] on the paths of the batch's targets (`mark` marks them in a [V-1] array). GradientSupport skips the
-   * other rows in the serial passes.
-   */
-  get outputRows(): { offset: number; V: number; D: number; mark: (ts: Int32Array, seen: Uint8Array) => void } | undefined {
-    if (!this.treeLayer) return undefined;
-    const layer = this.treeLayer;
-    return { offset: this.specs[this.index('tree.W')].offset, V: this.vocabSize - 1, D: this.hiddenSize, mark: (ts, seen) => layer.markNodes(ts, seen) };
   }
 
   /** Sets every gradient to zero (backward accumulates). */

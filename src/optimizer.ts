@@ -1,4 +1,5 @@
 import { resolveBackend, type Backend, type BackendName } from './backend';
+import { DEFAULTS } from './defaults';
 import type { StepExecutor } from './executor';
 import type { SupportSpan } from './gradient';
 
@@ -7,7 +8,7 @@ export class SGD {
   lr: number;
   private readonly backend: Backend;
 
-  constructor(lr = 0.01, opts: { backend?: Backend | BackendName } = {}) {
+  constructor(lr: number = DEFAULTS.lr, opts: { backend?: Backend | BackendName } = {}) {
     if (!(lr > 0) || !Number.isFinite(lr)) throw new RangeError(`Expected positive learning rate but received ${lr}`);
     this.lr = lr;
     this.backend = resolveBackend(opts.backend);

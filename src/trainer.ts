@@ -1,11 +1,13 @@
 import type { LanguageModel } from './model';
+import { DEFAULTS } from './defaults';
 import { SerialExecutor, type StepExecutor } from './executor';
 import { clipScale, type SGD } from './optimizer';
 import { autoBlasThreads, autoWorkers, ParallelEngine, type WorkerPool } from './parallel/engine';
 import type { PlateauSchedule } from './schedule';
-import { checkIdRange, tokenSource, Window, type TokenSource } from './data/tokens';
+import { checkIdRange, sliceSource, tokenSource, Window, type TokenSource } from './data/tokens';
 
 export interface FitOptions {
+  /** Epochs, rows per batch (N) and steps per batch (T); DEFAULTS' (100, 10, 5) unless given. */
   maxEpoch?: number;
   batchSize?: number;
   timeSize?: number;
@@ -18,7 +20,7 @@ export interface FitOptions {
   /** Called after every epoch (after validation); training waits for a returned promise, and ends (normally) when it gives false. */
   onEpoch?: (r: EpochReport) => void | boolean | Promise<void | boolean>;
   /**
-   * Validation after every epoch (the book's eval_perplexity on the model's evaluator, default batch 10 x 35): its
+   * Validation after every epoch (the book's eval_perplexity on the model's evaluator, batch 10 x 35 unless given): its
    * perplexity goes into the EpochReport, and `schedule` decays the learning rate or ends the run by it.
    */
   validation?: { corpus: Int32Array | TokenSource; batchSize?: number; timeSize?: number; schedule?: PlateauSchedule };
@@ -355,7 +357,7 @@ interface Run {
 
 /** The options and the data checked against the model, with the defaults filled in. */
 function fitPlan(model: LanguageModel, xs: Int32Array | TokenSource, ts: Int32Array | TokenSource, opts: FitOptions): FitPlan {
-  const maxEpoch = opts.maxEpoch ?? 10, batchSize = opts.batchSize ?? 20, timeSize = opts.timeSize ?? 35;
+  const maxEpoch = opts.maxEpoch ?? DEFAULTS.maxEpoch, batchSize = opts.batchSize ?? DEFAULTS.batchSize, timeSize = opts.timeSize ?? DEFAULTS.timeSize;
   checkPositiveInt('maxEpoch', maxEpoch);
   checkPositiveInt('batchSize', batchSize);
   checkPositiveInt('timeSize', timeSize);
@@ -440,7 +442,7 @@ class DivergenceWatch {
  * windows walk the corpus in order, and ppl = exp(mean window loss). Runs on the model's evaluator (shared
  * weights, its own state, no dropout), so the model's training state is not touched.
  */
-export function evalPerplexity(model: LanguageModel, corpus: Int32Array | TokenSource, batchSize = 10, timeSize = 35,
+export function evalPerplexity(model: LanguageModel, corpus: Int32Array | TokenSource, batchSize: number = DEFAULTS.evalBatchSize, timeSize: number = DEFAULTS.evalTimeSize,
   onProgress?: (iter: number, iters: number) => void): number {
   checkPositiveInt('batchSize', batchSize);
   checkPositiveInt('timeSize', timeSize);
@@ -451,24 +453,15 @@ export function evalPerplexity(model: LanguageModel, corpus: Int32Array | TokenS
     throw new RangeError(`batchSize * timeSize (${batchSize * timeSize}) exceeds the corpus of ${size} tokens`);
   }
   checkIdRange(source, model.vocabSize);
-  const jump = Math.floor((size - 1) / batchSize);
-  const xs = new Int32Array(batchSize * timeSize);
-  const ts = new Int32Array(batchSize * timeSize);
-  // Row i reads positions i * jump + iter * timeSize .. + timeSize (never past the end: see maxIters and jump).
-  const rows = Array.from({ length: batchSize }, () => new Window(source));
+  // The book's eval_perplexity reads row i from i * floor((size - 1) / N), inputs and targets one apart, advancing T
+  // per iteration: the training batches' cut over the corpus and the corpus shifted by one (it never wraps here).
+  const batches = new BatchCutter(sliceSource(source, 0, size - 1), sliceSource(source, 1, size - 1), batchSize, timeSize);
   const evaluator = model.evaluator();
   evaluator.resetState();
   let total = 0;
   for (let iter = 0; iter < maxIters; iter++) {
-    const timeOffset = iter * timeSize;
-    for (let i = 0; i < batchSize; i++) {
-      const offset = timeOffset + i * jump, row = rows[i];
-      for (let t = 0; t < timeSize; t++) {
-        xs[i * timeSize + t] = row.at(offset + t);
-        ts[i * timeSize + t] = row.at(offset + t + 1);
-      }
-    }
-    total += evaluator.forward(xs, ts, batchSize, timeSize);
+    batches.next();
+    total += evaluator.forward(batches.xs, batches.ts, batchSize, timeSize);
     onProgress?.(iter + 1, maxIters);
   }
   evaluator.resetState();

@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import {
-  BetterRnnlm, LanguageModel, Rnnlm, SimpleRnnlm, TimeDropout, evalPerplexity, iterationFlops, jsBackend, modelConfig,
+  BetterRnnlm, LanguageModel, Rnnlm, type FullHead, SimpleRnnlm, TimeDropout, evalPerplexity, iterationFlops, jsBackend, modelConfig,
   modelFromWeights, paramTable, parseWeights, readWeights, serializeSafetensors, stateTable, weightsToBytes,
 } from '../src';
 import { backends, expectClose, FIXTURES, randomArray, randomIds } from './helpers';
@@ -84,7 +84,7 @@ describe.each(backends().map((b) => [b.name, b] as const))('the model interface 
     model.zeroGrads();
     expect(model.flatGrads.every((g) => g === 0)).toBe(true);
     // Tied: the output layer reads embed.W, and there is no affine.W.
-    expect(model.affine!.params[0]).toBe(model.param('embed.W'));
+    expect((model.head as FullHead).affine.params[0]).toBe(model.param('embed.W'));
     expect(() => model.param('affine.W')).toThrow(/Unknown parameter 'affine.W'/);
   });
 

@@ -2,7 +2,7 @@
  * The native boundary trusts nothing: wrong types, shapes, lengths, negative and huge dimensions, detached buffers
  * and out-of-range ids all end in a TypeError or RangeError that names the argument, never in a crash.
  */
-import { jsBackend } from '../src/backend';
+import { jsBackend, SCRATCH } from '../src/backend';
 import { loadNativeBackend } from '../src/backend/native';
 import { randomArray, describeNative as describeNativeIf } from './helpers';
 
@@ -67,13 +67,13 @@ function validCalls(rnd: () => number): [string, unknown[]][] {
     ['embeddingBackward', [f(V * D), f(R * D), ids(R, V), R, V, D]],
     ['rnnForward', [f(N * T * H), f(N * T * D), f(N * H), f(D * H), f(H * H), f(H), N, T, D, H]],
     ['rnnBackward', [f(N * T * D), f(D * H), f(H * H), f(H), f(N * H), f(N * T * H), f(N * T * D), f(N * T * H), f(N * H),
-      f(D * H), f(H * H), f(2 * N * T * H), N, T, D, H]],
+      f(D * H), f(H * H), f(SCRATCH.rnnBackward(N, T, H)), N, T, D, H]],
     ['lstmForward', [f(N * T * H), f(N * T * H), f(N * T * 4 * H), f(N * T * D), f(N * H), f(N * H), f(D * 4 * H), f(H * 4 * H), f(4 * H), N, T, D, H]],
     ['lstmBackward', [f(N * T * D), f(D * 4 * H), f(H * 4 * H), f(4 * H), f(N * H), f(N * H), f(N * T * H), f(N * T * D), f(N * T * H),
-      f(N * T * H), f(N * T * 4 * H), f(N * H), f(N * H), f(D * 4 * H), f(H * 4 * H), f(5 * N * T * H), N, T, D, H]],
+      f(N * T * H), f(N * T * 4 * H), f(N * H), f(N * H), f(D * 4 * H), f(H * 4 * H), f(SCRATCH.lstmBackward(N, T, H)), N, T, D, H]],
     ['gruForward', [f(N * T * H), f(N * T * 3 * H), f(N * T * H), f(N * T * D), f(N * H), f(D * 3 * H), f(H * 3 * H), f(3 * H), N, T, D, H]],
     ['gruBackward', [f(N * T * D), f(D * 3 * H), f(H * 3 * H), f(3 * H), f(N * H), f(N * T * H), f(N * T * D), f(N * T * H),
-      f(N * T * 3 * H), f(N * T * H), f(N * H), f(D * 3 * H), f(H * 3 * H), f(4 * N * T * H + N * H), N, T, D, H]],
+      f(N * T * 3 * H), f(N * T * H), f(N * H), f(D * 3 * H), f(H * 3 * H), f(SCRATCH.gruBackward(N, T, H)), N, T, D, H]],
     ['dropoutForward', [f(N * T * H), f(N * T * H), f(N * T * H), 0.25, 1, 2, 3, 4, N, T, H]],
     ['dropoutBackward', [f(R), f(R), f(R), R]],
     ['affineForward', [f(R * O), f(R * I), f(I * O), f(O), rnd() < 0.5, R, I, O]],
@@ -138,6 +138,22 @@ function xorshift(seed: number): () => number {
   };
 }
 
+/**
+ * The js backend's arguments for an addon call: the same, except the class ops, which the Backend interface takes
+ * as a ClassSoftmaxOp descriptor and the addon flat.
+ */
+function jsArguments(name: string, a: unknown[]): unknown[] {
+  if (name === 'classSoftmaxForward') {
+    const [zs, zp, probs, hg, h, W, b, Wc, bc, bounds, ct, order, groups, ts, transW, R, H, V, C, classes] = a;
+    return [{ zs, zp, probs, hg, W, b, Wc, bc, bounds, ct, order, groups, ts, transW, R, H, V, C, classes }, h];
+  }
+  if (name === 'classSoftmaxBackward') {
+    const [dh, dW, db, dWc, dbc, work, zp, probs, hg, h, W, Wc, bounds, ct, order, groups, ts, scale, transW, R, H, V, C, classes] = a;
+    return [{ zp, probs, hg, W, Wc, bounds, ct, order, groups, ts, transW, R, H, V, C, classes }, h, dh, { dW, db, dWc, dbc }, work, scale];
+  }
+  return a;
+}
+
 describeNative('native boundary', () => {
   it('accepts the valid calls the malformed ones are made from, on both backends alike', () => {
     const rnd = xorshift(777);
@@ -147,7 +163,7 @@ describeNative('native boundary', () => {
         const copy = args.map((a) => (a instanceof Float32Array ? Float32Array.from(a) : a));
         const rn = addon![name](...args);
         expect(canariesIntact(args)).toBe(true);
-        const rj = (jsBackend as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...copy);
+        const rj = (jsBackend as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...jsArguments(name, copy));
         if (typeof rn === 'number') expect(Math.abs(rn - (rj as number))).toBeLessThan(1e-4 * Math.max(1, Math.abs(rn)));
       }
     }

@@ -3,6 +3,7 @@
  * within 1e-4 of the output's scale.
  */
 import { jsBackend, type Backend } from '../src';
+import { SCRATCH } from '../src/backend';
 import { loadNativeBackend } from '../src/backend/native';
 import { expectClose, randomArray, randomIds, describeNative as describeNativeIf } from './helpers';
 
@@ -73,7 +74,7 @@ describeNative('native backend parity with js', () => {
     jsBackend.rnnForward(hs, xs, h0, Wx, Wh, b, N, T, D, H);
     // Gradients start from random values: backward must add to them.
     same('rnnBackward', [new Float32Array(N * T * D), randomArray(D * H, 21), randomArray(H * H, 22), randomArray(H, 23), new Float32Array(N * H)],
-      (be, [dxs, dWx, dWh, db, dh0]) => be.rnnBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, h0, Wx, Wh, new Float32Array(2 * N * T * H), N, T, D, H));
+      (be, [dxs, dWx, dWh, db, dh0]) => be.rnnBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, h0, Wx, Wh, new Float32Array(SCRATCH.rnnBackward(N, T, H)), N, T, D, H));
   });
 
   it.each([[1, 1, 1, 1], [2, 3, 4, 5], [7, 5, 16, 33], [20, 35, 10, 24]])('TimeLSTM forward and backward N=%i T=%i D=%i H=%i', (N, T, D, H) => {
@@ -87,7 +88,7 @@ describeNative('native backend parity with js', () => {
     jsBackend.lstmForward(hs, cs, gates, xs, h0, c0, Wx, Wh, b, N, T, D, H);
     same('lstmBackward', [new Float32Array(N * T * D), randomArray(D * G, 38), randomArray(H * G, 39), randomArray(G, 40), new Float32Array(N * H), new Float32Array(N * H)],
       (be, [dxs, dWx, dWh, db, dh0, dc0]) => be.lstmBackward(dxs, dWx, dWh, db, dh0, dc0, dhs, xs, hs, cs, gates, h0, c0, Wx, Wh,
-        new Float32Array(5 * N * T * H), N, T, D, H));
+        new Float32Array(SCRATCH.lstmBackward(N, T, H)), N, T, D, H));
   });
 
   it.each([[1, 1, 1, 1], [2, 3, 4, 5], [7, 5, 16, 33], [20, 35, 10, 24]])('TimeGRU forward and backward N=%i T=%i D=%i H=%i', (N, T, D, H) => {
@@ -101,7 +102,7 @@ describeNative('native backend parity with js', () => {
     jsBackend.gruForward(hs, gates, rh, xs, h0, Wx, Wh, b, N, T, D, H);
     same('gruBackward', [new Float32Array(N * T * D), randomArray(D * G, 47), randomArray(H * G, 48), randomArray(G, 49), new Float32Array(N * H)],
       (be, [dxs, dWx, dWh, db, dh0]) => be.gruBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, gates, rh, h0, Wx, Wh,
-        new Float32Array(4 * N * T * H + N * H), N, T, D, H));
+        new Float32Array(SCRATCH.gruBackward(N, T, H)), N, T, D, H));
   });
 
   // 0.25: the threshold 2^30 exactly; 1 - 2^-33: the threshold rounds up to 2^32, nothing kept; U = 33: vector tails.

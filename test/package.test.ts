@@ -10,19 +10,18 @@ import * as path from 'node:path';
 import { PTB_DIR, ROOT } from './helpers';
 
 const EXAMPLE = `
-import { loadPtb, SimpleRnnlm, SGD, RnnlmTrainer, evalPerplexity } from 'rnnlm';
+import { loadPtb, LanguageModel, SGD, RnnlmTrainer, PlateauSchedule, evalPerplexity } from 'rnnlm';
 
 async function main(): Promise<void> {
-  const { corpus } = await loadPtb('train');            // reads $PTB_DIR
-  const data = corpus.subarray(0, 1000);
-  const vocabSize = Math.max(...data) + 1;
-  const model = new SimpleRnnlm(vocabSize, 100, 100, { seed: 1 });
-  const trainer = new RnnlmTrainer(model, new SGD(0.1));
-  await trainer.fit(data.subarray(0, -1), data.subarray(1), {
-    maxEpoch: 5, batchSize: 10, timeSize: 5,
-    onEpoch: (r) => console.log(\`epoch \${r.epoch}: perplexity \${r.ppl.toFixed(2)}\`),
+  const train = (await loadPtb('train')).corpus.subarray(0, 20000), valid = (await loadPtb('valid')).corpus.subarray(0, 4000);
+  const model = new LanguageModel({ cell: 'lstm', layers: 2, vocabSize: 10000, wordvecSize: 64, hiddenSize: 64, dropout: 0.2 });
+  const trainer = new RnnlmTrainer(model, new SGD(20));
+  await trainer.fit(train.subarray(0, -1), train.subarray(1), {
+    maxEpoch: 3, batchSize: 20, timeSize: 35, maxGrad: 0.25,
+    validation: { corpus: valid, schedule: new PlateauSchedule({ lrDecay: 4 }) },
+    onEpoch: (r) => console.log(\`epoch \${r.epoch}: perplexity \${r.ppl.toFixed(2)}, valid \${r.valPpl!.toFixed(2)}, lr \${r.lr}\`),
   });
-  console.log('eval', evalPerplexity(model, data, 10, 5).toFixed(2));
+  console.log('test', evalPerplexity(model, (await loadPtb('test')).corpus, 10, 35).toFixed(2));
 }
 void main();
 `;
@@ -38,11 +37,15 @@ describe('the package, imported by name', () => {
       '--typeRoots', path.join(ROOT, 'node_modules', '@types'), 'main.ts'], { cwd: dir, encoding: 'utf8' });
     const out = execFileSync(process.execPath, ['main.js'], { cwd: dir, encoding: 'utf8', env: { ...process.env, PTB_DIR } });
     const lines = out.trim().split('\n');
-    expect(lines).toHaveLength(6);
-    const ppl = lines.slice(0, 5).map((l) => Number(/perplexity ([\d.]+)/.exec(l)![1]));
-    expect(ppl[4]).toBeLessThan(ppl[0]);
-    expect(ppl[0]).toBeLessThan(500);
-    expect(Number(lines[5].split(' ')[1])).toBeGreaterThan(1);
+    expect(lines).toHaveLength(4);
+    const ppl = lines.slice(0, 3).map((l) => Number(/perplexity ([\d.]+)/.exec(l)![1]));
+    const valid = lines.slice(0, 3).map((l) => Number(/valid ([\d.]+)/.exec(l)![1]));
+    expect(ppl[2]).toBeLessThan(ppl[0]);
+    expect(valid[2]).toBeLessThan(valid[0]);
+    expect(valid[0]).toBeLessThan(10000);
+    const test = Number(lines[3].split(' ')[1]);
+    expect(test).toBeGreaterThan(1);
+    expect(test).toBeLessThan(2 * valid[2]);
   });
 
   it("type-checks in a project that loads no ambient types (\"types\": [], skipLibCheck false)", () => {

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { GradientSupport, LanguageModel, parseWeights, weightsToBytes, jsBackend, type Backend } from '../src';
+import { GradientSupport, LanguageModel, parseWeights, weightsToBytes, jsBackend, type Backend, type TreeHead } from '../src';
 import { huffmanTree, logSigmoid, TimeTreeSoftmaxWithLoss } from '../src/layers/tree-softmax';
 import { backends, expectClose, lossAndGrads, randomArray, randomIds, rnnlm } from './helpers';
 
@@ -129,7 +129,7 @@ describe.each(backends().map((b) => [b.name, b] as const))('a model with tree ou
     expectClose('params', model.flatParams, dense, 1e-6);
     expect(model.flatGrads.every((g) => g === 0)).toBe(true);
     // Rows off the targets' paths were never written.
-    const tree = model.treeLayer!.tree, onPath = new Set<number>();
+    const tree = (model.head as TreeHead).layer.tree, onPath = new Set<number>();
     for (const t of ts) for (let k = tree.start[t]; k < tree.start[t + 1]; k++) onPath.add(tree.node[k]);
     for (let n = 0; n < 29; n++) if (!onPath.has(n)) expect(Array.from(grads.subarray(model.specs.find((s) => s.name === 'tree.W')!.offset + n * 8, model.specs.find((s) => s.name === 'tree.W')!.offset + (n + 1) * 8)).every((g) => g === 0)).toBe(true);
   });

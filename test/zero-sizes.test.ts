@@ -4,6 +4,7 @@
  * outside the views it was given (canaries around every buffer).
  */
 import { jsBackend, type Backend } from '../src';
+import { SCRATCH } from '../src/backend';
 import { loadNativeBackend } from '../src/backend/native';
 import { randomArray } from './helpers';
 
@@ -44,13 +45,13 @@ describe.each(list.map((b) => [b.name, b] as const))('zero sizes and canaries on
       const before = [dWx, dWh, db].map((x) => Array.from(x));
       if (cell === 'rnn') {
         be.rnnForward(hs, xs, h0, Wx, Wh, b, N, T, D, H);
-        be.rnnBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, h0, Wx, Wh, guarded(2 * N * T * H, 18), N, T, D, H);
+        be.rnnBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, h0, Wx, Wh, guarded(SCRATCH.rnnBackward(N, T, H), 18), N, T, D, H);
       } else if (cell === 'lstm') {
         be.lstmForward(hs, cs, gates, xs, h0, c0, Wx, Wh, b, N, T, D, H);
-        be.lstmBackward(dxs, dWx, dWh, db, dh0, dc0, dhs, xs, hs, cs, gates, h0, c0, Wx, Wh, guarded(5 * N * T * H, 18), N, T, D, H);
+        be.lstmBackward(dxs, dWx, dWh, db, dh0, dc0, dhs, xs, hs, cs, gates, h0, c0, Wx, Wh, guarded(SCRATCH.lstmBackward(N, T, H), 18), N, T, D, H);
       } else {
         be.gruForward(hs, gates, rh, xs, h0, Wx, Wh, b, N, T, D, H);
-        be.gruBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, gates, rh, h0, Wx, Wh, guarded(4 * N * T * H + N * H, 18), N, T, D, H);
+        be.gruBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, gates, rh, h0, Wx, Wh, guarded(SCRATCH.gruBackward(N, T, H), 18), N, T, D, H);
       }
       for (const [name, v] of Object.entries({ xs, h0, c0, Wx, Wh, b, dhs, hs, cs, gates, rh, dxs, dWx, dWh, db, dh0, dc0 })) intact(`${cell} ${name}`, v);
       if (N * T === 0 || H === 0) {

@@ -5,7 +5,7 @@ import type { Backend, Precision } from './types';
 import { jsBackend, jsBf16Backend } from './js';
 import { loadNativeBackend } from './native';
 
-export { PRECISIONS, type Backend, type Precision, type WordCounter, type WordCounts } from './types';
+export { PRECISIONS, SCRATCH, type Backend, type Bf16Engine, type ClassSoftmaxGrads, type ClassSoftmaxOp, type Precision, type WordCounter, type WordCounts } from './types';
 export { jsBackend, jsBf16Backend, roundBf16 } from './js';
 
 export type BackendName = 'js' | 'native';
@@ -46,7 +46,12 @@ let warned = false;
 function warnFallbackOnce(reason: string): void {
   if (warned || process.env.RNNLM_BACKEND === 'js') return;
   warned = true;
-  process.emitWarning(`rnnlm uses the js backend (about 100x slower): ${reason}`, { code: 'RNNLM_JS_FALLBACK' });
+  process.emitWarning(fallbackMessage(reason), { code: 'RNNLM_JS_FALLBACK' });
+}
+
+/** What rnnlm says when the best backend was asked for and the pure-TypeScript one runs (the library and the CLI). */
+export function fallbackMessage(reason: string): string {
+  return `rnnlm uses the js backend (about 100x slower): ${reason.split('\n')[0]}`;
 }
 
 /** Why the native backend is not available, or undefined when it is. */

@@ -286,7 +286,7 @@ export function makeJsBackend(precision: Precision): Backend {
       v.f32('h0', h0, v.product('N*H', N, H), 'N*H');
       v.f32('Wx', Wx, v.product('D*H', D, H), 'D*H');
       v.f32('Wh', Wh, v.product('H*H', H, H), 'H*H');
-      v.f32('work', work, 2 * NTH, '2*N*T*H');
+      v.f32('work', work, v.product('2*N*T*H', 2, NTH), '2*N*T*H');
       const dt = work.subarray(0, NTH); // d(pre-activation) [N,T,H]
       const hprev = work.subarray(NTH, 2 * NTH); // h_{t-1} for every (n,t) [N,T,H]
       const TH = T * H;
@@ -562,7 +562,8 @@ export function makeJsBackend(precision: Precision): Backend {
       sumRows(db, dout, R, O);
     },
 
-    classSoftmaxForward(zs, zp, probs, hg, h, W, b, Wc, bc, bounds, ct, order, groups, ts, transW, R, H, V, C, classes) {
+    classSoftmaxForward(op, h) {
+      const { zs, zp, probs, hg, W, b, Wc, bc, bounds, ct, order, groups, ts, transW, R, H, V, C, classes } = op;
       v.bool('transW', transW);
       v.bool('classes', classes);
       v.dim('R', R); v.dim('H', H); v.dim('V', V, 1); v.dim('C', C, 1);
@@ -606,7 +607,8 @@ export function makeJsBackend(precision: Precision): Backend {
       return loss;
     },
 
-    classSoftmaxBackward(dh, dW, db, dWc, dbc, work, zp, probs, hg, h, W, Wc, bounds, ct, order, groups, ts, scale, transW, R, H, V, C, classes) {
+    classSoftmaxBackward(op, h, dh, { dW, db, dWc, dbc }, work, scale) {
+      const { zp, probs, hg, W, Wc, bounds, ct, order, groups, ts, transW, R, H, V, C, classes } = op;
       v.bool('transW', transW);
       v.bool('classes', classes);
       v.dim('R', R); v.dim('H', H); v.dim('V', V, 1); v.dim('C', C, 1);

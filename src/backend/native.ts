@@ -8,10 +8,22 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Backend, WordCounter } from './types';
+import type { Backend, ClassSoftmaxGrads, ClassSoftmaxOp, WordCounter } from './types';
 
 /** What the addon exports (see native/addon.cc). */
-export interface NativeAddon extends Omit<Backend, 'name' | 'precision' | 'wordCounter'> {
+export interface NativeAddon extends Omit<Backend, 'name' | 'precision' | 'bf16Engine' | 'getThreads' | 'setThreads' | 'wordCounter' | 'classSoftmaxForward' | 'classSoftmaxBackward'> {
+  /** The class ops take their arguments flat at the boundary, each checked there (native/addon.cc). */
+  classSoftmaxForward(
+    zs: Float32Array, zp: Float32Array, probs: Float32Array, hg: Float32Array, h: Float32Array, W: Float32Array,
+    b: Float32Array, Wc: Float32Array, bc: Float32Array, bounds: Int32Array, ct: Int32Array, order: Int32Array,
+    groups: Int32Array, ts: Int32Array, transW: boolean, R: number, H: number, V: number, C: number, classes: boolean,
+  ): number;
+  classSoftmaxBackward(
+    dh: Float32Array, dW: Float32Array, db: Float32Array, dWc: Float32Array, dbc: Float32Array, work: Float32Array,
+    zp: Float32Array, probs: Float32Array, hg: Float32Array, h: Float32Array, W: Float32Array, Wc: Float32Array,
+    bounds: Int32Array, ct: Int32Array, order: Int32Array, groups: Int32Array, ts: Int32Array, scale: number,
+    transW: boolean, R: number, H: number, V: number, C: number, classes: boolean,
+  ): void;
   getNumThreads(): number;
   setNumThreads(n: number): void;
   /** This thread's products with bfloat16-rounded operands (see Precision). */
@@ -118,7 +130,7 @@ export function loadNativeBackend(): NativeLoad {
 /** Every op of the Backend interface; the addon exports each under the same name with the same arguments. */
 const OPS = [
   'sgemm', 'embeddingForward', 'embeddingBackward', 'rnnForward', 'rnnBackward', 'lstmForward', 'lstmBackward',
-  'gruForward', 'gruBackward', 'dropoutForward', 'dropoutBackward', 'affineForward', 'affineBackward', 'classSoftmaxForward', 'classSoftmaxBackward', 'gatherWords', 'scatterAddWords', 'treeSoftmaxForward', 'treeSoftmaxBackward',
+  'gruForward', 'gruBackward', 'dropoutForward', 'dropoutBackward', 'affineForward', 'affineBackward', 'gatherWords', 'scatterAddWords', 'treeSoftmaxForward', 'treeSoftmaxBackward',
   'softmaxCrossEntropyForward', 'softmaxCrossEntropyBackward', 'sgdUpdate', 'sumSquares', 'addSumSquares', 'zero', 'scale',
   'sumSquaresRows', 'sgdUpdateRows', 'addSumSquaresRows', 'renumberFile',
 ] as const satisfies readonly (keyof Omit<Backend, 'name'>)[];
@@ -129,6 +141,11 @@ function makeBackend(a: NativeAddon): Backend {
     if (typeof a[op] !== 'function') throw new Error(`the native addon lacks '${op}': rebuild it (npm run build:native)`);
     b[op] = a[op].bind(a);
   }
+  b.classSoftmaxForward = (o: ClassSoftmaxOp, h: Float32Array): number => a.classSoftmaxForward(o.zs, o.zp, o.probs, o.hg, h, o.W, o.b,
+    o.Wc, o.bc, o.bounds, o.ct, o.order, o.groups, o.ts, o.transW, o.R, o.H, o.V, o.C, o.classes);
+  b.classSoftmaxBackward = (o: ClassSoftmaxOp, h: Float32Array, dh: Float32Array, g: ClassSoftmaxGrads, work: Float32Array, scale: number): void =>
+    a.classSoftmaxBackward(dh, g.dW, g.db, g.dWc, g.dbc, work, o.zp, o.probs, o.hg, h, o.W, o.Wc, o.bounds, o.ct, o.order, o.groups, o.ts,
+      scale, o.transW, o.R, o.H, o.V, o.C, o.classes);
   b.wordCounter = (threads: number): WordCounter => new a.WordCounter(threads);
   b.getThreads = (): number => a.getNumThreads();
   b.setThreads = (n: number): void => a.setNumThreads(n);

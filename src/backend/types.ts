@@ -39,10 +39,63 @@ export interface WordCounter {
 }
 
 /**
+ * Floats of scratch space (`work`) each recurrent backward needs, for N rows, T steps and H hidden units: the one
+ * statement of these sizes, which the layers allocate and the js backend checks (the addon checks the same).
+ */
+export const SCRATCH = {
+  rnnBackward: (N: number, T: number, H: number): number => 2 * N * T * H,
+  lstmBackward: (N: number, T: number, H: number): number => 5 * N * T * H,
+  gruBackward: (N: number, T: number, H: number): number => 4 * N * T * H + N * H,
+} as const;
+
+/**
  * How a backend runs bf16 products: oneDNN on the CPU's bf16 instructions ('native'), oneDNN emulating them where
  * the CPU lacks them, or rounding float32 operands ('emulated').
  */
 export type Bf16Engine = 'native' | 'oneDNN-emulated' | 'emulated';
+
+/**
+ * What classSoftmaxForward/Backward work on, made once by the layer and updated per call: the sizes, the
+ * weights, the grouping of the rows by their target's class, and the scratch the forward fills for the backward.
+ */
+export interface ClassSoftmaxOp {
+  /** Rows, hidden units, words, classes. */
+  R: number;
+  H: number;
+  V: number;
+  C: number;
+  /** Word weights W [H,V] (or [V,H] when transW) and biases b [V]; class weights Wc [H,C] and biases bc [C]. */
+  W: Float32Array;
+  b: Float32Array;
+  Wc: Float32Array;
+  bc: Float32Array;
+  transW: boolean;
+  /**
+   * Class c holds word ids bounds[c] .. bounds[c+1]-1 (bounds [C+1]); ct [R] is each row's target class (-1 where
+   * ts [R] is -1); the rows whose words are wanted are grouped by class: order[groups[c]] .. order[groups[c+1]-1]
+   * are the rows of class c (groups [C+1]).
+   */
+  bounds: Int32Array;
+  ct: Int32Array;
+  order: Int32Array;
+  groups: Int32Array;
+  ts: Int32Array;
+  /** Whether the class part runs (else only the words of the grouped rows). */
+  classes: boolean;
+  /** Scratch and results: zs, zp [R,C]; hg [count,H]; probs [sum of n_c m_c]. */
+  zs: Float32Array;
+  zp: Float32Array;
+  hg: Float32Array;
+  probs: Float32Array;
+}
+
+/** The class output's gradients: dW like W, db [V], dWc [H,C], dbc [C]. */
+export interface ClassSoftmaxGrads {
+  dW: Float32Array;
+  db: Float32Array;
+  dWc: Float32Array;
+  dbc: Float32Array;
+}
 
 export interface Backend {
   readonly name: 'js' | 'native';
@@ -84,7 +137,7 @@ export interface Backend {
   /**
    * The whole TimeRNN backward (truncated BPTT over the T steps of this call).
    * Writes dxs [N,T,D] and dh0 [N,H] (gradient at the initial state); accumulates into dWx [D,H], dWh [H,H], db [H];
-   * reads dhs [N,T,H], xs [N,T,D], hs [N,T,H], h0 [N,H], Wx [D,H], Wh [H,H]. work [2*N*T*H] is scratch space.
+   * reads dhs [N,T,H], xs [N,T,D], hs [N,T,H], h0 [N,H], Wx [D,H], Wh [H,H]. work [SCRATCH.rnnBackward] is scratch space.
    */
   rnnBackward(
     dxs: Float32Array, dWx: Float32Array, dWh: Float32Array, db: Float32Array, dh0: Float32Array,
@@ -106,7 +159,7 @@ export interface Backend {
   /**
    * The whole TimeLSTM backward (truncated BPTT). Writes dxs [N,T,D], dh0 [N,H], dc0 [N,H]; accumulates into
    * dWx [D,4H], dWh [H,4H], db [4H]; reads dhs [N,T,H], xs, hs, cs, gates, h0, c0, Wx, Wh as in lstmForward.
-   * work [5*N*T*H] is scratch space.
+   * work [SCRATCH.lstmBackward] is scratch space.
    */
   lstmBackward(
     dxs: Float32Array, dWx: Float32Array, dWh: Float32Array, db: Float32Array, dh0: Float32Array, dc0: Float32Array,
@@ -129,7 +182,7 @@ export interface Backend {
   /**
    * The whole TimeGRU backward (truncated BPTT). Writes dxs [N,T,D], dh0 [N,H]; accumulates into dWx [D,3H],
    * dWh [H,3H], db [3H]; reads dhs [N,T,H] and the forward's xs, hs, gates, rh, h0, Wx, Wh.
-   * work [4*N*T*H + N*H] is scratch space.
+   * work [SCRATCH.gruBackward] is scratch space.
    */
   gruBackward(
     dxs: Float32Array, dWx: Float32Array, dWh: Float32Array, db: Float32Array, dh0: Float32Array,
@@ -167,32 +220,21 @@ export interface Backend {
   ): void;
 
   /**
-   * The class-factored output layer's forward (TimeClassSoftmaxWithLoss). Class c holds word ids bounds[c] ..
-   * bounds[c+1]-1; ct [R] is each row's target class (-1 where ts is -1); the rows whose words are wanted are
-   * grouped by class: order[groups[c]] .. order[groups[c+1]-1] are rows of class c. Writes, when `classes`, zs [R,C] =
-   * h Wc + bc and zp = softmax(zs); then hg [count,H] (the grouped rows of h) and probs: per class, one block [n_c,
-   * m_c] after the other, the softmax of hg W[:, class] + b[class] (W [H,V], or [V,H] with transW). Returns the
-   * summed -log P(class) over the rows with a target (when `classes`) plus -log P(word | class) over the grouped
-   * rows. The parts can run apart: the class part alone (empty groups), the words of some classes alone (`classes`
-   * false; a parallel step splits them by class). bounds, ct, order, groups: Int32Array.
+   * The class-factored output layer's forward (TimeClassSoftmaxWithLoss) on h [R,H], described by `op` (see
+   * ClassSoftmaxOp). Writes, when op.classes, zs [R,C] = h Wc + bc and zp = softmax(zs); then hg [count,H] (the
+   * grouped rows of h) and probs: per class, one block [n_c, m_c] after the other, the softmax of hg W[:, class] +
+   * b[class]. Returns the summed -log P(class) over the rows with a target (when op.classes) plus
+   * -log P(word | class) over the grouped rows. The parts can run apart: the class part alone (empty groups), the
+   * words of some classes alone (op.classes false; a parallel step splits them by class).
    */
-  classSoftmaxForward(
-    zs: Float32Array, zp: Float32Array, probs: Float32Array, hg: Float32Array, h: Float32Array, W: Float32Array,
-    b: Float32Array, Wc: Float32Array, bc: Float32Array, bounds: Int32Array, ct: Int32Array, order: Int32Array,
-    groups: Int32Array, ts: Int32Array, transW: boolean, R: number, H: number, V: number, C: number, classes: boolean,
-  ): number;
+  classSoftmaxForward(op: ClassSoftmaxOp, h: Float32Array): number;
 
   /**
-   * Its backward for loss * scale: zp and probs become their gradients in place; with `classes` dh [R,H] is written
-   * (the class part's gradient, then the words' added), without it the words' gradient is added to dh; dW, db, dWc
-   * [H,C], dbc [C] accumulate; work [R*H] scratch.
+   * Its backward for loss * scale: op.zp and op.probs become their gradients in place; with op.classes dh [R,H] is
+   * written (the class part's gradient, then the words' added), without it the words' gradient is added to dh;
+   * g.dW, g.db, g.dWc [H,C], g.dbc [C] accumulate; work [R*H] is scratch.
    */
-  classSoftmaxBackward(
-    dh: Float32Array, dW: Float32Array, db: Float32Array, dWc: Float32Array, dbc: Float32Array, work: Float32Array,
-    zp: Float32Array, probs: Float32Array, hg: Float32Array, h: Float32Array, W: Float32Array, Wc: Float32Array,
-    bounds: Int32Array, ct: Int32Array, order: Int32Array, groups: Int32Array, ts: Int32Array, scale: number,
-    transW: boolean, R: number, H: number, V: number, C: number, classes: boolean,
-  ): void;
+  classSoftmaxBackward(op: ClassSoftmaxOp, h: Float32Array, dh: Float32Array, g: ClassSoftmaxGrads, work: Float32Array, scale: number): void;
 
   /**
    * The hierarchical softmax's forward (TimeTreeSoftmaxWithLoss) over a word tree with V leaves and V-1 internal

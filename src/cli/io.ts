@@ -1,5 +1,5 @@
 /** What the commands share: their output streams, the backend choice and the interrupted-run error. */
-import { nativeUnavailableReason, resolveBackend, type Backend, type BackendName, type Precision } from '../backend';
+import { fallbackMessage, nativeUnavailableReason, resolveBackend, type Backend, type BackendName, type Precision } from '../backend';
 
 /** Where a command writes its lines: standard output and standard error, or a test's collectors. */
 export interface Io {
@@ -20,6 +20,6 @@ export function pickBackend(name: BackendName | undefined, warn: (line: string) 
   if (name !== undefined) return resolveBackend(name, precision);
   const reason = nativeUnavailableReason();
   if (reason === undefined) return resolveBackend('native', precision);
-  warn(`rnnlm: using the js backend: ${reason.split('\n')[0]}`);
+  warn(fallbackMessage(reason));
   return resolveBackend('js', precision);
 }

@@ -7,6 +7,7 @@ import { CLASS_METHODS, type ClassMethod } from '../data/classes';
 import { CELL_TYPES, LanguageModel, OUTPUT_TYPES, WEIGHT_INITS, type CellType, type OutputType, type WeightInit } from '../model';
 import { SGD } from '../optimizer';
 import { autoWorkers } from '../parallel/engine';
+import { DEFAULTS } from '../defaults';
 import { PlateauSchedule } from '../schedule';
 import { evalPerplexity, RnnlmTrainer, TrainingInterruptedError, type EpochReport, type TrainerState } from '../trainer';
 import { loadWeightsInto, modelFromWeights, readWeights, saveWeights } from '../weights';
@@ -592,19 +593,19 @@ export function trainCommand(run: (flags: TrainFlags, explicit: Set<string>) => 
     .option('--data <dir>', 'train on a dataset made by rnnlm prepare (its valid and test splits serve --valid and --test)')
     .option('--text <file>', 'train on this whitespace-tokenised text instead of PTB (line ends become <eos>): rnnlm prepare into a cache, then --data')
     .option('--valid-text <file>', 'validation text for --text (words outside the training text become <unk>)')
-    .option('--batch-size <n>', 'rows per batch (N)', positiveInt, 10)
-    .option('--time-size <n>', 'time steps per batch, the truncated-BPTT window (T)', positiveInt, 5)
-    .option('--wordvec-size <n>', 'word vector size (D)', positiveInt, 100)
-    .option('--hidden-size <n>', 'hidden state size (H)', positiveInt, 100)
-    .option('--lr <x>', 'SGD learning rate', positiveNumber, 0.1)
-    .option('--max-epoch <n>', 'epochs to train', positiveInt, 100)
+    .option('--batch-size <n>', 'rows per batch (N)', positiveInt, DEFAULTS.batchSize)
+    .option('--time-size <n>', 'time steps per batch, the truncated-BPTT window (T)', positiveInt, DEFAULTS.timeSize)
+    .option('--wordvec-size <n>', 'word vector size (D)', positiveInt, DEFAULTS.wordvecSize)
+    .option('--hidden-size <n>', 'hidden state size (H)', positiveInt, DEFAULTS.hiddenSize)
+    .option('--lr <x>', 'SGD learning rate', positiveNumber, DEFAULTS.lr)
+    .option('--max-epoch <n>', 'epochs to train', positiveInt, DEFAULTS.maxEpoch)
     .option('--max-grad <x>', 'clip the global gradient norm to x (default: no clipping)', positiveNumber)
     .option('--seed <n>', 'seed of the weight initialisation', seedInt, 0)
     .option('--eval-interval <n>', 'report the running perplexity every n iterations', positiveInt, 20)
     .option('--valid', 'evaluate validation perplexity (ptb.valid.txt or --valid-text) after every epoch')
     .option('--no-valid', 'no validation (overrides a preset)')
-    .option('--eval-batch-size <n>', 'batch size of validation', positiveInt, 10)
-    .option('--eval-time-size <n>', 'time steps of validation', positiveInt, 35)
+    .option('--eval-batch-size <n>', 'batch size of validation', positiveInt, DEFAULTS.evalBatchSize)
+    .option('--eval-time-size <n>', 'time steps of validation', positiveInt, DEFAULTS.evalTimeSize)
     .option('--save-best <file>', 'keep the weights with the best validation perplexity here (needs --valid)')
     .option('--lr-decay <x>', 'divide the learning rate by x when validation does not improve (needs --valid)', positiveNumber)
     .option('--min-improvement <r>', "an epoch improves when previous best / valid perplexity exceeds r (Mikolov's rnnlm: 1.003)", positiveNumber, 1)

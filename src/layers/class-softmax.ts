@@ -1,4 +1,5 @@
 import { resolveBackend, type Backend } from '../backend';
+import type { ClassSoftmaxGrads, ClassSoftmaxOp } from '../backend/types';
 import { ensureF32, expectLength } from './buffers';
 import type { LayerOptions } from './embedding';
 import { IGNORE_LABEL } from './softmax';
@@ -65,6 +66,9 @@ export class TimeClassSoftmaxWithLoss {
   private probs: Float32Array = new Float32Array(0);
   private dh: Float32Array = new Float32Array(0);
   private work: Float32Array = new Float32Array(0);
+  /** The backend ops' description, made once; forwardOps fills in the call's rows, targets and scratch. */
+  private readonly op: ClassSoftmaxOp;
+  private readonly gradOp: ClassSoftmaxGrads;
 
   constructor(W: Float32Array, b: Float32Array, Wc: Float32Array, bc: Float32Array, bounds: ArrayLike<number>, H: number, V: number,
     opts: LayerOptions & { dW: Float32Array; db: Float32Array; dWc: Float32Array; dbc: Float32Array; transposed?: boolean }) {
@@ -91,6 +95,11 @@ export class TimeClassSoftmaxWithLoss {
     this.partCost = new Float64Array(this.C);
     this.classOf = new Int32Array(V);
     for (let c = 0; c < this.C; c++) this.classOf.fill(c, this.bounds[c], this.bounds[c + 1]);
+    this.op = {
+      R: 0, H, V, C: this.C, W, b, Wc, bc, transW: this.transposed, bounds: this.bounds, ct: this.ct, order: this.order, groups: this.groups,
+      ts: this.ts, classes: true, zs: this.zs, zp: this.zp, hg: this.hg, probs: this.probs,
+    };
+    this.gradOp = { dW: opts.dW, db: opts.db, dWc: opts.dWc, dbc: opts.dbc };
   }
 
   /** The class scores z = h Wc + bc [R,C] into `out`. */
@@ -182,19 +191,27 @@ export class TimeClassSoftmaxWithLoss {
     return this.dh;
   }
 
+  /** The op's description for this call: its rows, targets and part, and the scratch as it is now. */
+  private describe(ts: Int32Array, R: number, classes: boolean): ClassSoftmaxOp {
+    const op = this.op;
+    op.R = R;
+    op.ts = ts;
+    op.classes = classes;
+    op.ct = this.ct;
+    op.order = this.order;
+    op.zs = this.zs;
+    op.zp = this.zp;
+    op.hg = this.hg;
+    op.probs = this.probs;
+    return op;
+  }
+
   private forwardOps(h: Float32Array, ts: Int32Array, R: number, classes: boolean): number {
-    const { H, V, C } = this;
-    const [W, b, Wc, bc] = this.params;
-    return this.backend.classSoftmaxForward(this.zs, this.zp, this.probs, this.hg, h, W, b, Wc, bc, this.bounds,
-      this.ct, this.order, this.groups, ts, this.transposed, R, H, V, C, classes);
+    return this.backend.classSoftmaxForward(this.describe(ts, R, classes), h);
   }
 
   private backwardOps(dh: Float32Array, h: Float32Array, ts: Int32Array, R: number, scale: number, classes: boolean): void {
-    const { H, V, C } = this;
-    const [W, , Wc] = this.params;
-    const [dW, db, dWc, dbc] = this.grads;
-    this.backend.classSoftmaxBackward(dh, dW, db, dWc, dbc, this.work, this.zp, this.probs, this.hg, h, W, Wc,
-      this.bounds, this.ct, this.order, this.groups, ts, scale, this.transposed, R, H, V, C, classes);
+    this.backend.classSoftmaxBackward(this.describe(ts, R, classes), h, dh, this.gradOp, this.work, scale);
   }
 
   /**

@@ -1,4 +1,4 @@
-import { resolveBackend, type Backend } from '../backend';
+import { resolveBackend, SCRATCH, type Backend } from '../backend';
 import { ensureF32, expectLength } from './buffers';
 import type { LayerOptions } from './embedding';
 
@@ -171,7 +171,7 @@ export class TimeRNN extends TimeRecurrent {
 
   protected runBackward(dhs: Float32Array, N: number, T: number): void {
     const { D, H } = this;
-    this.work = ensureF32(this.work, 2 * N * T * H);
+    this.work = ensureF32(this.work, SCRATCH.rnnBackward(N, T, H));
     const [dWx, dWh, db] = this.grads;
     const [Wx, Wh] = this.params;
     this.backend.rnnBackward(this.dxs!, dWx, dWh, db, this.dstate[0], dhs, this.xs!, this.hs!, this.init[0], Wx, Wh, this.work, N, T, D, H);
@@ -207,7 +207,7 @@ export class TimeLSTM extends TimeRecurrent {
 
   protected runBackward(dhs: Float32Array, N: number, T: number): void {
     const { D, H } = this;
-    this.work = ensureF32(this.work, 5 * N * T * H);
+    this.work = ensureF32(this.work, SCRATCH.lstmBackward(N, T, H));
     const [dWx, dWh, db] = this.grads;
     const [Wx, Wh] = this.params;
     this.backend.lstmBackward(this.dxs!, dWx, dWh, db, this.dstate[0], this.dstate[1], dhs, this.xs!, this.hs!, this.cs!,
@@ -239,7 +239,7 @@ export class TimeGRU extends TimeRecurrent {
 
   protected runBackward(dhs: Float32Array, N: number, T: number): void {
     const { D, H } = this;
-    this.work = ensureF32(this.work, 4 * N * T * H + N * H);
+    this.work = ensureF32(this.work, SCRATCH.gruBackward(N, T, H));
     const [dWx, dWh, db] = this.grads;
     const [Wx, Wh] = this.params;
     this.backend.gruBackward(this.dxs!, dWx, dWh, db, this.dstate[0], dhs, this.xs!, this.hs!, this.gateActs!, this.rh!,

@@ -6,19 +6,18 @@
  * the other waits. Every element is the same sum whichever thread ran which slice or range, so the result never
  * depends on thread scheduling, and a failed step leaves the parameters as they were after the last completed step.
  *
- * A model that splits its output layer's work by words (LanguageModel.splitsOutput: the class output) steps in three
+ * A model whose output layer splits its work by words (OutputHead.split: the class output) steps in three
  * rounds instead of one: each worker runs its slice up to the output layer and the output's part per row (the class
  * prediction), leaving the layer's input and gradient in shared memory; then each worker runs the in-class part for
  * its range of classes over every row of the batch, writing those classes' output-weight gradients in the model's
  * own gradient, where no other worker writes (the block sum skips them); then each worker runs its slice's backward.
  * Each worker then reads and writes half of the output weights instead of all of them, and 2 M of the gradient's
- * floats (2-layer LSTM 200, PTB) are not summed: `--preset rnn-ptb-fast` went from 262,567 to 308,867 tokens/s,
- * the 2-layer LSTM 200 recipe from 2.9 to 3.3 times the full softmax's tokens/s (README, session 8).
+ * floats (2-layer LSTM 200, PTB) are not summed: about 15% more tokens/s on `--preset rnn-ptb-fast` than one round.
  *
  * Slice 0 and range 0 run on the calling thread. Each other worker is a pool thread running one `serve` task for
  * the engine's lifetime, woken for each round (step, reduce, update) by a doorbell in shared memory: a round costs
- * microseconds to start and to collect, where a pool task per round cost 0.3 to 1.9 ms (measured on the LSTM
- * workloads, with piscina's messages, wake-ups and task cloning).
+ * microseconds to start and to collect, where a pool task per round costs 0.3 to 1.9 ms (the LSTM workloads:
+ * piscina's messages, wake-ups and task cloning).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -54,7 +53,7 @@ export const AUTO_WORKERS_MIN_FLOPS = 50e6;
  */
 export function autoWorkers(model: LanguageModel, N: number, T: number, cores = os.availableParallelism()): number {
   // The tree output's gradient is row-sparse, which the serial passes use and the workers' block sums do not.
-  if (model.flops(N, T) < AUTO_WORKERS_MIN_FLOPS || model.outputRows !== undefined) return 1;
+  if (model.flops(N, T) < AUTO_WORKERS_MIN_FLOPS || model.head.sparseRows !== undefined) return 1;
   return Math.max(1, Math.min(cores, N));
 }
 
@@ -115,7 +114,7 @@ export class ParallelEngine implements StepExecutor {
   private readonly stateViews: Float32Array[];
   private readonly gradBlocks: Float32Array[];
   /**
-   * When the model splits its output by words (splitsOutput) and there are workers to split it among: the output
+   * When the model's head splits its work by words (OutputHead.split) and there are workers to split it among: the output
    * layer's input of every row and its gradient, [N,T,H] each, shared by the rounds ROWS, WORDS and BACK.
    */
   private readonly split?: { h: Float32Array; dh: Float32Array };
@@ -184,7 +183,7 @@ export class ParallelEngine implements StepExecutor {
     }
     this.xs = new Int32Array(new SharedArrayBuffer(N * T * 4));
     this.ts = new Int32Array(new SharedArrayBuffer(N * T * 4));
-    if (model.splitsOutput && this.workers > 1) {
+    if (model.head.split && this.workers > 1) {
       const size = N * T * model.hiddenSize * 4;
       this.split = { h: new Float32Array(new SharedArrayBuffer(size)), dh: new Float32Array(new SharedArrayBuffer(size)) };
     }
@@ -228,7 +227,7 @@ export class ParallelEngine implements StepExecutor {
           grads: m.flatGrads.buffer as SharedArrayBuffer, gradsOffset: m.flatGrads.byteOffset,
         },
       },
-      skip: this.split && m.wordsGradRange,
+      skip: this.split && m.head.split!.gradRange,
       workers: this.workers, blocks: this.sharedBlocks, params: this.sharedParams, grads: this.sharedGrads,
       from: this.ranges[slice][0], to: this.ranges[slice][1], rows: this.support.rows.buffer as SharedArrayBuffer, V: s.V, D: s.D,
       control: this.control.buffer as SharedArrayBuffer, args: this.args.buffer as SharedArrayBuffer, seq: Atomics.load(this.control, CONTROL.SEQ),
@@ -269,7 +268,7 @@ export class ParallelEngine implements StepExecutor {
     if (this.split) {
       // The slices to the output layer and its per-row part; the output's words by parts, over all rows, each worker
       // reading and writing only its part's output weights; the slices' backwards.
-      const parts = m.outputParts(ts, this.workers);
+      const parts = m.head.split!.parts(ts, this.workers);
       parts.forEach((b, k) => { a[partIndex(this.workers, k)] = b; });
       await this.round(COMMAND.ROWS, where);
       lossSum = this.resultSum();

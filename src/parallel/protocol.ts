@@ -35,7 +35,7 @@ export interface StepTask {
   /** Zero the gradient block before the backward (false when the last reduce or update left it zero). */
   zeroGrads: boolean;
   /**
-   * For models that split the output's work by words (LanguageModel.splitsOutput): the output layer's input of every
+   * For models that split the output's work by words (OutputHead.split): the output layer's input of every
    * row, h [N,T,H], and its gradient, dh [N,T,H] (Float32), and the model's own gradient (block 0), where every
    * slice's words part writes its words. Absent otherwise.
    */
@@ -44,7 +44,7 @@ export interface StepTask {
   countTotal: number;
 }
 
-/** A WORDS round: the output's words of part [lo, hi) over every row of the batch (LanguageModel.stepWords). */
+/** A WORDS round: the output's words of part [lo, hi) over every row of the batch (OutputHead.split.words). */
 export interface WordsTask {
   step: StepTask;
   lo: number;
@@ -81,7 +81,7 @@ export interface SupportPart {
 /**
  * A part of the gradient blocks (block 0 is the model's flatGrads): add blocks 1.. into block 0 in block order,
  * zeroing them, and return the sum of squares of the result over the part. Blocks 1.. are zero in `skip` (a split
- * step's wordsGradRange, written in block 0 only), which is only squared.
+ * head's split.gradRange, written in block 0 only), which is only squared.
  */
 export interface ReduceTask {
   backend: BackendName;
@@ -106,7 +106,7 @@ export interface UpdateTask {
  */
 export const CONTROL = { SEQ: 0, COMMAND: 1, DONE: 2 } as const;
 /**
- * STEP is a slice's forward and backward. A model that splits its output by words (LanguageModel.splitsOutput)
+ * STEP is a slice's forward and backward. A model that splits its output by words (OutputHead.split)
  * steps in three rounds instead: ROWS (its slice to the output layer, and the output's per-row part), WORDS (the
  * output's words of its part, over every row) and BACK (its slice's backward from there).
  */

@@ -12,6 +12,7 @@
 import { resolveBackend } from '../backend';
 import { addSumSquaresOver, sumSquaresOver, type SupportSpan } from '../gradient';
 import { sgdStep } from '../optimizer';
+import type { HeadSplit } from '../heads';
 import { LanguageModel } from '../model';
 import {
   ARGS, COMMAND, CONTROL, failedIndex, partIndex, rowRun,
@@ -73,9 +74,8 @@ function begin(task: StepTask, r: Replica): { xs: Int32Array; ts: Int32Array; co
 export function step(task: StepTask, r: Replica): StepResult {
   const { model, state } = r;
   const { xs, ts, count } = begin(task, r);
-  const dout = task.countTotal === 0 ? 0 : count / task.countTotal;
-  const loss = model.forward(xs, ts, task.row1 - task.row0, task.T, { iteration: task.iteration, row0: task.row0, dout });
-  model.backward(dout);
+  const scale = task.countTotal === 0 ? 0 : count / task.countTotal;
+  const loss = model.step(xs, ts, task.row1 - task.row0, task.T, { iteration: task.iteration, row0: task.row0 }, scale);
   model.getState()!.forEach((s, k) => state[k].set(s));
   return { lossSum: loss * count, count };
 }
@@ -86,24 +86,31 @@ function splitScale(task: StepTask): number {
 }
 
 /**
- * A split step's first round (LanguageModel.stepRows) on rows [row0, row1): the forward to the output layer, whose
- * input goes to the shared h, and the output's per-row part, whose gradient goes to the shared dh.
+ * A split step's first round on rows [row0, row1): the forward to the output layer, whose input goes to the shared
+ * h, and the head's per-row part (OutputHead.split.rows), whose gradient goes to the shared dh.
  */
 export function rows(task: StepTask, r: Replica): StepResult {
   const { xs, ts, count } = begin(task, r);
-  const v = splitViews(r);
-  const lossSum = r.model.stepRows(xs, ts, task.row1 - task.row0, task.T, { iteration: task.iteration, row0: task.row0 }, splitScale(task), v.h, v.dh);
+  const v = splitViews(r), R = (task.row1 - task.row0) * task.T;
+  const x = r.model.forwardHidden(xs, task.row1 - task.row0, task.T, { iteration: task.iteration, row0: task.row0 });
+  v.h.set(x);
+  const lossSum = headSplit(r.model).rows(x, ts, R, splitScale(task), v.dh);
   r.model.getState()!.forEach((s, k) => r.state[k].set(s));
   return { lossSum, count };
 }
 
 /**
- * The second: the output's words of part [lo, hi) over every row of the batch (LanguageModel.stepWords), their
+ * The second: the head's words of part [lo, hi) over every row of the batch (OutputHead.split.words), their
  * gradient into block 0 (each part has its own words there).
  */
 export function words(task: WordsTask, r: Replica): number {
   const v = splitViews(r);
-  return v.words.stepWords(v.hAll, v.tsAll, task.step.N * task.step.T, task.lo, task.hi, splitScale(task.step), v.dhAll);
+  return headSplit(v.words).words(v.hAll, v.tsAll, task.step.N * task.step.T, task.lo, task.hi, splitScale(task.step), v.dhAll);
+}
+
+function headSplit(model: LanguageModel): HeadSplit {
+  if (!model.head.split) throw new Error(`the '${model.config.output}' output layer does not split a step by words`);
+  return model.head.split;
 }
 
 /** The third: the backward of rows [row0, row1) from their rows of the shared dh (LanguageModel.backwardFrom). */
