@@ -638,6 +638,17 @@ namespace {
 thread_local bool t_bf16 = false;
 thread_local std::vector<float> t_bf16_a, t_bf16_b;
 
+// While one lives (on its thread), bf16 products are rounded here and multiplied by OpenBLAS instead of oneDNN,
+// whose matmul primitive is made per shape: the class output's products (a class's rows by its words) take a new
+// shape nearly every call, where making primitives costs more than the products and holds memory per shape.
+thread_local int t_variable_shapes = 0;
+struct VariableShapes {
+  VariableShapes() { t_variable_shapes++; }
+  ~VariableShapes() { t_variable_shapes--; }
+  VariableShapes(const VariableShapes&) = delete;
+  VariableShapes& operator=(const VariableShapes&) = delete;
+};
+
 // The rows x cols matrix at X (row stride ld), rounded to bfloat16, into out (row stride cols).
 const float* rounded_bf16(std::vector<float>& out, const float* X, int rows, int cols, int ld) {
   out.resize(static_cast<size_t>(rows) * static_cast<size_t>(cols));
@@ -669,7 +680,7 @@ void round_bf16(float* y, const float* x, int64_t n) {
 void sgemm(bool transA, bool transB, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
            int ldb, float beta, float* C, int ldc) {
   if (M == 0 || N == 0) return;
-  if (t_bf16 && K > 0 && alpha != 0.0f && dnnl_available()) {
+  if (t_bf16 && K > 0 && alpha != 0.0f && dnnl_available() && t_variable_shapes == 0) {
     dnnl_bf16_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
@@ -1089,6 +1100,7 @@ double class_softmax_forward(float* zs, float* zp, float* probs, float* hg, cons
     loss = softmax_xent_forward(zp, zs, ct, R, C);
   }
   // P(word | class, h), one product per class against its block of W, over the rows whose target is in it.
+  const VariableShapes shapes;
   int64_t p = 0;
   for (int c = 0; c < C; c++) {
     const int g0 = groups[c], n = groups[c + 1] - g0;
@@ -1121,6 +1133,7 @@ void class_softmax_backward(float* dh, float* dW, float* db, float* dWc, float* 
     softmax_xent_backward(zp, zp, ct, scale_, R, C);
     affine_backward(dh, dWc, dbc, zp, h, Wc, work, false, R, H, C);
   }
+  const VariableShapes shapes;
   int64_t p = 0;
   for (int c = 0; c < C; c++) {
     const int g0 = groups[c], n = groups[c + 1] - g0;
