@@ -1,7 +1,8 @@
 /**
  * The layering and size rules of src/, checked on the code itself (scripts/check-structure.js): no function longer
  * than 80 lines of its own, the trainer and the parallel engine never reach past the Backend interface to the
- * native addon, and the CLI never imports a layer.
+ * native addon, and the CLI never imports a layer. And the project's text: a README of at most 250 lines, and no
+ * file that tells how the project was made (numbered rounds of work, the machine's phases) instead of what it is.
  */
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { check, functionLengths, MAX_LINES } = require('../scripts/check-structure.js') as {
@@ -21,9 +22,29 @@ describe('the structure of src/', () => {
     expect(Math.max(...all.map((f) => f.own))).toBeLessThanOrEqual(MAX_LINES);
   });
 
+  it('keeps the README a manual and the project\'s text about the project', () => {
+    const ROOT = path.join(__dirname, '..');
+    expect(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8').split('\n').length).toBeLessThanOrEqual(250);
+    const files = ['README.md', ...['docs', 'src', 'native', 'test', 'bench', 'scripts'].flatMap((d) => walk(path.join(ROOT, d)))]
+      .filter((f) => /\.(md|ts|js|cc|h|sh)$/.test(f) && !f.endsWith('structure.test.ts'));
+    expect(files.length).toBeGreaterThan(80);
+    const history = /\bsessions? \d|\bround \d+ of|an hour (earlier|later|before)|in a (faster|slower) phase|was once (faster|slower)/i;
+    expect(files.filter((f) => history.test(fs.readFileSync(path.resolve(ROOT, f), 'utf8')))).toEqual([]);
+  });
+
   it('counts a function\'s own lines, less those of the functions inside it', () => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'rnnlm-structure-')), 'a.ts');
     fs.writeFileSync(file, ['function outer() {', '  const inner = () => {', '    return 1;', '  };', '  return inner();', '}', ''].join('\n'));
     expect(functionLengths(file).map((f) => [f.name, f.own])).toEqual([['outer', 3], ['inner', 3]]);
   });
 });
+
+/** Every file below dir, as paths relative to the project (results and generated folders left out). */
+function walk(dir: string): string[] {
+  const root = path.join(__dirname, '..');
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) return e.name === 'results' || e.name === 'node_modules' ? [] : walk(p);
+    return [path.relative(root, p)];
+  });
+}
