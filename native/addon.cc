@@ -20,6 +20,7 @@
 
 #include "kernels.h"
 #include "dnnl_gemm.h"
+#include "mpi.h"
 #include "words.h"
 
 namespace {
@@ -314,6 +315,9 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
                              InstanceMethod("setNumThreads", &RnnlmAddon::SetNumThreads),
                              InstanceMethod("info", &RnnlmAddon::Info),
                              InstanceMethod("renumberFile", &RnnlmAddon::RenumberFile),
+                             InstanceMethod("mpiInit", &RnnlmAddon::MpiInit),
+                             InstanceMethod("mpiSumOrdered", &RnnlmAddon::MpiSumOrdered),
+                             InstanceMethod("mpiFinalize", &RnnlmAddon::MpiFinalize),
                              InstanceValue("WordCounter", WordCounterWrap::Define(env)),
                          });
     (void)env;
@@ -916,6 +920,34 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     return out;
   }
 
+  // mpiInit() -> [rank, size]: starts MPI for the process (once; main thread only). An Error when it cannot.
+  Value MpiInit(const CallbackInfo& info) {
+    Args a(info, "mpiInit", 0);
+    int rank = 0, size = 1;
+    const std::string err = rnnlm::mpi_init(&rank, &size);
+    if (!err.empty()) throw Napi::Error::New(info.Env(), err);
+    Napi::Array out = Napi::Array::New(info.Env(), 2);
+    out.Set(uint32_t{0}, Napi::Number::New(info.Env(), rank));
+    out.Set(uint32_t{1}, Napi::Number::New(info.Env(), size));
+    return out;
+  }
+
+  // mpiSumOrdered(data): data summed over the ranks in rank order, in place (see rnnlm::mpi_sum_ordered).
+  Value MpiSumOrdered(const CallbackInfo& info) {
+    Args a(info, "mpiSumOrdered", 1);
+    const int64_t n = a.F32Length(0, "data");
+    float* data = a.F32(0, "data", n, "n");
+    const std::string err = rnnlm::mpi_sum_ordered(data, n);
+    if (!err.empty()) throw Napi::Error::New(info.Env(), err);
+    return info.Env().Undefined();
+  }
+
+  Value MpiFinalize(const CallbackInfo& info) {
+    Args a(info, "mpiFinalize", 0);
+    rnnlm::mpi_finalize();
+    return info.Env().Undefined();
+  }
+
   Value Info(const CallbackInfo& info) {
     Args a(info, "info", 0);
     Napi::Env env = info.Env();
@@ -926,6 +958,7 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     o.Set("simd", Napi::String::New(env, rnnlm::simd_level()));
     o.Set("avx512bf16", Napi::Boolean::New(env, rnnlm::cpu_has_avx512_bf16()));
     o.Set("dnnl", Napi::Boolean::New(env, rnnlm::dnnl_available()));
+    o.Set("mpi", Napi::String::New(env, rnnlm::mpi_version()));
     return o;
   }
 };

@@ -29,7 +29,11 @@ export interface NativeAddon extends Omit<Backend, 'name' | 'precision' | 'bf16E
   /** This thread's products with bfloat16-rounded operands (see Precision). */
   setBf16(on: boolean): void;
   WordCounter: new (threads: number) => WordCounter;
-  info(): { corename: string; config: string; numThreads: number; simd: string; avx512bf16: boolean; dnnl: boolean };
+  info(): { corename: string; config: string; numThreads: number; simd: string; avx512bf16: boolean; dnnl: boolean; mpi: string };
+  /** MPI for the process (main thread only): start it ([rank, size]), sum a buffer over the ranks in rank order, end it. */
+  mpiInit(): [number, number];
+  mpiSumOrdered(data: Float32Array): void;
+  mpiFinalize(): void;
 }
 
 export interface NativeLoad {
@@ -167,6 +171,8 @@ export interface NativeInfo {
   avx512bf16: boolean;
   /** Whether the addon was built with oneDNN, whose matmul runs the bf16 products (else they are emulated). */
   dnnl: boolean;
+  /** The MPI library the addon was built with ("Open MPI v4.1.4"), or '' when built without MPI. */
+  mpi: string;
   coretype: CoretypeChoice;
 }
 
@@ -175,7 +181,7 @@ export function nativeInfo(): NativeInfo | undefined {
   if (!n.addon) return undefined;
   const i = n.addon.info();
   return {
-    file: n.file!, corename: i.corename, config: i.config, blasThreads: i.numThreads, simd: i.simd, avx512bf16: i.avx512bf16, dnnl: i.dnnl,
+    file: n.file!, corename: i.corename, config: i.config, blasThreads: i.numThreads, simd: i.simd, avx512bf16: i.avx512bf16, dnnl: i.dnnl, mpi: i.mpi,
     coretype: n.coretype!,
   };
 }

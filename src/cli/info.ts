@@ -46,7 +46,7 @@ export function infoLines(version: string): string[] {
   ];
   const native = nativeInfo();
   if (!native) {
-    lines.push('backend: js (native unavailable)', `native: ${nativeUnavailableReason()}`, `bf16: ${BF16_EMULATED}`);
+    lines.push('backend: js (native unavailable)', `native: ${nativeUnavailableReason()}`, `bf16: ${BF16_EMULATED}`, 'mpi: not built (the native addon is not loaded)');
     return lines;
   }
   lines.push(
@@ -59,6 +59,7 @@ export function infoLines(version: string): string[] {
     `bf16: ${!native.dnnl ? `${BF16_EMULATED} (built without oneDNN: install libdnnl-dev and rebuild)`
       : native.avx512bf16 ? 'native (oneDNN bf16 matmuls on this CPU\'s AVX512_BF16, float32 sums)'
         : 'emulated by oneDNN (bf16 matmuls, float32 sums; this CPU lacks AVX512_BF16)'}`,
+    `mpi: ${native.mpi ? `${native.mpi} (built: the addon can sum across processes started by mpirun)` : 'not built (install libopenmpi-dev and run npm run build:native)'}`,
   );
   return lines;
 }
