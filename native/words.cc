@@ -113,7 +113,7 @@ inline Key KeyOf(const uint8_t* p, size_t n, const uint8_t* end) {
   uint64_t v;
   std::memcpy(&v, p, 8);
   v &= n == 0 ? 0 : ~uint64_t{0} >> (64 - 8 * n);
-  return {HashTail(0x9E3779B97F4A7C15ull ^ (n * 0xC2B2AE3D27D4EB4Full), v), v};
+  return {HashTail(HashSeed(n), v), v};
 }
 
 #if defined(__SSE2__)
@@ -127,15 +127,13 @@ inline bool ShortAsciiWord(const uint8_t* p, size_t* length, Key* key) {
   const int n = __builtin_ctz(m);
   if (n == 0 || p[n] >= 0x80 || !kAscii.is[p[n]]) return false;
   const uint64_t lo = static_cast<uint64_t>(_mm_cvtsi128_si64(x));
-  const uint64_t seed = 0x9E3779B97F4A7C15ull ^ (static_cast<uint64_t>(n) * 0xC2B2AE3D27D4EB4Full);
   *length = static_cast<size_t>(n);
   if (n < 8) {
     const uint64_t v = lo & (~uint64_t{0} >> (64 - 8 * n));
-    *key = {HashTail(seed, v), v};
+    *key = {HashTail(HashSeed(n), v), v};
     return true;
   }
-  uint64_t h = (seed ^ lo) * 0xFF51AFD7ED558CCDull;
-  h ^= h >> 32;
+  const uint64_t h = HashStep(HashSeed(n), lo);
   const uint64_t hi = static_cast<uint64_t>(_mm_cvtsi128_si64(_mm_unpackhi_epi64(x, x)));
   const uint64_t v = n == 8 ? 0 : hi & (~uint64_t{0} >> (64 - 8 * (n - 8)));
   *key = {HashTail(h, v), lo};
@@ -255,12 +253,11 @@ uint64_t HashTail(uint64_t h, uint64_t v) {
 }
 
 uint64_t HashWord(const uint8_t* p, size_t n) {
-  uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xC2B2AE3D27D4EB4Full);
+  uint64_t h = HashSeed(n);
   while (n >= 8) {
     uint64_t v;
     std::memcpy(&v, p, 8);
-    h = (h ^ v) * 0xFF51AFD7ED558CCDull;
-    h ^= h >> 32;
+    h = HashStep(h, v);
     p += 8;
     n -= 8;
   }
@@ -285,10 +282,7 @@ size_t WordTable::Probe(const uint8_t* p, size_t n, uint64_t hash) const {
   for (size_t s = hash & mask_;; s = (s + 1) & mask_) {
     const Slot& slot = slots_[s];
     if (slot.id_plus_1 == 0) return s;
-    if (slot.hash == hash && slot.head == head && slot.length == n &&
-        (n <= 8 || std::memcmp(word(slot.id_plus_1 - 1) + 8, p + 8, n - 8) == 0)) {
-      return s;
-    }
+    if (Holds(slot, p, n, hash, head)) return s;
   }
 }
 

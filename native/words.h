@@ -29,8 +29,7 @@ class WordTable {
     for (size_t s = hash & mask_;; s = (s + 1) & mask_) {
       Slot& slot = slots_[s];
       if (slot.id_plus_1 == 0) return Insert(slot, p, n, hash, head);
-      if (slot.hash == hash && slot.head == head && slot.length == n &&
-          (n <= 8 || std::memcmp(word(slot.id_plus_1 - 1) + 8, p + 8, n - 8) == 0)) {
+      if (Holds(slot, p, n, hash, head)) {
         slot.count++;
         return static_cast<int32_t>(slot.id_plus_1 - 1);
       }
@@ -54,6 +53,11 @@ class WordTable {
     uint64_t head;  // the first min(length, 8) bytes, zero-padded
   };
   static_assert(sizeof(Slot) == 32, "a slot is half a cache line");
+  // Whether a taken slot holds word [p, p + n) of that hash and head.
+  bool Holds(const Slot& slot, const uint8_t* p, size_t n, uint64_t hash, uint64_t head) const {
+    return slot.hash == hash && slot.head == head && slot.length == n &&
+           (n <= 8 || std::memcmp(word(slot.id_plus_1 - 1) + 8, p + 8, n - 8) == 0);
+  }
   // The slot of the word, or the empty slot where it belongs.
   size_t Probe(const uint8_t* p, size_t n, uint64_t hash) const;
   int32_t Insert(Slot& slot, const uint8_t* p, size_t n, uint64_t hash, uint64_t head);
@@ -97,9 +101,15 @@ class WordCounter {
   int threads_;
 };
 
-// The 64-bit hash WordTable uses, and its last step (mixing in the last, zero-padded 8 bytes).
+// The 64-bit hash WordTable uses: from HashSeed(n), one HashStep per whole 8 bytes, then HashTail with the last,
+// zero-padded bytes.
 uint64_t HashWord(const uint8_t* p, size_t n);
 uint64_t HashTail(uint64_t h, uint64_t v);
+inline uint64_t HashSeed(size_t n) { return 0x9E3779B97F4A7C15ull ^ (static_cast<uint64_t>(n) * 0xC2B2AE3D27D4EB4Full); }
+inline uint64_t HashStep(uint64_t h, uint64_t v) {
+  h = (h ^ v) * 0xFF51AFD7ED558CCDull;
+  return h ^ (h >> 32);
+}
 // The first min(n, 8) bytes of [p, p + n), zero-padded, as a little-endian number.
 uint64_t WordHead(const uint8_t* p, size_t n);
 

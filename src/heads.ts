@@ -78,19 +78,15 @@ export class FullHead implements OutputHead {
   }
 }
 
-/** The class-factored softmax: exact probabilities, C + |class| scores per position; splits a parallel step by classes. */
-export class ClassHead implements OutputHead {
-  readonly split: HeadSplit;
-  private predicted?: Float32Array;
+/** A layer with the book's loss-layer pair: forward to the mean loss, backward(dout) to the input's gradient. */
+interface LossLayer {
+  forward(h: Float32Array, ts: Int32Array, N: number, T: number): number;
+  backward(dout: number): Float32Array;
+}
 
-  constructor(readonly layer: TimeClassSoftmaxWithLoss, readonly V: number, gradRange: [number, number]) {
-    this.split = {
-      gradRange,
-      parts: (ts, parts) => layer.classParts(ts, parts),
-      rows: (h, ts, R, scale, dh) => layer.stepClasses(h, ts, R, scale, dh),
-      words: (h, ts, R, lo, hi, scale, dh) => layer.stepWords(h, ts, R, lo, hi, scale, dh),
-    };
-  }
+/** A head that is one such layer: its training step is the layer's forward, then backward(scale). */
+abstract class LayerHead<L extends LossLayer> {
+  constructor(readonly layer: L) {}
 
   forward(h: Float32Array, ts: Int32Array, N: number, T: number): number {
     return this.layer.forward(h, ts, N, T);
@@ -102,6 +98,22 @@ export class ClassHead implements OutputHead {
 
   lossAndGrad(h: Float32Array, ts: Int32Array, N: number, T: number, scale: number): { loss: number; dh: Float32Array } {
     return { loss: this.layer.forward(h, ts, N, T), dh: this.layer.backward(scale) };
+  }
+}
+
+/** The class-factored softmax: exact probabilities, C + |class| scores per position; splits a parallel step by classes. */
+export class ClassHead extends LayerHead<TimeClassSoftmaxWithLoss> implements OutputHead {
+  readonly split: HeadSplit;
+  private predicted?: Float32Array;
+
+  constructor(layer: TimeClassSoftmaxWithLoss, readonly V: number, gradRange: [number, number]) {
+    super(layer);
+    this.split = {
+      gradRange,
+      parts: (ts, parts) => layer.classParts(ts, parts),
+      rows: (h, ts, R, scale, dh) => layer.stepClasses(h, ts, R, scale, dh),
+      words: (h, ts, R, lo, hi, scale, dh) => layer.stepWords(h, ts, R, lo, hi, scale, dh),
+    };
   }
 
   predict(h: Float32Array, N: number, T: number): Float32Array {
@@ -137,24 +149,13 @@ export class SampledHead implements OutputHead {
 }
 
 /** The hierarchical softmax over a Huffman tree of the words: about log2 V scores per position. */
-export class TreeHead implements OutputHead {
+export class TreeHead extends LayerHead<TimeTreeSoftmaxWithLoss> implements OutputHead {
   readonly sparseRows: OutputHead['sparseRows'];
   private predicted?: Float32Array;
 
-  constructor(readonly layer: TimeTreeSoftmaxWithLoss, offset: number) {
+  constructor(layer: TimeTreeSoftmaxWithLoss, offset: number) {
+    super(layer);
     this.sparseRows = { offset, V: layer.V - 1, D: layer.H, mark: (ts, seen) => layer.markNodes(ts, seen) };
-  }
-
-  forward(h: Float32Array, ts: Int32Array, N: number, T: number): number {
-    return this.layer.forward(h, ts, N, T);
-  }
-
-  backward(dout: number): Float32Array {
-    return this.layer.backward(dout);
-  }
-
-  lossAndGrad(h: Float32Array, ts: Int32Array, N: number, T: number, scale: number): { loss: number; dh: Float32Array } {
-    return { loss: this.layer.forward(h, ts, N, T), dh: this.layer.backward(scale) };
   }
 
   predict(h: Float32Array, N: number, T: number): Float32Array {
