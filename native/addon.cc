@@ -123,6 +123,10 @@ class Args {
     return Typed<float>(i, name, need, shape, napi_float32_array, "Float32Array");
   }
 
+  double* F64(size_t i, const char* name, int64_t need, const char* shape) const {
+    return Typed<double>(i, name, need, shape, napi_float64_array, "Float64Array");
+  }
+
   int32_t* I32(size_t i, const char* name, int64_t need, const char* shape) const {
     return Typed<int32_t>(i, name, need, shape, napi_int32_array, "Int32Array");
   }
@@ -317,6 +321,7 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
                              InstanceMethod("renumberFile", &RnnlmAddon::RenumberFile),
                              InstanceMethod("mpiInit", &RnnlmAddon::MpiInit),
                              InstanceMethod("mpiSumOrdered", &RnnlmAddon::MpiSumOrdered),
+                             InstanceMethod("mpiAllgather", &RnnlmAddon::MpiAllgather),
                              InstanceMethod("mpiFinalize", &RnnlmAddon::MpiFinalize),
                              InstanceValue("WordCounter", WordCounterWrap::Define(env)),
                          });
@@ -938,6 +943,29 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     const int64_t n = a.F32Length(0, "data");
     float* data = a.F32(0, "data", n, "n");
     const std::string err = rnnlm::mpi_sum_ordered(data, n);
+    if (!err.empty()) throw Napi::Error::New(info.Env(), err);
+    return info.Env().Undefined();
+  }
+
+  // mpiAllgather(send, recv): every rank's Float64Array `send` into recv (size * send.length), in rank order.
+  Value MpiAllgather(const CallbackInfo& info) {
+    Args a(info, "mpiAllgather", 2);
+    const int size = rnnlm::mpi_size();
+    if (size == 0) throw Napi::Error::New(info.Env(), "MPI is not started (mpiInit first)");
+    const Napi::Value sendValue = info[0];
+    if (!sendValue.IsTypedArray() || sendValue.As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+      a.TypeErr("Expected Float64Array for send but received " + Describe(sendValue));
+    }
+    const int64_t n = static_cast<int64_t>(sendValue.As<Napi::TypedArray>().ElementLength());
+    const int64_t total = a.Mul("size * send.length", size, n);
+    const double* send = a.F64(0, "send", n, "n");
+    double* recv = a.F64(1, "recv", total, "size * send.length");
+    if (static_cast<int64_t>(info[1].As<Napi::TypedArray>().ElementLength()) != total) {
+      a.RangeErr("Expected Float64Array of length " + std::to_string(total) + " (size * send.length) for recv but received length " +
+                 std::to_string(info[1].As<Napi::TypedArray>().ElementLength()));
+    }
+    if (n == 0) return info.Env().Undefined();
+    const std::string err = rnnlm::mpi_allgather(send, a.Mul("send bytes", n, 8), recv);
     if (!err.empty()) throw Napi::Error::New(info.Env(), err);
     return info.Env().Undefined();
   }

@@ -16,9 +16,15 @@ std::string mpi_version();
 // Returns "" or why it failed.
 std::string mpi_init(int* rank, int* size);
 
-// data[0, n) summed over the ranks in rank order (every rank's array gathered, then added rank 0 first), the same
-// bits on every rank whatever the network did. Returns "" or why it failed.
+// data[0, n) summed over the ranks in place, each element added in rank order (rank 0's first): the same bits on
+// every rank whatever the network did. Returns "" or why it failed.
 std::string mpi_sum_ordered(float* data, int64_t n);
+
+// Every rank's `bytes` bytes of `send`, one after the other in rank order, into recv (size * bytes bytes).
+std::string mpi_allgather(const void* send, int64_t bytes, void* recv);
+
+// The number of ranks once started (0 before).
+int mpi_size();
 
 // Ends MPI for the process (after the last collective call); nothing when it was not started.
 void mpi_finalize();

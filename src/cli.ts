@@ -1,5 +1,7 @@
 #!/usr/bin/env node
-import { main } from './cli/main';
+import { main, stdio } from './cli/main';
+import { mpiFinalize } from './distributed';
+import type { Io } from './cli/io';
 
 // A reader that goes away (`rnnlm info | head -4`) ends the output, not the program with a stack trace: stop
 // quietly, as Unix tools do.
@@ -10,6 +12,16 @@ for (const stream of [process.stdout, process.stderr]) {
   });
 }
 
-void main(process.argv.slice(2)).then((code) => {
+/**
+ * Under mpirun, rank 0 speaks for the run; the other ranks print only their errors, naming themselves. A rank
+ * that fails leaves without ending MPI, so that mpirun stops the others at once.
+ */
+function rankIo(rank: string | undefined): Io {
+  if (rank === undefined || rank === '0') return stdio;
+  return { out: () => {}, err: (line) => stdio.err(`[rank ${rank}] ${line}`) };
+}
+
+void main(process.argv.slice(2), rankIo(process.env.OMPI_COMM_WORLD_RANK)).then((code) => {
+  if (code === 0 || code === 130) mpiFinalize();
   process.exitCode = code;
 });

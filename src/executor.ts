@@ -7,20 +7,45 @@
 import { GradientSupport } from './gradient';
 import type { LanguageModel } from './model';
 
+/**
+ * The whole batch of which a step's xs, ts are a part (other processes hold the rest): its count of targets, which
+ * the loss and gradient are averaged over, and all its input ids [N, T], whose rows the gradient can touch.
+ */
+export interface WholeBatch {
+  count: number;
+  ids: Int32Array;
+}
+
 export interface StepExecutor {
   /** Worker threads the executor splits each batch over (1: the calling thread). */
   readonly workers: number;
   /**
+   * Before a step on xs, ts: whether training stops here. A request to stop (`stop`, e.g. Ctrl-C) stops every
+   * process of a run at the same batch.
+   */
+  prepare(xs: Int32Array, ts: Int32Array, stop: boolean): Promise<boolean>;
+  /**
    * The batch's loss (mean over positions with a target) for xs, ts [N, T]; its gradient is left in the model's
    * flatGrads. `iteration` keys the dropout masks; `where` ends an error's message (" at epoch 2, iteration 5").
+   * With `whole`, xs, ts are part of a larger batch: the loss and gradient are those of the part's positions over
+   * whole.count (the parts sum to the batch's), and the passes below cover the rows of whole.ids.
    */
-  step(xs: Int32Array, ts: Int32Array, iteration: number, where: string): Promise<number>;
+  step(xs: Int32Array, ts: Int32Array, iteration: number, where: string, whole?: WholeBatch): Promise<number>;
   /** The sum of squares of the last step's gradient (the global norm's square, for clipping). */
   gradSumSquares(): number;
   /** params -= lr * grad wherever the last step's gradient can be non-zero, leaving the gradient zero. */
   update(lr: number, where: string): Promise<void>;
-  /** Frees what the executor holds (threads); the model's state is current. */
+  /** Makes the model hold the recurrent state of the whole batch (before a checkpoint, or at the end). */
+  syncModel(): Promise<void>;
+  /** Frees what the executor holds (threads). */
   close(): Promise<void>;
+}
+
+/** The number of positions with a target (not -1) in ts. */
+export function countTargets(ts: Int32Array): number {
+  let count = 0;
+  for (let i = 0; i < ts.length; i++) if (ts[i] !== -1) count++;
+  return count;
 }
 
 /**
@@ -33,17 +58,24 @@ export class SerialExecutor implements StepExecutor {
   /** Whether the gradient is zero (the last update left it so): the next step skips the zeroing. */
   private gradsZero = false;
 
-  constructor(private readonly model: LanguageModel, readonly N: number, readonly T: number) {
+  /** `rowOffset`: the batch row that row 0 of xs stands for (a process's part of a larger batch), for dropout. */
+  constructor(private readonly model: LanguageModel, readonly N: number, readonly T: number, private readonly rowOffset = 0) {
     this.support = new GradientSupport(model);
   }
 
-  async step(xs: Int32Array, ts: Int32Array, iteration: number): Promise<number> {
+  async prepare(_xs: Int32Array, _ts: Int32Array, stop: boolean): Promise<boolean> {
+    return stop;
+  }
+
+  async step(xs: Int32Array, ts: Int32Array, iteration: number, _where = '', whole?: WholeBatch): Promise<number> {
     const m = this.model;
     if (!this.gradsZero) m.zeroGrads();
     this.gradsZero = false;
-    const loss = m.step(xs, ts, this.N, this.T, { iteration });
-    this.support.setIds(xs, ts);
-    return loss;
+    const share = whole === undefined ? 1 : whole.count === 0 ? 0 : countTargets(ts) / whole.count;
+    const loss = m.step(xs, ts, this.N, this.T, { iteration, row0: this.rowOffset }, share);
+    if (whole === undefined) this.support.setIds(xs, ts);
+    else this.support.setIds(whole.ids);
+    return loss * share;
   }
 
   gradSumSquares(): number {
@@ -54,6 +86,8 @@ export class SerialExecutor implements StepExecutor {
     this.support.sgdUpdate(this.model.backend, this.model.flatParams, this.model.flatGrads, lr, true);
     this.gradsZero = true;
   }
+
+  async syncModel(): Promise<void> {}
 
   async close(): Promise<void> {}
 }

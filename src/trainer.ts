@@ -1,5 +1,7 @@
+import * as os from 'node:os';
 import type { LanguageModel } from './model';
 import { DEFAULTS } from './defaults';
+import { MpiExecutor, rankRows, type Communicator } from './distributed';
 import { SerialExecutor, type StepExecutor } from './executor';
 import { clipScale, type SGD } from './optimizer';
 import { autoBlasThreads, autoWorkers, ParallelEngine, type WorkerPool } from './parallel/engine';
@@ -43,6 +45,12 @@ export interface FitOptions {
   divergenceCheck?: boolean;
   /** End this fit after so many iterations (a quick check of a recipe), mid-epoch if need be. */
   maxIters?: number;
+  /**
+   * Train as one rank of a data-parallel run across processes (distributed.ts: mpiWorld()): this process takes its
+   * rows of every batch, on its own `workers`, and every rank applies the summed gradient. Every rank calls fit
+   * with the same arguments; the weights stay the same on all.
+   */
+  ranks?: Communicator;
 }
 
 /**
@@ -136,6 +144,8 @@ export class TrainingInterruptedError extends Error {
  * Cuts [batchSize, timeSize] batches from a corpus exactly as the book's trainer does: row i reads from
  * offset i * floor(len / batchSize), and one running time index advances across iterations and epochs. Each row
  * reads its inputs and targets through a window of its own, so a corpus on disk is read a stretch at a time.
+ * With `rows` [row0, row1), the cutter makes only those rows of each batch (xs, ts [row1 - row0, timeSize]) and
+ * reads only their stretches: one process's part of a data-parallel run.
  */
 export class BatchCutter {
   readonly xs: Int32Array;
@@ -147,22 +157,23 @@ export class BatchCutter {
   private readonly xRows: Window[];
   private readonly tRows: Window[];
 
-  constructor(x: Int32Array | TokenSource, t: Int32Array | TokenSource, readonly batchSize: number, readonly timeSize: number) {
+  constructor(x: Int32Array | TokenSource, t: Int32Array | TokenSource, readonly batchSize: number, readonly timeSize: number,
+    rows: [number, number] = [0, batchSize]) {
     const xSource = tokenSource(x), tSource = tokenSource(t);
     if (xSource.length !== tSource.length) throw new RangeError(`xs and ts differ in length (${xSource.length} vs ${tSource.length})`);
     this.size = xSource.length;
-    const jump = Math.floor(this.size / batchSize);
-    this.offsets = Array.from({ length: batchSize }, (_, i) => i * jump);
-    this.xRows = Array.from({ length: batchSize }, () => new Window(xSource));
-    this.tRows = Array.from({ length: batchSize }, () => new Window(tSource));
-    this.xs = new Int32Array(batchSize * timeSize);
-    this.ts = new Int32Array(batchSize * timeSize);
+    const jump = Math.floor(this.size / batchSize), n = rows[1] - rows[0];
+    this.offsets = Array.from({ length: n }, (_, i) => (rows[0] + i) * jump);
+    this.xRows = Array.from({ length: n }, () => new Window(xSource));
+    this.tRows = Array.from({ length: n }, () => new Window(tSource));
+    this.xs = new Int32Array(n * timeSize);
+    this.ts = new Int32Array(n * timeSize);
   }
 
-  /** Fills xs, ts ([batchSize, timeSize], row-major) with the next batch. */
+  /** Fills xs, ts ([rows, timeSize], row-major) with the next batch. */
   next(): void {
-    const { batchSize: N, timeSize: T, offsets, size } = this;
-    for (let i = 0; i < N; i++) {
+    const { timeSize: T, offsets, size } = this;
+    for (let i = 0; i < offsets.length; i++) {
       const xRow = this.xRows[i], tRow = this.tRows[i];
       for (let time = 0; time < T; time++) {
         const j = (offsets[i] + this.timeIdx + time) % size;
@@ -212,17 +223,15 @@ export class RnnlmTrainer {
     this.epochPpl = [];
     this.stoppedEarly = false;
     const run: Run = {
-      plan, opts, st, batches: new BatchCutter(xs, ts, plan.batchSize, plan.timeSize), done: 0,
-      executor: plan.workers > 1
-        ? new ParallelEngine(model, plan.batchSize, plan.timeSize, { workers: plan.workers, pool: opts.pool })
-        : new SerialExecutor(model, plan.batchSize, plan.timeSize),
+      plan, opts, st, batches: new BatchCutter(xs, ts, plan.batchSize, plan.timeSize, plan.rows), done: 0,
+      executor: makeExecutor(model, plan, opts),
       divergence: new DivergenceWatch(model.vocabSize, opts.divergenceCheck !== false),
       start: performance.now() - st.elapsedS * 1000, reportStart: performance.now(), lastYield: performance.now(),
     };
     run.batches.timeIdx = st.timeIdx;
     // The backend's BLAS threads (process-wide) for this run, restored afterwards.
     const blasThreads = model.backend.getThreads();
-    model.backend.setThreads(opts.blasThreads ?? autoBlasThreads(model, plan.batchSize, plan.timeSize, plan.workers));
+    model.backend.setThreads(opts.blasThreads ?? autoBlasThreads(model, plan.rows[1] - plan.rows[0], plan.timeSize, plan.workers, plan.cores));
     const reports: EpochReport[] = [];
     try {
       for (; st.epoch <= plan.maxEpoch; st.epoch++, st.iter = 0, st.epochLoss = 0) {
@@ -235,6 +244,7 @@ export class RnnlmTrainer {
         reports.push(report);
         if (await this.endEpoch(run, report)) break;
       }
+      await run.executor.syncModel();
     } finally {
       await run.executor.close();
       model.backend.setThreads(blasThreads);
@@ -247,11 +257,12 @@ export class RnnlmTrainer {
   private async iteration(run: Run, iter: number): Promise<void> {
     const { st, opts, plan, executor } = run;
     await yieldNow(run);
-    if (opts.signal?.aborted) {
+    run.batches.next();
+    if (await executor.prepare(run.batches.xs, run.batches.ts, opts.signal?.aborted === true)) {
       st.elapsedS = elapsed(run);
+      await executor.syncModel();
       throw new TrainingInterruptedError(st.epoch, iter, { ...st });
     }
-    run.batches.next();
     // The iteration over the whole run keys the dropout masks: a resumed run draws the same ones.
     const iteration = (st.epoch - 1) * plan.maxIters + iter - 1;
     const where = ` at epoch ${st.epoch}, iteration ${iter}`;
@@ -318,6 +329,7 @@ export class RnnlmTrainer {
     const st = run.st;
     // The state a checkpoint written here resumes from: the next epoch, nothing of it done.
     this.current = { ...st, epoch: st.epoch + 1, iter: 0, epochLoss: 0 };
+    await run.executor.syncModel();
     const go = (await run.opts.onEpoch?.(report)) !== false && !report.stopping;
     if (go) {
       this.current = st;
@@ -337,7 +349,19 @@ interface FitPlan {
   timeSize: number;
   /** Iterations per epoch. */
   maxIters: number;
+  /** This process's rows of every batch (all of them unless FitOptions.ranks), and its worker threads. */
+  rows: [number, number];
   workers: number;
+  /** The cores this process may use: the machine's, shared among the ranks on it. */
+  cores: number;
+}
+
+/** The executor of a fit: serial or on worker threads over this process's rows, and across the ranks when distributed. */
+function makeExecutor(model: LanguageModel, plan: FitPlan, opts: FitOptions): StepExecutor {
+  const local = (rows: number, rowOffset: number): StepExecutor => (plan.workers > 1
+    ? new ParallelEngine(model, rows, plan.timeSize, { workers: plan.workers, pool: opts.pool, rowOffset })
+    : new SerialExecutor(model, rows, plan.timeSize, rowOffset));
+  return opts.ranks ? new MpiExecutor(model, plan.batchSize, plan.timeSize, opts.ranks, local) : local(plan.batchSize, 0);
 }
 
 /** What one fit works with, made once. */
@@ -370,12 +394,19 @@ function fitPlan(model: LanguageModel, xs: Int32Array | TokenSource, ts: Int32Ar
   }
   checkIdRange(xs, model.vocabSize);
   checkIdRange(ts, model.vocabSize, -1); // -1: an ignored target
-  const workers = opts.workers === undefined || opts.workers === 'auto' ? autoWorkers(model, batchSize, timeSize) : opts.workers;
+  const ranks = opts.ranks;
+  if (ranks && ranks.size > batchSize) {
+    throw new RangeError(`batchSize (${batchSize}) is less than the ${ranks.size} ranks: each rank needs a batch row`);
+  }
+  const rows = ranks ? rankRows(batchSize, ranks.rank, ranks.size) : [0, batchSize] as [number, number];
+  const ownRows = rows[1] - rows[0];
+  const cores = Math.max(1, Math.floor(os.availableParallelism() / (ranks?.localSize ?? 1)));
+  const workers = opts.workers === undefined || opts.workers === 'auto' ? autoWorkers(model, ownRows, timeSize, cores) : opts.workers;
   if (!Number.isInteger(workers) || workers < 1) {
     throw new RangeError(`Expected positive integer or 'auto' for workers but received ${String(opts.workers)}`);
   }
-  if (workers > batchSize) throw new RangeError(`workers (${workers}) exceeds batchSize (${batchSize})`);
-  return { maxEpoch, batchSize, timeSize, maxIters, workers };
+  if (workers > ownRows) throw new RangeError(`workers (${workers}) exceeds ${ranks ? `this rank's ${ownRows} batch rows` : `batchSize (${batchSize})`}`);
+  return { maxEpoch, batchSize, timeSize, maxIters, rows, workers, cores };
 }
 
 /** A new run's state, or a copy of the one to resume, checked. */

@@ -33,6 +33,7 @@ export interface NativeAddon extends Omit<Backend, 'name' | 'precision' | 'bf16E
   /** MPI for the process (main thread only): start it ([rank, size]), sum a buffer over the ranks in rank order, end it. */
   mpiInit(): [number, number];
   mpiSumOrdered(data: Float32Array): void;
+  mpiAllgather(send: Float64Array, recv: Float64Array): void;
   mpiFinalize(): void;
 }
 

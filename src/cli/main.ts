@@ -18,7 +18,7 @@ const VERSION: string = require('../../package.json').version;
 
 import type { Io } from './io';
 
-const stdio: Io = {
+export const stdio: Io = {
   out: (line) => process.stdout.write(line + '\n'),
   err: (line) => process.stderr.write(line + '\n'),
 };
@@ -59,7 +59,7 @@ export async function main(argv: string[], io: Io = stdio): Promise<number> {
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     if (e instanceof Interrupted || e instanceof TrainingInterruptedError) {
-      io.err(`rnnlm: ${e.message}`);
+      if (e.message !== '') io.err(`rnnlm: ${e.message}`);
       return 130;
     }
     if (e instanceof UsageError) {

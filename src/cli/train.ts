@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomic } from '../atomic';
@@ -8,6 +9,7 @@ import { CELL_TYPES, LanguageModel, OUTPUT_TYPES, WEIGHT_INITS, type CellType, t
 import { SGD } from '../optimizer';
 import { autoWorkers } from '../parallel/engine';
 import { DEFAULTS } from '../defaults';
+import { launchedByMpi, mpiWorld, type Communicator } from '../distributed';
 import { PlateauSchedule } from '../schedule';
 import { evalPerplexity, RnnlmTrainer, TrainingInterruptedError, type EpochReport, type TrainerState } from '../trainer';
 import { loadWeightsInto, modelFromWeights, readWeights, saveWeights } from '../weights';
@@ -210,13 +212,17 @@ function checkOutputs(outputs: [string, string | undefined][]): void {
 /** `rnnlm train`: a new run from flags, or a run resumed from a checkpoint. */
 export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): Promise<void> {
   const ckpt = flags.resume !== undefined ? readCheckpoint(flags.resume) : undefined;
-  const config = ckpt ? resumedConfig(flags, explicit, ckpt) : newRunConfig(flags, explicit);
+  const ranks = launchedByMpi() ? mpiWorld() : undefined;
+  const writes = !ranks || ranks.rank === 0;
+  const config = rankConfig(ckpt ? resumedConfig(flags, explicit, ckpt) : newRunConfig(flags, explicit), ranks);
   if (ckpt && ckpt.trainer.epoch > config.maxEpoch) {
     io.out(`rnnlm: ${flags.resume} has finished ${ckpt.trainer.epoch - 1} epochs; nothing to do (raise --max-epoch to train more)`);
     return;
   }
-  checkOutputs([['--save', config.save], ['--save-best', config.saveBest], ['--log', config.log], ['--plot', config.plot],
-    ['--checkpoint', flags.checkpoint ?? flags.resume]]);
+  if (writes) {
+    checkOutputs([['--save', config.save], ['--save-best', config.saveBest], ['--log', config.log], ['--plot', config.plot],
+      ['--checkpoint', flags.checkpoint ?? flags.resume]]);
+  }
   const backend = pickBackend(flags.backend, io.err, config.precision ?? 'fp32');
   if (backend.name === 'native' && backend.precision === 'bf16' && backend.bf16Engine === 'emulated') {
     io.err('rnnlm: bf16 products are emulated (the native addon was built without oneDNN: install libdnnl-dev and run npm run build:native)');
@@ -232,9 +238,18 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   const model = ckpt ? modelFromWeights(ckpt.weights, { backend, seed: config.seed }, flags.resume)
     : initWeights ? modelFromInit(initWeights, config, flags, explicit, data, backend) : newModel(config, data, backend);
   if (ckpt?.state) model.setState(ckpt.state);
-  const run = new TrainingRun(config, flags, io, model, data, ckpt);
+  const run = new TrainingRun(config, flags, io, model, data, ckpt, ranks);
   await run.fit(xs, ts);
   await run.finish();
+}
+
+/**
+ * Under mpirun, every rank trains its rows of each batch (distributed.ts), and rank 0 alone writes: the others
+ * keep the run's configuration without its output files.
+ */
+function rankConfig(config: RunConfig, ranks: Communicator | undefined): RunConfig {
+  if (!ranks || ranks.rank === 0) return config;
+  return { ...config, log: undefined, plot: undefined, save: undefined, saveBest: undefined, test: false };
 }
 
 /** A resumed run's configuration: the checkpoint's, with a new --max-epoch if given. */
@@ -372,7 +387,7 @@ class TrainingRun {
   readonly progress: Progress;
 
   constructor(readonly config: RunConfig, readonly flags: TrainFlags, readonly io: Io, readonly model: LanguageModel,
-    readonly data: RunData, readonly ckpt?: Checkpoint) {
+    readonly data: RunData, readonly ckpt?: Checkpoint, readonly ranks?: Communicator) {
     this.vocab = model.vocabSize === data.vocab.length ? data.vocab : undefined;
     this.optimizer = new SGD(ckpt?.lr ?? flags.lr, { backend: model.backend });
     this.trainer = new RnnlmTrainer(model, this.optimizer);
@@ -381,8 +396,9 @@ class TrainingRun {
       { lrDecay: config.lrDecay, minImprovement: config.minImprovement, earlyStop: config.earlyStop },
       { best: ckpt?.bestValPpl, decayed: ckpt !== undefined && config.lr !== undefined && ckpt.lr < config.lr });
     this.history = ckpt ? [...ckpt.history] : [];
-    this.checkpointFile = flags.checkpoint ?? (ckpt ? flags.resume : undefined);
-    this.progress = process.stdout.isTTY ? barProgress(config.maxEpoch) : plainProgress(io.out);
+    this.checkpointFile = ranks && ranks.rank !== 0 ? undefined : flags.checkpoint ?? (ckpt ? flags.resume : undefined);
+    const speaks = !ranks || ranks.rank === 0;
+    this.progress = speaks && process.stdout.isTTY ? barProgress(config.maxEpoch) : plainProgress(io.out);
     this.progress.line(this.firstLine());
     this.openLog();
   }
@@ -392,13 +408,16 @@ class TrainingRun {
   }
 
   private firstLine(): string {
-    const { config, flags, ckpt, model, data, optimizer } = this, { batchSize, timeSize } = config, backend = model.backend;
-    const workers = flags.workers === 'auto' ? `auto (${autoWorkers(model, batchSize, timeSize)})` : String(flags.workers);
+    const { config, flags, ckpt, model, data, optimizer, ranks } = this, { batchSize, timeSize } = config, backend = model.backend;
+    const localSize = ranks?.localSize ?? 1, rows = ranks ? Math.ceil(batchSize / ranks.size) : batchSize;
+    const cores = Math.max(1, Math.floor(os.availableParallelism() / localSize));
+    const workers = flags.workers === 'auto' ? `auto (${autoWorkers(model, rows, timeSize, cores)})` : String(flags.workers);
     return `rnnlm: ${ckpt ? `resuming ${flags.resume} at epoch ${ckpt.trainer.epoch}, iteration ${ckpt.trainer.iter + 1}; ` : ''}` +
       `corpus ${data.describe}, ${data.train.length} tokens, vocabulary ${model.vocabSize}, batch ${batchSize} x time ${timeSize}, ` +
       `model ${describeModel(model)}${model.config.output === 'class' && config.classMethod === 'exchange' ? ' (exchange)' : ''}, ` +
       `lr ${optimizer.lr}, ${config.maxEpoch} epochs of ${this.iters} iterations, ` +
-      `backend ${backend.name}${backend.precision === 'bf16' ? ` (bf16 products, ${backend.bf16Engine})` : ''}, workers ${workers}`;
+      `backend ${backend.name}${backend.precision === 'bf16' ? ` (bf16 products, ${backend.bf16Engine})` : ''}, ` +
+      (ranks ? `${ranks.size} ranks (MPI) of ${workers} workers each` : `workers ${workers}`);
   }
 
   /** The log mirrors `history`: a resumed run first cuts it back to what the checkpoint knew. */
@@ -443,7 +462,7 @@ class TrainingRun {
     try {
       await this.trainer.fit(xs, ts, {
         maxEpoch: config.maxEpoch, batchSize: config.batchSize, timeSize: config.timeSize, maxGrad: config.maxGrad, evalInterval: config.evalInterval,
-        workers: flags.workers, blasThreads: flags.blasThreads, signal: signals.signal, resume: this.ckpt?.trainer, maxIters: flags.maxIters,
+        workers: flags.workers, blasThreads: flags.blasThreads, signal: signals.signal, resume: this.ckpt?.trainer, maxIters: flags.maxIters, ranks: this.ranks,
         validation: data.valid && { corpus: data.valid, batchSize: evalBatch, timeSize: evalTime, schedule: this.schedule },
         onStep: (p) => this.progress.step(p, config.batchSize * config.timeSize),
         onReport: (r) => {
@@ -485,6 +504,7 @@ class TrainingRun {
 
   private interrupted(e: TrainingInterruptedError): never {
     const { checkpointFile, config } = this;
+    if (this.ranks && this.ranks.rank !== 0) throw new Interrupted(''); // rank 0 says it
     this.writeCheckpoint(e.state);
     this.writePlot();
     // Without a checkpoint, the trained weights still go where --save said.

@@ -25,7 +25,7 @@ import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import type { LanguageModel } from '../model';
 import { GradientSupport } from '../gradient';
-import type { StepExecutor } from '../executor';
+import { countTargets, type StepExecutor, type WholeBatch } from '../executor';
 import { ARGS, COMMAND, CONTROL, argsSize, controlSize, failedIndex, partIndex, type ServeTask, type SharedF32 } from './protocol';
 import * as handlers from './worker';
 
@@ -95,6 +95,8 @@ export interface ParallelOptions {
    * holds that many of them until close(). It is not closed by the engine.
    */
   pool?: WorkerPool;
+  /** The batch row that row 0 stands for (a process's part of a larger batch), for the dropout masks; default 0. */
+  rowOffset?: number;
 }
 
 /**
@@ -148,6 +150,7 @@ export class ParallelEngine implements StepExecutor {
    * norm without another pass.
    */
   private lastSumSquares = 0;
+  private readonly rowOffset: number;
 
   constructor(private readonly model: LanguageModel, readonly N: number, readonly T: number, opts: ParallelOptions) {
     if (!Number.isInteger(opts.workers) || opts.workers < 1) {
@@ -158,6 +161,7 @@ export class ParallelEngine implements StepExecutor {
       throw new TypeError('Parallel training needs a model whose parameters and gradients live in SharedArrayBuffers');
     }
     this.workers = opts.workers;
+    this.rowOffset = opts.rowOffset ?? 0;
     // Fixed row slices: the first N % workers slices get one row more.
     const base = Math.floor(N / this.workers), extra = N % this.workers;
     this.slices = [];
@@ -218,7 +222,7 @@ export class ParallelEngine implements StepExecutor {
     const m = this.model, s = this.support, [row0, row1] = this.slices[slice];
     return {
       step: {
-        slice, row0, row1, N: this.N, T: this.T, config: m.config, seed: m.seed,
+        slice, row0, row1, rowOffset: this.rowOffset, N: this.N, T: this.T, config: m.config, seed: m.seed,
         backend: m.backend.name, precision: m.backend.precision, params: m.flatParams.buffer as SharedArrayBuffer,
         grads: this.gradBlocks[slice].buffer as SharedArrayBuffer, gradsOffset: this.gradBlocks[slice].byteOffset,
         xs: this.xs.buffer as SharedArrayBuffer, ts: this.ts.buffer as SharedArrayBuffer, state: this.state.buffer as SharedArrayBuffer,
@@ -248,16 +252,15 @@ export class ParallelEngine implements StepExecutor {
 
   /**
    * The batch's loss (mean over positions with a target) and its gradient in model.flatGrads (overwritten), for
-   * xs, ts [N, T]; `iteration` keys the dropout masks. Rejects with a WorkerError when any slice fails, after every
-   * slice has settled.
+   * xs, ts [N, T]; `iteration` keys the dropout masks; `whole` as StepExecutor.step says. Rejects with a
+   * WorkerError when any slice fails, after every slice has settled.
    */
-  async step(xs: Int32Array, ts: Int32Array, iteration = 0, where = ''): Promise<number> {
+  async step(xs: Int32Array, ts: Int32Array, iteration = 0, where = '', whole?: WholeBatch): Promise<number> {
     this.xs.set(xs);
     this.ts.set(ts);
-    let countTotal = 0;
-    for (let i = 0; i < ts.length; i++) if (ts[i] !== -1) countTotal++;
+    const countTotal = whole?.count ?? countTargets(ts);
     const m = this.model, a = this.args;
-    this.support.setIds(xs);
+    this.support.setIds(whole?.ids ?? xs);
     a[ARGS.ITERATION] = iteration;
     a[ARGS.HAS_STATE] = this.hasState ? 1 : 0;
     a[ARGS.ZERO_GRADS] = this.gradsZero ? 0 : 1;
@@ -288,9 +291,16 @@ export class ParallelEngine implements StepExecutor {
     return countTotal === 0 ? 0 : lossSum / countTotal;
   }
 
+  async prepare(_xs: Int32Array, _ts: Int32Array, stop: boolean): Promise<boolean> {
+    return stop;
+  }
+
   gradSumSquares(): number {
     return this.lastSumSquares;
   }
+
+  /** Nothing to do: step() leaves the model's state current. */
+  async syncModel(): Promise<void> {}
 
   /**
    * The SGD step (sgdStep) with the summed gradient, each worker over its range of the parameters: as the serial

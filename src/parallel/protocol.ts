@@ -12,6 +12,8 @@ export interface StepTask {
   slice: number;
   row0: number;
   row1: number;
+  /** The batch row that row 0 stands for (a process's part of a larger batch): the dropout masks' row is rowOffset + row. */
+  rowOffset: number;
   N: number;
   T: number;
   /** The model's configuration and seed: a replica is built from them. */

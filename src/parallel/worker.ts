@@ -10,6 +10,7 @@
  * state continues only with row i. The replica is built from the task's model config: this file names no cell.
  */
 import { resolveBackend } from '../backend';
+import { countTargets } from '../executor';
 import { addSumSquaresOver, sumSquaresOver, type SupportSpan } from '../gradient';
 import { sgdStep } from '../optimizer';
 import type { HeadSplit } from '../heads';
@@ -65,9 +66,7 @@ function begin(task: StepTask, r: Replica): { xs: Int32Array; ts: Int32Array; co
   if (task.hasState) r.model.setState(r.state);
   else r.model.resetState();
   if (task.zeroGrads) r.model.zeroGrads();
-  let count = 0;
-  for (let i = 0; i < ts.length; i++) if (ts[i] !== -1) count++;
-  return { xs, ts, count };
+  return { xs, ts, count: countTargets(ts) };
 }
 
 /** Forward and backward of rows [row0, row1): gradients scaled so that the slices sum to the batch gradient. */
@@ -75,7 +74,7 @@ export function step(task: StepTask, r: Replica): StepResult {
   const { model, state } = r;
   const { xs, ts, count } = begin(task, r);
   const scale = task.countTotal === 0 ? 0 : count / task.countTotal;
-  const loss = model.step(xs, ts, task.row1 - task.row0, task.T, { iteration: task.iteration, row0: task.row0 }, scale);
+  const loss = model.step(xs, ts, task.row1 - task.row0, task.T, { iteration: task.iteration, row0: task.rowOffset + task.row0 }, scale);
   model.getState()!.forEach((s, k) => state[k].set(s));
   return { lossSum: loss * count, count };
 }
@@ -92,7 +91,7 @@ function splitScale(task: StepTask): number {
 export function rows(task: StepTask, r: Replica): StepResult {
   const { xs, ts, count } = begin(task, r);
   const v = splitViews(r), R = (task.row1 - task.row0) * task.T;
-  const x = r.model.forwardHidden(xs, task.row1 - task.row0, task.T, { iteration: task.iteration, row0: task.row0 });
+  const x = r.model.forwardHidden(xs, task.row1 - task.row0, task.T, { iteration: task.iteration, row0: task.rowOffset + task.row0 });
   v.h.set(x);
   const lossSum = headSplit(r.model).rows(x, ts, R, splitScale(task), v.dh);
   r.model.getState()!.forEach((s, k) => r.state[k].set(s));
