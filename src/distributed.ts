@@ -5,19 +5,19 @@
  * losses, each element in rank order, so that every rank holds the same sum, applies the same update and keeps the
  * same weights. The numbers are those of one process up to the order of float sums.
  *
- * What goes over the wire each step (MpiExecutor.traffic):
+ * What goes over the wire each step (MpiExecutor.traffic counts the bytes each rank sends):
  * - before the step, each rank's target count, stop request and input ids (8 bytes each): the whole batch's ids
  *   give every rank the rows the gradient can touch;
  * - after it, the dense part of the gradient (everything but the embedding), summed in place;
  * - the embedding gradient's touched rows only (at most N * T of the V rows) with the loss, packed and summed.
  * Each sum is a reduce-scatter then an allgather (native/mpi.cc): each rank sends and receives 2 (R - 1) / R times
- * the summed bytes.
+ * the summed bytes; the exchange before the step sends a rank's R - 1 times to the others.
  *
  * MPI belongs to the process: only the main thread calls it. A rank that dies ends the job: mpirun stops every
  * other rank.
  */
 import { loadNativeBackend } from './backend/native';
-import { countTargets, type StepExecutor, type WholeBatch } from './executor';
+import { countTargets, type StepExecutor, type Traffic, type WholeBatch } from './executor';
 import { GradientSupport } from './gradient';
 import type { LanguageModel } from './model';
 
@@ -67,14 +67,6 @@ export function rankRows(N: number, k: number, R: number): [number, number] {
   const base = Math.floor(N / R), extra = N % R;
   const row0 = k * base + Math.min(k, extra);
   return [row0, row0 + base + (k < extra ? 1 : 0)];
-}
-
-/** Bytes and milliseconds of the collective calls, summed over the steps so far. */
-export interface Traffic {
-  steps: number;
-  /** Bytes each rank handed to the collectives (its sums count 2 (R - 1) / R of their size as sent). */
-  bytes: number;
-  ms: number;
 }
 
 /**
@@ -140,7 +132,7 @@ export class MpiExecutor implements StepExecutor {
     }
     this.whole.count = count;
     this.support.setIds(this.whole.ids);
-    this.account(L * 8, start);
+    this.account((this.comm.size - 1) * L * 8, start);
     return anyStop;
   }
 
@@ -148,6 +140,7 @@ export class MpiExecutor implements StepExecutor {
     if (this.holdsWhole) this.takeOwnRows();
     const part = await this.local.step(xs, ts, iteration, where, this.whole);
     const start = performance.now();
+    this.traffic.steps++;
     const g = this.model.flatGrads, backend = this.model.backend;
     const dense = g.subarray(this.support.denseFrom);
     const packed = this.packRows(part);

@@ -16,9 +16,19 @@ export interface WholeBatch {
   ids: Int32Array;
 }
 
+/** What a step exchanges between processes (distributed.ts), summed over the steps so far. */
+export interface Traffic {
+  steps: number;
+  /** Bytes this process sent. */
+  bytes: number;
+  ms: number;
+}
+
 export interface StepExecutor {
   /** Worker threads the executor splits each batch over (1: the calling thread). */
   readonly workers: number;
+  /** Bytes and time of the exchanges with other processes, for an executor that has them. */
+  readonly traffic?: Traffic;
   /**
    * Before a step on xs, ts: whether training stops here. A request to stop (`stop`, e.g. Ctrl-C) stops every
    * process of a run at the same batch.

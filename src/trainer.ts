@@ -2,7 +2,7 @@ import * as os from 'node:os';
 import type { LanguageModel } from './model';
 import { DEFAULTS } from './defaults';
 import { MpiExecutor, rankRows, type Communicator } from './distributed';
-import { SerialExecutor, type StepExecutor } from './executor';
+import { SerialExecutor, type StepExecutor, type Traffic } from './executor';
 import { clipScale, type SGD } from './optimizer';
 import { autoBlasThreads, autoWorkers, ParallelEngine, type WorkerPool } from './parallel/engine';
 import type { PlateauSchedule } from './schedule';
@@ -197,6 +197,8 @@ export class RnnlmTrainer {
   epochPpl: number[] = [];
   /** Worker threads used by the last fit (1 = serial). */
   workers = 1;
+  /** The last fit's exchanges between processes (FitOptions.ranks): bytes and milliseconds over its steps. */
+  traffic?: Traffic;
   /** Whether the last fit ended because onEpoch returned false. */
   stoppedEarly = false;
   private current?: TrainerState;
@@ -246,6 +248,7 @@ export class RnnlmTrainer {
       }
       await run.executor.syncModel();
     } finally {
+      this.traffic = run.executor.traffic;
       await run.executor.close();
       model.backend.setThreads(blasThreads);
     }

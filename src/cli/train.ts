@@ -9,7 +9,7 @@ import { CELL_TYPES, LanguageModel, OUTPUT_TYPES, WEIGHT_INITS, type CellType, t
 import { SGD } from '../optimizer';
 import { autoWorkers } from '../parallel/engine';
 import { DEFAULTS } from '../defaults';
-import { launchedByMpi, mpiWorld, type Communicator } from '../distributed';
+import { launchedByMpi, mpiWorld, rankRows, type Communicator } from '../distributed';
 import { PlateauSchedule } from '../schedule';
 import { evalPerplexity, RnnlmTrainer, TrainingInterruptedError, type EpochReport, type TrainerState } from '../trainer';
 import { loadWeightsInto, modelFromWeights, readWeights, saveWeights } from '../weights';
@@ -234,7 +234,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     throw new UsageError(`${flags.resume} was made on other training data than ${data.describe} now holds`);
   }
   config.fingerprint = data.fingerprint;
-  const { xs, ts } = trainingPairs(data, config, flags, backend);
+  const { xs, ts } = trainingPairs(data, config, flags, backend, ranks);
   const model = ckpt ? modelFromWeights(ckpt.weights, { backend, seed: config.seed }, flags.resume)
     : initWeights ? modelFromInit(initWeights, config, flags, explicit, data, backend) : newModel(config, data, backend);
   if (ckpt?.state) model.setState(ckpt.state);
@@ -313,7 +313,7 @@ async function runData(config: RunConfig, flags: TrainFlags, io: Io, backend: Ba
 }
 
 /** Inputs and targets of the training split, checked against the batch shape, the workers and the backend. */
-function trainingPairs(data: RunData, config: RunConfig, flags: TrainFlags, backend: Backend): { xs: TokenSource; ts: TokenSource } {
+function trainingPairs(data: RunData, config: RunConfig, flags: TrainFlags, backend: Backend, ranks?: Communicator): { xs: TokenSource; ts: TokenSource } {
   const xs = sliceSource(data.train, 0, data.train.length - 1);
   const ts = sliceSource(data.train, 1, data.train.length - 1);
   const { batchSize, timeSize } = config;
@@ -322,8 +322,14 @@ function trainingPairs(data: RunData, config: RunConfig, flags: TrainFlags, back
       `--batch-size ${batchSize} x --time-size ${timeSize} = ${batchSize * timeSize} exceeds the ${xs.length} training positions of ${data.train.length} tokens`,
     );
   }
-  if (flags.workers !== 'auto' && flags.workers > batchSize) {
-    throw new UsageError(`--workers ${flags.workers} exceeds --batch-size ${batchSize}: each worker needs a batch row`);
+  if (ranks && ranks.size > batchSize) {
+    throw new UsageError(`--batch-size ${batchSize} has fewer rows than the ${ranks.size} ranks: each rank needs a batch row`);
+  }
+  const rows = ranks ? rankRows(batchSize, ranks.rank, ranks.size) : [0, batchSize];
+  if (flags.workers !== 'auto' && flags.workers > rows[1] - rows[0]) {
+    throw new UsageError(ranks
+      ? `--workers ${flags.workers} exceeds the ${rows[1] - rows[0]} rows of --batch-size ${batchSize} that rank ${ranks.rank} of ${ranks.size} takes: each worker needs a batch row`
+      : `--workers ${flags.workers} exceeds --batch-size ${batchSize}: each worker needs a batch row`);
   }
   if (flags.blasThreads !== undefined && backend.name !== 'native') throw new UsageError('--blas-threads needs the native backend');
   return { xs, ts };
@@ -397,8 +403,8 @@ class TrainingRun {
       { best: ckpt?.bestValPpl, decayed: ckpt !== undefined && config.lr !== undefined && ckpt.lr < config.lr });
     this.history = ckpt ? [...ckpt.history] : [];
     this.checkpointFile = ranks && ranks.rank !== 0 ? undefined : flags.checkpoint ?? (ckpt ? flags.resume : undefined);
-    const speaks = !ranks || ranks.rank === 0;
-    this.progress = speaks && process.stdout.isTTY ? barProgress(config.maxEpoch) : plainProgress(io.out);
+    // mpirun hands its ranks a terminal of its own, whatever mpirun's output goes to: lines, not a bar.
+    this.progress = !ranks && process.stdout.isTTY ? barProgress(config.maxEpoch) : plainProgress(io.out);
     this.progress.line(this.firstLine());
     this.openLog();
   }
@@ -417,7 +423,7 @@ class TrainingRun {
       `model ${describeModel(model)}${model.config.output === 'class' && config.classMethod === 'exchange' ? ' (exchange)' : ''}, ` +
       `lr ${optimizer.lr}, ${config.maxEpoch} epochs of ${this.iters} iterations, ` +
       `backend ${backend.name}${backend.precision === 'bf16' ? ` (bf16 products, ${backend.bf16Engine})` : ''}, ` +
-      (ranks ? `${ranks.size} ranks (MPI) of ${workers} workers each` : `workers ${workers}`);
+      (ranks ? `${ranks.size} ranks (MPI), workers ${workers} per rank` : `workers ${workers}`);
   }
 
   /** The log mirrors `history`: a resumed run first cuts it back to what the checkpoint knew. */
