@@ -79,6 +79,7 @@ async function main() {
   const backend = rnnlm.resolveBackend(spec.backend, spec.precision ?? 'fp32');
   const model = new rnnlm.LanguageModel(config, { backend, seed: 0 });
   const sgd = new rnnlm.SGD(0.1, { backend });
+  if (spec.ranks) return acrossRanks(w, model, sgd, data);
   const batches = new rnnlm.BatchCutter(data.subarray(0, -1), data.subarray(1), w.N, w.T);
   const workers = spec.workers === 'auto' ? rnnlm.autoWorkers(model, w.N, w.T) : spec.workers || 1;
   // The trainer's iteration: serial, or through the parallel engine, with BLAS threads as the trainer sets them:
@@ -105,6 +106,42 @@ async function main() {
     msPerIter: m.seconds * 1e3, tokensPerS: (w.N * w.T) / m.seconds, gflops: flops / m.seconds / 1e9,
     rme: m.rme, samples: m.samples, cycles: m.cycles, cpus: os.availableParallelism(),
   }));
+}
+
+/**
+ * The trainer's iteration on each rank of an mpirun job (MpiExecutor over a serial executor per rank): every rank
+ * must run the same steps, so a fixed count of them is timed instead of benchmark.js's adaptive one. Rank 0 prints
+ * ms per iteration and what the exchanges cost per step: the bytes a rank sends and the milliseconds they take.
+ */
+async function acrossRanks(w, model, sgd, data) {
+  const comm = rnnlm.mpiWorld();
+  const cores = rnnlm.rankCores(comm);
+  const rows = rnnlm.rankRows(w.N, comm.rank, comm.size);
+  const batches = new rnnlm.BatchCutter(data.subarray(0, -1), data.subarray(1), w.N, w.T, rows);
+  model.backend.setThreads(rnnlm.autoBlasThreads(model, rows[1] - rows[0], w.T, 1, cores));
+  const executor = new rnnlm.MpiExecutor(model, w.N, w.T, comm, (n, offset) => new rnnlm.SerialExecutor(model, n, w.T, offset));
+  let iteration = 0;
+  const step = async () => {
+    batches.next();
+    await executor.prepare(batches.xs, batches.ts, false);
+    await executor.step(batches.xs, batches.ts, ++iteration, '');
+    await sgd.step(executor, rnnlm.clipScale(Math.sqrt(executor.gradSumSquares()), 0.25));
+  };
+  for (let i = 0; i < 5; i++) await step();
+  const before = { ...executor.traffic }, iters = quick ? 3 : spec.iterations ?? 100;
+  const t0 = performance.now();
+  for (let i = 0; i < iters; i++) await step();
+  const seconds = (performance.now() - t0) / 1000 / iters;
+  await executor.close();
+  if (comm.rank === 0) {
+    console.log(JSON.stringify({
+      workload: spec.workload, backend: spec.backend, precision: spec.precision ?? 'fp32', ranks: comm.size, workers: 1, blasThreads: model.backend.getThreads(),
+      N: w.N, T: w.T, D: model.wordvecSize, H: model.hiddenSize, V: model.vocabSize, msPerIter: seconds * 1e3, tokensPerS: (w.N * w.T) / seconds,
+      gflops: model.flops(w.N, w.T) / seconds / 1e9, bytesPerStep: (executor.traffic.bytes - before.bytes) / iters,
+      exchangeMsPerStep: (executor.traffic.ms - before.ms) / iters, iterations: iters,
+    }));
+  }
+  rnnlm.mpiFinalize();
 }
 
 main().catch((e) => {

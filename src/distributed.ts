@@ -16,6 +16,7 @@
  * MPI belongs to the process: only the main thread calls it. A rank that dies ends the job: mpirun stops every
  * other rank.
  */
+import * as os from 'node:os';
 import { loadNativeBackend } from './backend/native';
 import { countTargets, type StepExecutor, type Traffic, type WholeBatch } from './executor';
 import { GradientSupport } from './gradient';
@@ -34,7 +35,7 @@ export interface Communicator {
 }
 
 /** Whether this process was started by Open MPI's mpirun (or a job script under it). */
-export function launchedByMpi(env: NodeJS.ProcessEnv = process.env): boolean {
+export function launchedByMpi(env: { readonly [name: string]: string | undefined } = process.env): boolean {
   return env.OMPI_COMM_WORLD_SIZE !== undefined;
 }
 
@@ -60,6 +61,41 @@ export function mpiWorld(): Communicator {
 /** Ends MPI for the process when it was started (after the last collective call). */
 export function mpiFinalize(): void {
   if (world) loadNativeBackend().addon?.mpiFinalize();
+}
+
+/**
+ * Checks that every rank holds the same values (numbers: shapes, lengths, checksums): a run whose ranks disagree
+ * would train on different data or weights, or wait forever for a rank that has finished. Throws on every rank,
+ * naming the first value that differs and the rank that holds another one.
+ */
+export function checkSameOnRanks(comm: Communicator, values: Record<string, number>, advice: string): void {
+  const names = Object.keys(values);
+  const mine = Float64Array.from(names, (n) => values[n]);
+  const all = new Float64Array(comm.size * names.length);
+  comm.allgather(mine, all);
+  for (let r = 1; r < comm.size; r++) {
+    names.forEach((name, i) => {
+      const theirs = all[r * names.length + i], first = all[i];
+      if (!Object.is(theirs, first)) throw new RangeError(`rank ${r} has ${name} ${theirs} but rank 0 has ${first}: ${advice}`);
+    });
+  }
+}
+
+/** A 32-bit checksum of the floats' bits (the same weights give the same number on every machine). */
+export function checksum(a: Float32Array): number {
+  const bits = new Int32Array(a.buffer, a.byteOffset, a.length);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bits.length; i++) h = Math.imul(h ^ bits[i], 0x01000193);
+  return h >>> 0;
+}
+
+/**
+ * The cores a rank may use: those mpirun bound it to (--bind-to core or socket), or when it is not bound, the
+ * machine's shared among the ranks on it.
+ */
+export function rankCores(comm: Communicator): number {
+  const usable = os.availableParallelism();
+  return usable < os.cpus().length ? usable : Math.max(1, Math.floor(usable / comm.localSize));
 }
 
 /** Rank k's rows [row0, row1) of an N-row batch over R ranks: the first N % R ranks take one row more. */

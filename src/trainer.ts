@@ -1,7 +1,7 @@
 import * as os from 'node:os';
 import type { LanguageModel } from './model';
 import { DEFAULTS } from './defaults';
-import { MpiExecutor, rankRows, type Communicator } from './distributed';
+import { checkSameOnRanks, checksum, MpiExecutor, rankCores, rankRows, type Communicator } from './distributed';
 import { SerialExecutor, type StepExecutor, type Traffic } from './executor';
 import { clipScale, type SGD } from './optimizer';
 import { autoBlasThreads, autoWorkers, ParallelEngine, type WorkerPool } from './parallel/engine';
@@ -220,6 +220,7 @@ export class RnnlmTrainer {
     model.train();
     this.workers = plan.workers;
     const st = startState(opts.resume, plan.maxIters);
+    if (opts.ranks) checkSameRun(opts.ranks, model, plan, opts, st, xs.length);
     this.current = st;
     this.pplList = [];
     this.epochPpl = [];
@@ -403,13 +404,21 @@ function fitPlan(model: LanguageModel, xs: Int32Array | TokenSource, ts: Int32Ar
   }
   const rows = ranks ? rankRows(batchSize, ranks.rank, ranks.size) : [0, batchSize] as [number, number];
   const ownRows = rows[1] - rows[0];
-  const cores = Math.max(1, Math.floor(os.availableParallelism() / (ranks?.localSize ?? 1)));
+  const cores = ranks ? rankCores(ranks) : os.availableParallelism();
   const workers = opts.workers === undefined || opts.workers === 'auto' ? autoWorkers(model, ownRows, timeSize, cores) : opts.workers;
   if (!Number.isInteger(workers) || workers < 1) {
     throw new RangeError(`Expected positive integer or 'auto' for workers but received ${String(opts.workers)}`);
   }
   if (workers > ownRows) throw new RangeError(`workers (${workers}) exceeds ${ranks ? `this rank's ${ownRows} batch rows` : `batchSize (${batchSize})`}`);
   return { maxEpoch, batchSize, timeSize, maxIters, rows, workers, cores };
+}
+
+/** Every rank of a distributed fit starts the same run: the same corpus length, shapes, weights and place in it. */
+function checkSameRun(ranks: Communicator, model: LanguageModel, plan: FitPlan, opts: FitOptions, st: TrainerState, length: number): void {
+  checkSameOnRanks(ranks, {
+    'a corpus of length': length, batchSize: plan.batchSize, timeSize: plan.timeSize, maxEpoch: plan.maxEpoch, maxIters: opts.maxIters ?? 0,
+    'weights with checksum': checksum(model.flatParams), 'resume epoch': st.epoch, 'resume iteration': st.iter, 'time index': st.timeIdx,
+  }, 'every rank must start the same run (the same data, flags, and --init or --resume file)');
 }
 
 /** A new run's state, or a copy of the one to resume, checked. */

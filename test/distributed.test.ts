@@ -193,6 +193,19 @@ describeMpi('rnnlm train under mpirun', () => {
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/^\[rank 1\] rnnlm: --workers 2 exceeds the 1 rows of --batch-size 3 that rank 1 of 2 takes/m);
   });
+
+  it('refuses ranks that would train on other data or from other weights', () => {
+    const mpmd = (a: string[], b: string[]): ReturnType<typeof spawnSync> => spawnSync('mpirun',
+      ['--oversubscribe', '-np', '1', process.execPath, CLI, 'train', ...a, ':', '-np', '1', process.execPath, CLI, 'train', ...b],
+      { encoding: 'utf8', timeout: 60000, env });
+    let r = mpmd(['--corpus-size', '2000'], ['--corpus-size', '3000']);
+    expect(r.status).not.toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/^rnnlm: rank 1 has training data with hash \d+ but rank 0 has \d+: every rank must read the same data/m);
+    r = mpmd(['--seed', '1'], ['--seed', '2']);
+    expect(r.status).not.toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/^rnnlm: rank 1 has weights with checksum \d+ but rank 0 has \d+: every rank must start the same run/m);
+    expect(r.stdout).not.toMatch(/epoch 1/);
+  });
 });
 
 /** The pid of the process of MPI rank `rank` under mpirun `root` (from the environment mpirun gave it). */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -9,7 +10,7 @@ import { CELL_TYPES, LanguageModel, OUTPUT_TYPES, WEIGHT_INITS, type CellType, t
 import { SGD } from '../optimizer';
 import { autoWorkers } from '../parallel/engine';
 import { DEFAULTS } from '../defaults';
-import { launchedByMpi, mpiWorld, rankRows, type Communicator } from '../distributed';
+import { checkSameOnRanks, launchedByMpi, mpiWorld, rankCores, rankRows, type Communicator } from '../distributed';
 import { PlateauSchedule } from '../schedule';
 import { evalPerplexity, RnnlmTrainer, TrainingInterruptedError, type EpochReport, type TrainerState } from '../trainer';
 import { loadWeightsInto, modelFromWeights, readWeights, saveWeights } from '../weights';
@@ -234,6 +235,10 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
     throw new UsageError(`${flags.resume} was made on other training data than ${data.describe} now holds`);
   }
   config.fingerprint = data.fingerprint;
+  if (ranks) {
+    const hash = parseInt(createHash('sha256').update(data.fingerprint).digest('hex').slice(0, 12), 16);
+    checkSameOnRanks(ranks, { 'training data with hash': hash }, 'every rank must read the same data (a shared folder, or the same copy on every machine)');
+  }
   const { xs, ts } = trainingPairs(data, config, flags, backend, ranks);
   const model = ckpt ? modelFromWeights(ckpt.weights, { backend, seed: config.seed }, flags.resume)
     : initWeights ? modelFromInit(initWeights, config, flags, explicit, data, backend) : newModel(config, data, backend);
@@ -415,8 +420,8 @@ class TrainingRun {
 
   private firstLine(): string {
     const { config, flags, ckpt, model, data, optimizer, ranks } = this, { batchSize, timeSize } = config, backend = model.backend;
-    const localSize = ranks?.localSize ?? 1, rows = ranks ? Math.ceil(batchSize / ranks.size) : batchSize;
-    const cores = Math.max(1, Math.floor(os.availableParallelism() / localSize));
+    const rows = ranks ? Math.ceil(batchSize / ranks.size) : batchSize;
+    const cores = ranks ? rankCores(ranks) : os.availableParallelism();
     const workers = flags.workers === 'auto' ? `auto (${autoWorkers(model, rows, timeSize, cores)})` : String(flags.workers);
     return `rnnlm: ${ckpt ? `resuming ${flags.resume} at epoch ${ckpt.trainer.epoch}, iteration ${ckpt.trainer.iter + 1}; ` : ''}` +
       `corpus ${data.describe}, ${data.train.length} tokens, vocabulary ${model.vocabSize}, batch ${batchSize} x time ${timeSize}, ` +
@@ -527,6 +532,11 @@ class TrainingRun {
     const { config, io, model } = this;
     const st = this.trainer.state()!;
     io.out(this.endLine(st));
+    const traffic = this.trainer.traffic;
+    if (this.ranks && traffic && traffic.steps > 0) {
+      io.out(`rnnlm: ${this.ranks.size} ranks exchanged ${(traffic.bytes / traffic.steps / 1e6).toFixed(3)} MB per step from each rank, ` +
+        `${(traffic.ms / traffic.steps).toFixed(2)} ms per step`);
+    }
     // The best epoch, from the history (which a checkpoint carries across a resume).
     const validated = this.history.filter((r): r is EpochRecord => r.type === 'epoch' && r.val_ppl !== undefined);
     const best = validated.length > 0 ? validated.reduce((b, r) => (r.val_ppl! < b.val_ppl! ? r : b)) : undefined;
