@@ -1,10 +1,11 @@
 'use strict';
 /**
  * `npm run bench [-- --quick] [-- --only=A,B] [-- --out=file.json]` (options parsed by node:util parseArgs; an unknown one is refused): every workload on every backend, each case
- * in a fresh process, with the machine, thread counts and shapes printed; the sgemm peak measured in the same run.
+ * in a fresh process, with the machine, thread counts and shapes printed; the sgemm peak measured in the same run;
+ * with Open MPI, workloads B, D, E and G on 2 mpirun ranks too (bytes and time of the exchanges per step).
  * Results: a table on stdout and JSON in bench/results/latest.json (or --out).
  */
-const { execFileSync } = require('node:child_process');
+const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
@@ -70,6 +71,19 @@ for (const workload of only) {
   }
 }
 
+// Across processes: the trainer's step on 2 mpirun ranks of 1 worker each, beside the same workload on 1 process (the
+// cases above), when the addon has MPI and mpirun is installed. As root, mpirun needs its two confirmations.
+const mpiEnv = { ...process.env, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' };
+const mpi = native && /^mpi: Open MPI/m.test(info) && spawnSync('mpirun', ['--version'], { env: mpiEnv }).status === 0;
+const ranked = [];
+if (mpi) {
+  for (const workload of only.filter((w) => ['B', 'D', 'E', 'G'].includes(w))) {
+    const line = execFileSync('mpirun', ['-np', '2', process.execPath, path.join(__dirname, 'case.js'), JSON.stringify({ workload, backend: 'native', ranks: true, quick })],
+      { encoding: 'utf8', env: mpiEnv, stdio: ['ignore', 'pipe', 'inherit'] });
+    ranked.push(JSON.parse(line.trim().split('\n').pop()));
+  }
+}
+
 // rnnlm prepare on a generated Zipf text (300,000 words, lines of 5-39 words), --vocab-size 100000.
 const prepareMb = quick ? 5 : 400;
 const text = path.join(os.tmpdir(), `rnnlm-bench-zipf-${prepareMb}mb.txt`);
@@ -99,6 +113,17 @@ for (const r of results) {
     `${r.peakGflops ? r.peakGflops.toFixed(1) : '-'} | ${r.peakGflops ? `${((100 * r.gflops) / r.peakGflops).toFixed(0)}%` : '-'} | ` +
     `${js ? `${(js.msPerIter / r.msPerIter).toFixed(1)}x` : '-'} |`);
 }
+if (ranked.length > 0) {
+  console.log('');
+  console.log('| workload | ranks x workers | BLAS threads | ms/iter | tokens/s | MB sent per step by each rank | exchange ms per step | vs 1 process, 2 workers |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const r of ranked) {
+    const one = results.find((x) => x.workload === r.workload && x.backend === 'native' && x.precision === 'fp32' && x.requested === 2);
+    console.log(`| ${r.workload} (${WORKLOADS[r.workload].label}) | ${r.ranks} x 1 | ${r.blasThreads} | ${pad(r.msPerIter.toFixed(1), 6)} | ` +
+      `${pad(Math.round(r.tokensPerS), 8)} | ${(r.bytesPerStep / 1e6).toFixed(3)} | ${r.exchangeMsPerStep.toFixed(2)} | ` +
+      `${one ? `${(one.msPerIter / r.msPerIter).toFixed(2)}x` : '-'} |`);
+  }
+}
 console.log('');
 console.log('| rnnlm prepare (Zipf text, --vocab-size 100000) | backend | MB | tokens | seconds | MB/s | peak RSS (MB) |');
 console.log('|---|---|---|---|---|---|---|');
@@ -106,5 +131,5 @@ for (const p of prepared) {
   console.log(`| ${path.basename(text)} | ${p.backend} | ${p.mb.toFixed(0)} | ${p.tokens} | ${p.seconds.toFixed(2)} | ${p.mbPerS.toFixed(0)} | ${p.maxRssMb.toFixed(0)} |`);
 }
 fs.mkdirSync(path.dirname(out), { recursive: true });
-fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), quick, info: info.trim().split('\n'), peak, peakAfter, results, prepared }, null, 2) + '\n');
+fs.writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), quick, info: info.trim().split('\n'), peak, peakAfter, results, ranked, prepared }, null, 2) + '\n');
 console.log(`\nresults: ${out}`);
