@@ -122,6 +122,8 @@ export class MpiExecutor implements StepExecutor {
   private readonly support: GradientSupport;
   /** The touched embedding rows, packed, then the loss: [rowCount * D + 1]. */
   private readonly packed: Float32Array;
+  /** The dense part of the model's gradient, summed in place. */
+  private readonly dense: Float32Array;
   private sumSquares = 0;
   /** Set by syncModel: the model holds every rank's rows, and steps need the rank's own back. */
   private holdsWhole = false;
@@ -139,6 +141,7 @@ export class MpiExecutor implements StepExecutor {
     this.whole = { count: 0, ids: new Int32Array(N * T) };
     this.support = new GradientSupport(model);
     this.packed = new Float32Array(Math.min(this.support.V, N * T) * this.support.D + 1);
+    this.dense = model.flatGrads.subarray(this.support.denseFrom);
     this.takeOwnRows();
     this.local = makeLocal(this.rows[1] - this.rows[0], this.rows[0]);
   }
@@ -158,13 +161,13 @@ export class MpiExecutor implements StepExecutor {
     h[1] = stop ? 1 : 0;
     for (let i = 0; i < xs.length; i++) h[2 + i] = xs[i];
     this.comm.allgather(h, this.gathered);
+    const g = this.gathered, ids = this.whole.ids;
     let count = 0, anyStop = false, at = 0;
     for (let k = 0; k < this.comm.size; k++) {
-      const g = this.gathered.subarray(k * L, (k + 1) * L);
-      count += g[0];
-      anyStop ||= g[1] !== 0;
-      const [r0, r1] = rankRows(this.N, k, this.comm.size);
-      for (let i = 0; i < (r1 - r0) * this.T; i++) this.whole.ids[at++] = g[2 + i];
+      count += g[k * L];
+      anyStop ||= g[k * L + 1] !== 0;
+      const rows = Math.floor(this.N / this.comm.size) + (k < this.N % this.comm.size ? 1 : 0);
+      for (let i = 0; i < rows * this.T; i++) ids[at++] = g[k * L + 2 + i];
     }
     this.whole.count = count;
     this.support.setIds(this.whole.ids);
@@ -177,8 +180,7 @@ export class MpiExecutor implements StepExecutor {
     const part = await this.local.step(xs, ts, iteration, where, this.whole);
     const start = performance.now();
     this.traffic.steps++;
-    const g = this.model.flatGrads, backend = this.model.backend;
-    const dense = g.subarray(this.support.denseFrom);
+    const backend = this.model.backend, dense = this.dense;
     const packed = this.packRows(part);
     const summedFloats = dense.length + packed.length;
     if (dense.length > 0) this.comm.sumOrdered(dense);
@@ -230,14 +232,18 @@ export class MpiExecutor implements StepExecutor {
   private packRows(loss: number): Float32Array {
     const { rows, rowCount, D } = this.support, g = this.model.flatGrads;
     const packed = this.packed.subarray(0, rowCount * D + 1);
-    for (let i = 0; i < rowCount; i++) packed.set(g.subarray(rows[i] * D, (rows[i] + 1) * D), i * D);
+    for (let i = 0; i < rowCount; i++) {
+      for (let j = 0, from = rows[i] * D, to = i * D; j < D; j++) packed[to + j] = g[from + j];
+    }
     packed[rowCount * D] = loss;
     return packed;
   }
 
   private unpackRows(packed: Float32Array): void {
     const { rows, rowCount, D } = this.support, g = this.model.flatGrads;
-    for (let i = 0; i < rowCount; i++) g.set(packed.subarray(i * D, (i + 1) * D), rows[i] * D);
+    for (let i = 0; i < rowCount; i++) {
+      for (let j = 0, to = rows[i] * D, from = i * D; j < D; j++) g[to + j] = packed[from + j];
+    }
   }
 
   private account(bytes: number, start: number): void {
