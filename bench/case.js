@@ -116,7 +116,7 @@ async function main() {
 async function acrossRanks(w, model, sgd, data) {
   const comm = rnnlm.mpiWorld();
   const cores = rnnlm.rankCores(comm);
-  const rows = rnnlm.rankRows(w.N, comm.rank, comm.size);
+  const rows = rnnlm.batchRows(w.N, comm.rank, comm.size);
   const batches = new rnnlm.BatchCutter(data.subarray(0, -1), data.subarray(1), w.N, w.T, rows);
   model.backend.setThreads(rnnlm.autoBlasThreads(model, rows[1] - rows[0], w.T, 1, cores));
   const executor = new rnnlm.MpiExecutor(model, w.N, w.T, comm, (n, offset) => new rnnlm.SerialExecutor(model, n, w.T, offset));

@@ -1,6 +1,6 @@
 /**
  * Data-parallel training across processes (MPI ranks started by mpirun, on one machine or many). Every rank holds
- * the whole model and takes its rows of every batch (rankRows: the same cut as the worker threads' slices); a step
+ * the whole model and takes its rows of every batch (batchRows: the cut of the worker threads' slices); a step
  * runs those rows on the rank's own executor (serial or worker threads), then the ranks sum their gradients and
  * losses, each element in rank order, so that every rank holds the same sum, applies the same update and keeps the
  * same weights. The numbers are those of one process up to the order of float sums.
@@ -18,7 +18,7 @@
  */
 import * as os from 'node:os';
 import { loadNativeBackend } from './backend/native';
-import { countTargets, type StepExecutor, type Traffic, type WholeBatch } from './executor';
+import { batchRows, countTargets, type StepExecutor, type Traffic, type WholeBatch } from './executor';
 import { GradientSupport } from './gradient';
 import type { LanguageModel } from './model';
 
@@ -98,13 +98,6 @@ export function rankCores(comm: Communicator): number {
   return usable < os.cpus().length ? usable : Math.max(1, Math.floor(usable / comm.localSize));
 }
 
-/** Rank k's rows [row0, row1) of an N-row batch over R ranks: the first N % R ranks take one row more. */
-export function rankRows(N: number, k: number, R: number): [number, number] {
-  const base = Math.floor(N / R), extra = N % R;
-  const row0 = k * base + Math.min(k, extra);
-  return [row0, row0 + base + (k < extra ? 1 : 0)];
-}
-
 /**
  * The step executor of one rank: `local` (over the rank's rows, its row 0 standing for batch row `rows[0]`) runs
  * the step, then the gradient and the loss are summed over the ranks. The model's recurrent state holds the rank's
@@ -134,7 +127,7 @@ export class MpiExecutor implements StepExecutor {
     if (N < comm.size) {
       throw new RangeError(`the batch has ${N} rows but there are ${comm.size} ranks: each rank needs a batch row (raise --batch-size or use fewer ranks)`);
     }
-    this.rows = rankRows(N, comm.rank, comm.size);
+    this.rows = batchRows(N, comm.rank, comm.size);
     this.maxRows = Math.ceil(N / comm.size);
     this.header = new Float64Array(2 + this.maxRows * T);
     this.gathered = new Float64Array(comm.size * this.header.length);
@@ -166,8 +159,8 @@ export class MpiExecutor implements StepExecutor {
     for (let k = 0; k < this.comm.size; k++) {
       count += g[k * L];
       anyStop ||= g[k * L + 1] !== 0;
-      const rows = Math.floor(this.N / this.comm.size) + (k < this.N % this.comm.size ? 1 : 0);
-      for (let i = 0; i < rows * this.T; i++) ids[at++] = g[k * L + 2 + i];
+      const [r0, r1] = batchRows(this.N, k, this.comm.size);
+      for (let i = 0; i < (r1 - r0) * this.T; i++) ids[at++] = g[k * L + 2 + i];
     }
     this.whole.count = count;
     this.support.setIds(this.whole.ids);
@@ -210,7 +203,7 @@ export class MpiExecutor implements StepExecutor {
     this.comm.allgather(send, recv);
     const whole = own.map(() => new Float32Array(this.N * H));
     for (let r = 0; r < R; r++) {
-      const [r0, r1] = rankRows(this.N, r, R);
+      const [r0, r1] = batchRows(this.N, r, R);
       whole.forEach((w, k) => w.set(recv.subarray((r * S + k) * slot, (r * S + k) * slot + (r1 - r0) * H), r0 * H));
     }
     this.model.setState(whole);

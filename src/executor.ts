@@ -51,6 +51,16 @@ export interface StepExecutor {
   close(): Promise<void>;
 }
 
+/**
+ * Part k's rows [row0, row1) of an N-row batch cut into `parts` (worker threads, or processes): the first N % parts
+ * parts take one row more.
+ */
+export function batchRows(N: number, k: number, parts: number): [number, number] {
+  const base = Math.floor(N / parts), extra = N % parts;
+  const row0 = k * base + Math.min(k, extra);
+  return [row0, row0 + base + (k < extra ? 1 : 0)];
+}
+
 /** The number of positions with a target (not -1) in ts. */
 export function countTargets(ts: Int32Array): number {
   let count = 0;

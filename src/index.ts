@@ -24,8 +24,8 @@ export {
 } from './model';
 export { DEFAULTS } from './defaults';
 export { SGD, clipGrads, clipScale, sgdStep } from './optimizer';
-export { SerialExecutor, countTargets, type StepExecutor, type WholeBatch, type Traffic } from './executor';
-export { MpiExecutor, mpiWorld, mpiFinalize, launchedByMpi, rankRows, rankCores, checkSameOnRanks, type Communicator } from './distributed';
+export { SerialExecutor, batchRows, countTargets, type StepExecutor, type WholeBatch, type Traffic } from './executor';
+export { MpiExecutor, mpiWorld, mpiFinalize, launchedByMpi, rankCores, checkSameOnRanks, type Communicator } from './distributed';
 export { FullHead, ClassHead, SampledHead, TreeHead, type OutputHead, type HeadSplit, type HeadKey } from './heads';
 export { PlateauSchedule, type PlateauOptions, type PlateauDecision } from './schedule';
 export { GradientSupport } from './gradient';

@@ -10,7 +10,8 @@ import { CELL_TYPES, LanguageModel, OUTPUT_TYPES, WEIGHT_INITS, type CellType, t
 import { SGD } from '../optimizer';
 import { autoWorkers } from '../parallel/engine';
 import { DEFAULTS } from '../defaults';
-import { checkSameOnRanks, launchedByMpi, mpiWorld, rankCores, rankRows, type Communicator } from '../distributed';
+import { checkSameOnRanks, launchedByMpi, mpiWorld, rankCores, type Communicator } from '../distributed';
+import { batchRows } from '../executor';
 import { PlateauSchedule } from '../schedule';
 import { evalPerplexity, RnnlmTrainer, TrainingInterruptedError, type EpochReport, type TrainerState } from '../trainer';
 import { loadWeightsInto, modelFromWeights, readWeights, saveWeights } from '../weights';
@@ -330,7 +331,7 @@ function trainingPairs(data: RunData, config: RunConfig, flags: TrainFlags, back
   if (ranks && ranks.size > batchSize) {
     throw new UsageError(`--batch-size ${batchSize} has fewer rows than the ${ranks.size} ranks: each rank needs a batch row`);
   }
-  const rows = ranks ? rankRows(batchSize, ranks.rank, ranks.size) : [0, batchSize];
+  const rows = ranks ? batchRows(batchSize, ranks.rank, ranks.size) : [0, batchSize];
   if (flags.workers !== 'auto' && flags.workers > rows[1] - rows[0]) {
     throw new UsageError(ranks
       ? `--workers ${flags.workers} exceeds the ${rows[1] - rows[0]} rows of --batch-size ${batchSize} that rank ${ranks.rank} of ${ranks.size} takes: each worker needs a batch row`

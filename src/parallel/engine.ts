@@ -25,7 +25,7 @@ import * as path from 'node:path';
 import { Piscina } from 'piscina';
 import type { LanguageModel } from '../model';
 import { GradientSupport } from '../gradient';
-import { countTargets, type StepExecutor, type WholeBatch } from '../executor';
+import { batchRows, countTargets, type StepExecutor, type WholeBatch } from '../executor';
 import { ARGS, COMMAND, CONTROL, argsSize, controlSize, failedIndex, partIndex, type ServeTask, type SharedF32 } from './protocol';
 import * as handlers from './worker';
 
@@ -162,14 +162,7 @@ export class ParallelEngine implements StepExecutor {
     }
     this.workers = opts.workers;
     this.rowOffset = opts.rowOffset ?? 0;
-    // Fixed row slices: the first N % workers slices get one row more.
-    const base = Math.floor(N / this.workers), extra = N % this.workers;
-    this.slices = [];
-    for (let k = 0, r = 0; k < this.workers; k++) {
-      const n = base + (k < extra ? 1 : 0);
-      this.slices.push([r, r + n]);
-      r += n;
-    }
+    this.slices = Array.from({ length: this.workers }, (_, k) => batchRows(N, k, this.workers));
     // Slice 0 writes straight into the model's gradients; the others into blocks that step() adds to them.
     const P = model.flatParams.length;
     const extraBlocks = new SharedArrayBuffer((this.workers - 1) * P * 4);
