@@ -6,7 +6,7 @@
  * without MPI, as if they never stopped; a killed rank ends the run within seconds and leaves a checkpoint that
  * resumes.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -27,7 +27,7 @@ interface RankResult { rank: number; size: number; workers: number; ppl: number[
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnlm-dist-'));
 
-function mpirun(np: number, args: string[], timeout = 120000): ReturnType<typeof spawnSync> {
+function mpirun(np: number, args: string[], timeout = 120000): SpawnSyncReturns<string> {
   return spawnSync('mpirun', ['-np', String(np), '--oversubscribe', process.execPath, ...args], { encoding: 'utf8', timeout, env });
 }
 
@@ -195,7 +195,7 @@ describeMpi('rnnlm train under mpirun', () => {
   });
 
   it('refuses ranks that would train on other data or from other weights', () => {
-    const mpmd = (a: string[], b: string[]): ReturnType<typeof spawnSync> => spawnSync('mpirun',
+    const mpmd = (a: string[], b: string[]): SpawnSyncReturns<string> => spawnSync('mpirun',
       ['--oversubscribe', '-np', '1', process.execPath, CLI, 'train', ...a, ':', '-np', '1', process.execPath, CLI, 'train', ...b],
       { encoding: 'utf8', timeout: 60000, env });
     let r = mpmd(['--corpus-size', '2000'], ['--corpus-size', '3000']);
