@@ -322,6 +322,7 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
                              InstanceMethod("mpiInit", &RnnlmAddon::MpiInit),
                              InstanceMethod("mpiSumOrdered", &RnnlmAddon::MpiSumOrdered),
                              InstanceMethod("mpiAllgather", &RnnlmAddon::MpiAllgather),
+                             InstanceMethod("mpiSetTimeout", &RnnlmAddon::MpiSetTimeout),
                              InstanceMethod("mpiFinalize", &RnnlmAddon::MpiFinalize),
                              InstanceValue("WordCounter", WordCounterWrap::Define(env)),
                          });
@@ -967,6 +968,15 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     if (n == 0) return info.Env().Undefined();
     const std::string err = rnnlm::mpi_allgather(send, a.Mul("send bytes", n, 8), recv);
     if (!err.empty()) throw Napi::Error::New(info.Env(), err);
+    return info.Env().Undefined();
+  }
+
+  // mpiSetTimeout(seconds): how long a collective call waits for the other ranks before it throws.
+  Value MpiSetTimeout(const CallbackInfo& info) {
+    Args a(info, "mpiSetTimeout", 1);
+    const double seconds = a.Finite(0, "seconds");
+    if (!(seconds > 0)) a.RangeErr("Expected positive number for seconds but received " + info[0].ToString().Utf8Value());
+    rnnlm::mpi_set_timeout(seconds);
     return info.Env().Undefined();
   }
 

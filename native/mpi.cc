@@ -5,6 +5,9 @@
 #define OMPI_SKIP_MPICXX 1
 #include <mpi.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <vector>
 
 namespace rnnlm {
@@ -13,6 +16,13 @@ namespace {
 
 bool g_started = false;
 int g_rank = 0, g_size = 1;
+// How long a collective call may wait for the other ranks before it gives up (mpi_set_timeout).
+double g_timeout_s = 60;
+// Set when a collective call gave up waiting: its request is still pending, so MPI is not called again.
+bool g_abandoned = false;
+// A copy of the world for the messages that find out which ranks stopped answering (missing_ranks), apart from
+// the collective calls that may still be pending.
+MPI_Comm g_probe = MPI_COMM_NULL;
 
 // Open MPI loads its components with dlopen and needs libmpi's symbols global, but Node opened this addon (and
 // with it libmpi) with RTLD_LOCAL: open libmpi again, RTLD_GLOBAL, before MPI_Init.
@@ -30,9 +40,65 @@ std::string error_text(int code) {
   return std::string(text, static_cast<size_t>(length));
 }
 
+// After a call timed out: every rank still running times out too and sends each other rank a message; the ranks
+// whose message does not come within a grace period are the ones that stopped or cannot be reached. "rank 1" or
+// "ranks 1, 3", or "" when every rank answered.
+std::string missing_ranks(double grace_s) {
+  const int R = g_size;
+  std::vector<int> heard(R, -1), token(R, g_rank);
+  std::vector<MPI_Request> receives(R, MPI_REQUEST_NULL);
+  for (int r = 0; r < R; r++) {
+    if (r == g_rank) continue;
+    MPI_Request send;
+    MPI_Isend(&token[r], 1, MPI_INT, r, 0, g_probe, &send);
+    MPI_Request_free(&send);
+    MPI_Irecv(&heard[r], 1, MPI_INT, r, 0, g_probe, &receives[r]);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(grace_s);
+  int done = 0;
+  while (!done && std::chrono::steady_clock::now() < deadline) MPI_Testall(R, receives.data(), &done, MPI_STATUSES_IGNORE);
+  std::string names;
+  int count = 0;
+  for (int r = 0; r < R; r++) {
+    if (r == g_rank || heard[r] == r) continue;
+    names += (count++ > 0 ? ", " : "") + std::to_string(r);
+  }
+  return count == 0 ? "" : (count == 1 ? "rank " : "ranks ") + names;
+}
+
+// Waits for the requests, giving up after g_timeout_s: a rank that stopped or a network that went down must end
+// the run (the caller reports it and leaves; mpirun then stops every rank) rather than hang it. The error names
+// the ranks that did not answer.
+std::string wait_all(int count, MPI_Request* requests, const char* what) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(g_timeout_s);
+  for (unsigned polls = 0;; polls++) {
+    int done = 0;
+    const int rc = MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE);
+    if (rc != MPI_SUCCESS) return std::string(what) + " failed: " + error_text(rc);
+    if (done) return "";
+    if (polls % 1024 == 0 && std::chrono::steady_clock::now() > deadline) {
+      g_abandoned = true;
+      const std::string missing = missing_ranks(std::min(10.0, g_timeout_s));
+      char seconds[32];
+      snprintf(seconds, sizeof seconds, "%g", g_timeout_s);
+      if (missing.empty()) return std::string(what) + ": no answer from the other ranks for " + seconds + " s";
+      return missing + " did not answer for " + seconds + " s (stopped, or the network to it is down)";
+    }
+  }
+}
+
+// Why no collective call can be made now, or "".
+std::string unusable() {
+  if (!g_started) return "MPI is not started (mpiInit first)";
+  if (g_abandoned) return "MPI stopped at an earlier call that the other ranks did not answer";
+  return "";
+}
+
 }  // namespace
 
 bool mpi_available() { return true; }
+
+void mpi_set_timeout(double seconds) { g_timeout_s = seconds; }
 
 std::string mpi_version() {
   char text[MPI_MAX_LIBRARY_VERSION_STRING];
@@ -53,6 +119,7 @@ std::string mpi_init(int* rank, int* size) {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+    MPI_Comm_dup(MPI_COMM_WORLD, &g_probe);
     g_started = true;
   }
   *rank = g_rank;
@@ -65,7 +132,7 @@ std::string mpi_init(int* rank, int* size) {
 // receives 2 (R - 1) / R of the array (a gather of every array would be R - 1 times it), and the order of the sum
 // is fixed, so the bits do not depend on the network or on which rank owns which chunk.
 std::string mpi_sum_ordered(float* data, int64_t n) {
-  if (!g_started) return "MPI is not started (mpiInit first)";
+  if (const std::string why = unusable(); !why.empty()) return why;
   if (n == 0 || g_size == 1) return "";
   if (n > INT32_MAX) return "more floats than one MPI call carries (2^31 - 1)";
   const int R = g_size;
@@ -80,35 +147,43 @@ std::string mpi_sum_ordered(float* data, int64_t n) {
   for (int r = 0; r < R; r++) recvDispls[r] = r * mine;
   static std::vector<float> pieces;
   pieces.resize(static_cast<size_t>(mine) * static_cast<size_t>(R));
-  int rc = MPI_Alltoallv(data, counts.data(), displs.data(), MPI_FLOAT, pieces.data(), recvCounts.data(),
-                         recvDispls.data(), MPI_FLOAT, MPI_COMM_WORLD);
-  if (rc != MPI_SUCCESS) return "MPI_Alltoallv failed: " + error_text(rc);
+  MPI_Request request;
+  int rc = MPI_Ialltoallv(data, counts.data(), displs.data(), MPI_FLOAT, pieces.data(), recvCounts.data(),
+                          recvDispls.data(), MPI_FLOAT, MPI_COMM_WORLD, &request);
+  if (rc != MPI_SUCCESS) return "MPI_Ialltoallv failed: " + error_text(rc);
+  std::string err = wait_all(1, &request, "MPI_Ialltoallv");
+  if (!err.empty()) return err;
   float* chunk = data + displs[g_rank];
   for (int i = 0; i < mine; i++) {
     float s = pieces[static_cast<size_t>(i)];
     for (int r = 1; r < R; r++) s += pieces[static_cast<size_t>(r) * static_cast<size_t>(mine) + static_cast<size_t>(i)];
     chunk[i] = s;
   }
-  rc = MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, counts.data(), displs.data(), MPI_FLOAT, MPI_COMM_WORLD);
-  if (rc != MPI_SUCCESS) return "MPI_Allgatherv failed: " + error_text(rc);
-  return "";
+  rc = MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, counts.data(), displs.data(), MPI_FLOAT, MPI_COMM_WORLD,
+                       &request);
+  if (rc != MPI_SUCCESS) return "MPI_Iallgatherv failed: " + error_text(rc);
+  return wait_all(1, &request, "MPI_Iallgatherv");
 }
 
 std::string mpi_allgather(const void* send, int64_t bytes, void* recv) {
-  if (!g_started) return "MPI is not started (mpiInit first)";
+  if (const std::string why = unusable(); !why.empty()) return why;
   if (bytes > INT32_MAX) return "more bytes than one MPI call carries (2^31 - 1)";
-  const int rc = MPI_Allgather(send, static_cast<int>(bytes), MPI_BYTE, recv, static_cast<int>(bytes), MPI_BYTE, MPI_COMM_WORLD);
-  if (rc != MPI_SUCCESS) return "MPI_Allgather failed: " + error_text(rc);
-  return "";
+  MPI_Request request;
+  const int rc = MPI_Iallgather(send, static_cast<int>(bytes), MPI_BYTE, recv, static_cast<int>(bytes), MPI_BYTE,
+                                MPI_COMM_WORLD, &request);
+  if (rc != MPI_SUCCESS) return "MPI_Iallgather failed: " + error_text(rc);
+  return wait_all(1, &request, "MPI_Iallgather");
 }
 
 int mpi_size() { return g_started ? g_size : 0; }
 
 void mpi_finalize() {
-  if (!g_started) return;
+  if (!g_started || g_abandoned) return;
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (!finalized) MPI_Finalize();
+  if (finalized) return;
+  if (g_probe != MPI_COMM_NULL) MPI_Comm_free(&g_probe);
+  MPI_Finalize();
 }
 
 }  // namespace rnnlm
@@ -123,6 +198,7 @@ std::string mpi_init(int*, int*) { return "this rnnlm was built without MPI (ins
 std::string mpi_sum_ordered(float*, int64_t) { return "this rnnlm was built without MPI"; }
 std::string mpi_allgather(const void*, int64_t, void*) { return "this rnnlm was built without MPI"; }
 int mpi_size() { return 0; }
+void mpi_set_timeout(double) {}
 void mpi_finalize() {}
 
 }  // namespace rnnlm

@@ -23,6 +23,9 @@ std::string mpi_sum_ordered(float* data, int64_t n);
 // Every rank's `bytes` bytes of `send`, one after the other in rank order, into recv (size * bytes bytes).
 std::string mpi_allgather(const void* send, int64_t bytes, void* recv);
 
+// How long a collective call waits for the other ranks before it returns an error (default 60 s).
+void mpi_set_timeout(double seconds);
+
 // The number of ranks once started (0 before).
 int mpi_size();
 

@@ -42,13 +42,15 @@ export function launchedByMpi(env: { readonly [name: string]: string | undefined
 let world: Communicator | undefined;
 
 /**
- * MPI's world of ranks through the native addon (started once per process). Throws with the reason when the addon
- * is not loaded or was built without MPI.
+ * MPI's world of ranks through the native addon (started once per process). A collective call that waits more than
+ * `timeoutS` seconds for the other ranks throws, and MPI is not used again: the process should leave, and mpirun
+ * then ends the others. Throws with the reason when the addon is not loaded or was built without MPI.
  */
-export function mpiWorld(): Communicator {
-  if (world) return world;
+export function mpiWorld(timeoutS = 60): Communicator {
   const addon = loadNativeBackend().addon;
   if (!addon) throw new Error('training across processes needs the native addon, which did not load');
+  addon.mpiSetTimeout(timeoutS);
+  if (world) return world;
   const [rank, size] = addon.mpiInit();
   world = {
     rank, size, localSize: Math.max(1, Number(process.env.OMPI_COMM_WORLD_LOCAL_SIZE) || 1),

@@ -185,6 +185,23 @@ describeMpi('rnnlm train under mpirun', () => {
     expect(r.out).toMatch(/^\| epoch 4 \| perplexity/m);
   });
 
+  it('ends the run within seconds when a rank stops answering, naming it', async () => {
+    const run = startRun(3, [...args, '--max-epoch', '50', '--exchange-timeout', '2'], /\| epoch 1 \| iter 101 \//);
+    await run.reached;
+    const rank1 = rankPid(run.child.pid!, '1');
+    process.kill(rank1, 'SIGSTOP');
+    const stoppedAt = performance.now();
+    const code = await run.exited;
+    // The timeout, then as long again for the ranks that still answer to find each other.
+    expect(performance.now() - stoppedAt).toBeLessThan(15000);
+    expect(code).not.toBe(0);
+    expect(run.output()).toMatch(/^rnnlm: rank 1 did not answer for 2 s \(stopped, or the network to it is down\)$/m);
+    expect(run.output()).toMatch(/^\[rank 2\] rnnlm: rank 1 did not answer for 2 s/m);
+    // mpirun ends the stopped rank too (SIGKILL reaches a stopped process), a moment after it exits.
+    for (let i = 0; i < 50 && isRunning(rank1); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(isRunning(rank1)).toBe(false);
+  });
+
   it('refuses a batch with fewer rows than ranks, and workers beyond a rank\'s rows', () => {
     let r = mpirun(3, [CLI, 'train', '--batch-size', '2']);
     expect(r.status).not.toBe(0);
@@ -219,6 +236,16 @@ function rankPid(root: number, rank: string): number {
     if (children !== '') queue.push(...children.split(/\s+/).map(Number));
   }
   throw new Error(`no process of rank ${rank} under ${root}`);
+}
+
+/** Whether process `pid` still exists (mpirun ends the ranks of a job that failed, stopped ones included). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function readOr(file: string): string {

@@ -30,7 +30,9 @@ const [rank, size] = a.mpiInit();
 const data = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i * 7.1 + rank * 1.3) * 10 ** (rank - 2));
 const mine = Array.from(data);
 a.mpiSumOrdered(data);
-require('node:fs').writeFileSync(${JSON.stringify(dir)} + '/rank' + rank + '.json', JSON.stringify({ rank, size, mine, sum: Array.from(data) }));
+const gathered = new Float64Array(2 * size);
+a.mpiAllgather(Float64Array.from([rank, rank * 0.5 - 1e-300]), gathered);
+require('node:fs').writeFileSync(${JSON.stringify(dir)} + '/rank' + rank + '.json', JSON.stringify({ rank, size, mine, sum: Array.from(data), gathered: Array.from(gathered) }));
 a.mpiFinalize();
 `);
 
@@ -48,9 +50,20 @@ a.mpiFinalize();
     for (const o of out) expect(o.sum).toEqual(expected);
   });
 
+  it('gathers every rank\'s doubles in rank order, bit for bit', () => {
+    for (const k of [0, 1, 2]) {
+      const o = JSON.parse(fs.readFileSync(path.join(dir, `rank${k}.json`), 'utf8')) as { gathered: number[] };
+      expect(o.gathered).toEqual([0, -1e-300, 1, 0.5 - 1e-300, 2, 1 - 1e-300]);
+    }
+  });
+
   it('checks its argument, and refuses to sum before MPI starts', () => {
     const a = loadNativeBackend().addon!;
     expect(() => a.mpiSumOrdered(new Float64Array(3) as unknown as Float32Array)).toThrow('Expected Float32Array for data but received Float64Array of length 3');
     expect(() => a.mpiSumOrdered(Float32Array.from([1]))).toThrow('MPI is not started');
+    expect(() => a.mpiAllgather(new Float64Array(1), new Float64Array(1))).toThrow('MPI is not started');
+    expect(() => a.mpiSetTimeout(0)).toThrow('Expected positive number for seconds but received 0');
+    expect(() => a.mpiSetTimeout(Number.NaN)).toThrow('Expected finite number for seconds');
+    expect(() => a.mpiSetTimeout('5' as unknown as number)).toThrow('Expected number for seconds but received string');
   });
 });

@@ -34,6 +34,7 @@ export interface NativeAddon extends Omit<Backend, 'name' | 'precision' | 'bf16E
   mpiInit(): [number, number];
   mpiSumOrdered(data: Float32Array): void;
   mpiAllgather(send: Float64Array, recv: Float64Array): void;
+  mpiSetTimeout(seconds: number): void;
   mpiFinalize(): void;
 }
 

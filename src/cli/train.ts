@@ -66,6 +66,7 @@ export interface TrainFlags {
   evalBatchSize: number;
   evalTimeSize: number;
   maxIters?: number;
+  exchangeTimeout: number;
   fullVocab?: boolean;
   minImprovement: number;
   earlyStop?: boolean;
@@ -112,7 +113,7 @@ export const PRESETS = {
 export type PresetName = keyof typeof PRESETS;
 
 /** The flags that may accompany --resume; everything else comes from the checkpoint. */
-const RESUME_FLAGS = new Set(['resume', 'maxEpoch', 'backend', 'workers', 'blasThreads', 'dataDir', 'checkpoint', 'maxIters']);
+const RESUME_FLAGS = new Set(['resume', 'maxEpoch', 'backend', 'workers', 'blasThreads', 'dataDir', 'checkpoint', 'maxIters', 'exchangeTimeout']);
 
 function fileSize(file: string): number {
   try {
@@ -214,7 +215,7 @@ function checkOutputs(outputs: [string, string | undefined][]): void {
 /** `rnnlm train`: a new run from flags, or a run resumed from a checkpoint. */
 export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): Promise<void> {
   const ckpt = flags.resume !== undefined ? readCheckpoint(flags.resume) : undefined;
-  const ranks = launchedByMpi() ? mpiWorld() : undefined;
+  const ranks = launchedByMpi() ? mpiWorld(flags.exchangeTimeout) : undefined;
   const writes = !ranks || ranks.rank === 0;
   const config = rankConfig(ckpt ? resumedConfig(flags, explicit, ckpt) : newRunConfig(flags, explicit), ranks);
   if (ckpt && ckpt.trainer.epoch > config.maxEpoch) {
@@ -660,6 +661,7 @@ export function trainCommand(run: (flags: TrainFlags, explicit: Set<string>) => 
     .option('--blas-threads <n>', 'OpenBLAS threads while training with workers (default: cores / workers)', positiveInt)
     .option('--data-dir <dir>', 'folder with ptb.{train,valid,test}.txt (default: $PTB_DIR, else ~/.cache/rnnlm/ptb)')
     .option('--max-iters <n>', 'stop after n iterations: a quick check that a recipe trains', positiveInt)
+    .option('--exchange-timeout <s>', 'under mpirun: seconds a rank waits for the others at an exchange before it ends the run (a rank stopped, or the network is down)', positiveNumber, 60)
     .addHelpText('after', `
 Examples:
   $ rnnlm train                                  # the seed configuration: 1000 tokens, 100 epochs
