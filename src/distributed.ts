@@ -14,7 +14,7 @@
  * the summed bytes; the exchange before the step sends a rank's R - 1 times to the others.
  *
  * MPI belongs to the process: only the main thread calls it. A rank that dies ends the job: mpirun stops every
- * other rank.
+ * other rank. A rank that stops answering makes the others' calls give up after mpiWorld's timeout, naming it.
  */
 import * as os from 'node:os';
 import { loadNativeBackend } from './backend/native';
@@ -127,7 +127,7 @@ export class MpiExecutor implements StepExecutor {
   constructor(private readonly model: LanguageModel, readonly N: number, readonly T: number, private readonly comm: Communicator,
     makeLocal: (rows: number, rowOffset: number) => StepExecutor) {
     if (N < comm.size) {
-      throw new RangeError(`the batch has ${N} rows but there are ${comm.size} ranks: each rank needs a batch row (raise --batch-size or use fewer ranks)`);
+      throw new RangeError(`the batch has ${N} rows but there are ${comm.size} ranks: each rank needs a batch row`);
     }
     this.rows = batchRows(N, comm.rank, comm.size);
     this.maxRows = Math.ceil(N / comm.size);
@@ -230,7 +230,7 @@ export class MpiExecutor implements StepExecutor {
     for (let i = 0; i < rowCount; i++) {
       for (let j = 0, from = rows[i] * D, to = i * D; j < D; j++) packed[to + j] = g[from + j];
     }
-    packed[rowCount * D] = loss;
+    packed[rowCount * D] = loss; // summed as a float32: the loss to 7 digits
     return packed;
   }
 

@@ -43,6 +43,37 @@ describe('BatchCutter', () => {
   });
 });
 
+describe('BatchCutter over some rows (one process of a data-parallel run)', () => {
+  it('cuts those rows of every batch, as the whole cutter does, across epochs', () => {
+    const x = Int32Array.from({ length: 999 }, (_, i) => (i * 7919) % 418), t = Int32Array.from(x, (v) => (v + 1) % 418);
+    const whole = new BatchCutter(x, t, 10, 5), part = new BatchCutter(x, t, 10, 5, [3, 7]);
+    for (let k = 0; k < 3 * Math.floor(999 / 50); k++) {
+      whole.next();
+      part.next();
+      expect(Array.from(part.xs)).toEqual(Array.from(whole.xs.subarray(15, 35)));
+      expect(Array.from(part.ts)).toEqual(Array.from(whole.ts.subarray(15, 35)));
+    }
+    expect(part.timeIdx).toBe(whole.timeIdx);
+  });
+
+  it('reads only its rows\' stretches of the corpus', () => {
+    const length = 1_000_000, N = 10, T = 5, iters = 50, jump = Math.floor(length / N);
+    const reads: [number, number][] = [];
+    const source = { length, read: (start: number, out: Int32Array) => { reads.push([start, start + out.length]); out.fill(1); } };
+    const cutter = new BatchCutter(source, source, N, T, [3, 7]);
+    for (let k = 0; k < iters; k++) cutter.next();
+    expect(reads.length).toBeGreaterThan(0);
+    for (const [from, to] of reads) {
+      const row = Math.floor(from / jump);
+      expect(row).toBeGreaterThanOrEqual(3);
+      expect(row).toBeLessThan(7);
+      // A window of at most 4096 ids from where the row has got to.
+      expect(from).toBeLessThanOrEqual(row * jump + iters * T);
+      expect(to - from).toBeLessThanOrEqual(4096);
+    }
+  });
+});
+
 describe('evalPerplexity', () => {
   it("walks the corpus as the book's eval_perplexity and is exp(mean window loss)", () => {
     const V = 13, N = 2, T = 3;
