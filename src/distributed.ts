@@ -26,8 +26,9 @@ import type { LanguageModel } from './model';
 export interface Communicator {
   readonly rank: number;
   readonly size: number;
-  /** Ranks on this machine, which share its cores. */
+  /** Ranks on this machine, which share its cores and its files, and this rank's number among them. */
   readonly localSize: number;
+  readonly localRank: number;
   /** Every rank's `send` into recv (size * send.length floats), in rank order. */
   allgather(send: Float64Array, recv: Float64Array): void;
   /** data summed over the ranks in place, each element added in rank order: the same bits on every rank. */
@@ -54,6 +55,7 @@ export function mpiWorld(timeoutS = 60): Communicator {
   const [rank, size] = addon.mpiInit();
   world = {
     rank, size, localSize: Math.max(1, Number(process.env.OMPI_COMM_WORLD_LOCAL_SIZE) || 1),
+    localRank: Number(process.env.OMPI_COMM_WORLD_LOCAL_RANK) || 0,
     allgather: (send, recv) => addon.mpiAllgather(send, recv),
     sumOrdered: (data) => addon.mpiSumOrdered(data),
   };
@@ -81,6 +83,19 @@ export function checkSameOnRanks(comm: Communicator, values: Record<string, numb
       if (!Object.is(theirs, first)) throw new RangeError(`rank ${r} has ${name} ${theirs} but rank 0 has ${first}: ${advice}`);
     });
   }
+}
+
+/**
+ * Runs `fn` on the first rank of each machine, then on the others: what it writes to the machine's files (a
+ * prepared dataset in the cache, a downloaded corpus) is there when the others run it, instead of every rank
+ * writing it at once. Every rank calls it.
+ */
+export async function machineFirst<T>(comm: Communicator, fn: () => Promise<T>): Promise<T> {
+  const barrier = (): void => comm.allgather(new Float64Array(1), new Float64Array(comm.size));
+  if (comm.localRank !== 0) barrier();
+  const result = await fn();
+  if (comm.localRank === 0) barrier();
+  return result;
 }
 
 /** A 32-bit checksum of the floats' bits (the same weights give the same number on every machine). */

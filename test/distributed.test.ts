@@ -202,6 +202,23 @@ describeMpi('rnnlm train under mpirun', () => {
     expect(isRunning(rank1)).toBe(false);
   });
 
+  it('prepares a --text once per machine: the first rank fills the cache, the others read it', () => {
+    const text = path.join(tmp, 'own.txt'), cache = path.join(tmp, 'cache');
+    const words = Array.from({ length: 300 }, (_, i) => `w${i}`);
+    let s = 1;
+    const lines = Array.from({ length: 400 }, () => Array.from({ length: 12 }, () => {
+      s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+      return words[Math.floor(((s >>> 8) / 16777216) ** 2 * words.length)];
+    }).join(' '));
+    fs.writeFileSync(text, lines.join('\n') + '\n');
+    const r = spawnSync('mpirun', ['-np', '2', '--oversubscribe', '-x', 'XDG_CACHE_HOME', process.execPath, CLI, 'train', '--text', text, '--max-epoch', '2'],
+      { encoding: 'utf8', timeout: 60000, env: { ...env, XDG_CACHE_HOME: cache } });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^rnnlm: corpus .*own\.txt, 5200 tokens, .*2 ranks \(MPI\)/m);
+    expect(fs.readdirSync(path.join(cache, 'rnnlm', 'datasets'))).toHaveLength(1);
+  });
+
   it('refuses a batch with fewer rows than ranks, and workers beyond a rank\'s rows', () => {
     let r = mpirun(3, [CLI, 'train', '--batch-size', '2']);
     expect(r.status).not.toBe(0);

@@ -10,7 +10,7 @@ import { CELL_TYPES, LanguageModel, OUTPUT_TYPES, WEIGHT_INITS, type CellType, t
 import { SGD } from '../optimizer';
 import { autoWorkers } from '../parallel/engine';
 import { DEFAULTS } from '../defaults';
-import { checkSameOnRanks, launchedByMpi, mpiWorld, rankCores, type Communicator } from '../distributed';
+import { checkSameOnRanks, launchedByMpi, machineFirst, mpiWorld, rankCores, type Communicator } from '../distributed';
 import { batchRows } from '../executor';
 import { PlateauSchedule } from '../schedule';
 import { evalPerplexity, RnnlmTrainer, TrainingInterruptedError, type EpochReport, type TrainerState } from '../trainer';
@@ -232,7 +232,8 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   }
   // --init weights are read first: their output layer decides how the data is numbered.
   const initWeights = !ckpt && flags.init !== undefined ? readWeights(flags.init) : undefined;
-  const data = await runData(config, flags, io, backend, (initWeights?.config ?? ckpt?.weights.config ?? config).output === 'class');
+  const load = (): Promise<RunData> => runData(config, flags, io, backend, (initWeights?.config ?? ckpt?.weights.config ?? config).output === 'class');
+  const data = ranks ? await machineFirst(ranks, load) : await load();
   if (ckpt && data.fingerprint !== ckpt.config.fingerprint) {
     throw new UsageError(`${flags.resume} was made on other training data than ${data.describe} now holds`);
   }
