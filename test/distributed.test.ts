@@ -32,9 +32,9 @@ function mpirun(np: number, args: string[], timeout = 120000): SpawnSyncReturns<
 }
 
 /** A fit in one process and on `np` ranks: every rank's result, and the one process's. */
-function fitBoth(name: string, job: object, np = 2): { one: RankResult; ranks: RankResult[] } {
+function fitBoth(name: string, job: { fit: object }, np = 2, oneProcess: object = {}): { one: RankResult; ranks: RankResult[] } {
   const out = path.join(tmp, name);
-  const single = spawnSync(process.execPath, [FIT, JSON.stringify({ ...job, out: `${out}-one` })], { encoding: 'utf8', env });
+  const single = spawnSync(process.execPath, [FIT, JSON.stringify({ ...job, fit: { ...job.fit, ...oneProcess }, out: `${out}-one` })], { encoding: 'utf8', env });
   expect(single.stderr).toBe('');
   const r = mpirun(np, [FIT, JSON.stringify({ ...job, out })]);
   expect(r.stderr).not.toMatch(/Error/);
@@ -73,6 +73,16 @@ describeMpi('mpirun: R ranks give the numbers of one process', () => {
     expectClose('epoch perplexities', ranks[0].ppl, one.ppl, 1e-6);
     expectClose('weights', ranks[0].params, one.params, 1e-5);
     ranks[0].state.forEach((s, k) => expectClose(`state ${k}`, s, one.state[k], 1e-5));
+  });
+
+  it('with bf16 products, as one process whose 2 workers take the same rows', () => {
+    // bf16 rounds each product's operands, so it follows the row split: one process on 2 workers cuts the batch as
+    // 2 ranks do, and only the order of the float32 sums differs.
+    const job = { model: { ...base, cell: 'lstm', output: 'full' }, precision: 'bf16', corpus: { length: 3000, vocab: V, seed: 11 }, fit: { batchSize: 8, timeSize: 6, maxEpoch: 2, maxGrad: 1, workers: 1 } };
+    const { one, ranks } = fitBoth('bf16', job, 2, { workers: 2 });
+    expect(ranks[1].params).toEqual(ranks[0].params);
+    expectClose('losses', ranks[0].losses, one.losses, 1e-6);
+    expectClose('weights', ranks[0].params, one.params, 1e-6);
   });
 
   it('sends the dense gradient and only the embedding rows a step touches', () => {

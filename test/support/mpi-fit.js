@@ -1,6 +1,6 @@
 /**
  * One rank of a data-parallel fit (or the whole fit when not under mpirun), for test/distributed.test.ts. Its
- * argument is a JSON job: { model: ModelConfig, fit: FitOptions, corpus: { length, vocab, seed }, out }. It writes
+ * argument is a JSON job: { model: ModelConfig, fit: FitOptions, corpus: { length, vocab, seed }, precision?, out }. It writes
  * `${out}.${rank}.json` (or `${out}.json` alone): the epochs' perplexities, the weights, the recurrent state and the
  * bytes and steps of the collectives.
  */
@@ -25,7 +25,7 @@ function corpus({ length, vocab, seed }) {
 
 async function run(job) {
   const ranks = launchedByMpi() ? mpiWorld() : undefined;
-  const model = new LanguageModel(job.model, { backend: resolveBackend('native'), seed: 3 });
+  const model = new LanguageModel(job.model, { backend: resolveBackend('native', job.precision ?? 'fp32'), seed: 3 });
   const trainer = new RnnlmTrainer(model, new SGD(job.lr ?? 0.5));
   const ids = corpus(job.corpus);
   const steps = [];
