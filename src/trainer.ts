@@ -318,7 +318,7 @@ export class RnnlmTrainer {
     };
     const v = opts.validation;
     if (v) {
-      report.valPpl = evalPerplexity(model, v.corpus, v.batchSize, v.timeSize); // on its own state
+      report.valPpl = evalPerplexity(model, v.corpus, v.batchSize, v.timeSize, undefined, opts.ranks); // on its own state
       const decision = v.schedule?.observe(report.valPpl, optimizer.lr);
       if (decision) {
         optimizer.lr = decision.lr;
@@ -483,10 +483,12 @@ class DivergenceWatch {
 /**
  * Perplexity of a model over a whole corpus, as the book's eval_perplexity: from a fresh state, [batchSize, timeSize]
  * windows walk the corpus in order, and ppl = exp(mean window loss). Runs on the model's evaluator (shared
- * weights, its own state, no dropout), so the model's training state is not touched.
+ * weights, its own state, no dropout), so the model's training state is not touched. With `ranks` (every rank
+ * calling it alike), each rank evaluates its rows of every window (batchRows) and the loss sums are added in rank
+ * order: the same perplexity on every rank, in 1/R of the time.
  */
 export function evalPerplexity(model: LanguageModel, corpus: Int32Array | TokenSource, batchSize: number = DEFAULTS.evalBatchSize, timeSize: number = DEFAULTS.evalTimeSize,
-  onProgress?: (iter: number, iters: number) => void): number {
+  onProgress?: (iter: number, iters: number) => void, ranks?: Communicator): number {
   checkPositiveInt('batchSize', batchSize);
   checkPositiveInt('timeSize', timeSize);
   const source = tokenSource(corpus);
@@ -496,21 +498,34 @@ export function evalPerplexity(model: LanguageModel, corpus: Int32Array | TokenS
     throw new RangeError(`batchSize * timeSize (${batchSize * timeSize}) exceeds the corpus of ${size} tokens`);
   }
   checkIdRange(source, model.vocabSize);
+  // Ranks split the rows when each can have one; otherwise every rank evaluates all of them.
+  const split = ranks !== undefined && ranks.size > 1 && ranks.size <= batchSize;
+  const rows = split ? batchRows(batchSize, ranks.rank, ranks.size) : [0, batchSize] as [number, number];
+  const n = rows[1] - rows[0];
   // The book's eval_perplexity reads row i from i * floor((size - 1) / N), inputs and targets one apart, advancing T
   // per iteration: the training batches' cut over the corpus and the corpus shifted by one (it never wraps here).
-  const batches = new BatchCutter(sliceSource(source, 0, size - 1), sliceSource(source, 1, size - 1), batchSize, timeSize);
+  const batches = new BatchCutter(sliceSource(source, 0, size - 1), sliceSource(source, 1, size - 1), batchSize, timeSize, rows);
   const evaluator = model.evaluator();
   evaluator.resetState();
+  // The sum of the windows' mean losses (each the mean over this process's rows, weighted by them when split).
   let total = 0;
   for (let iter = 0; iter < maxIters; iter++) {
     batches.next();
-    total += evaluator.forward(batches.xs, batches.ts, batchSize, timeSize);
+    const loss = evaluator.forward(batches.xs, batches.ts, n, timeSize);
+    total += split ? loss * n : loss;
     onProgress?.(iter + 1, maxIters);
   }
   evaluator.resetState();
-  const ppl = Math.exp(total / maxIters);
+  const ppl = Math.exp(split ? sumOverRanks(ranks, total) / (batchSize * maxIters) : total / maxIters);
   if (!Number.isFinite(ppl)) {
     throw new RangeError(`the model's scores are not finite (NaN or overflow): its weights give a perplexity of ${ppl}`);
   }
   return ppl;
+}
+
+/** x summed over the ranks in rank order (the same double on every rank). */
+function sumOverRanks(ranks: Communicator, x: number): number {
+  const all = new Float64Array(ranks.size);
+  ranks.allgather(Float64Array.of(x), all);
+  return all.reduce((a, b) => a + b, 0);
 }

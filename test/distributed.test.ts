@@ -23,7 +23,7 @@ const env = { ...process.env, PTB_DIR, OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_R
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { corpus } = require(FIT) as { corpus: (c: { length: number; vocab: number; seed: number }) => Int32Array };
 
-interface RankResult { rank: number; size: number; workers: number; ppl: number[]; losses: number[]; params: number[]; state: number[][]; traffic?: { steps: number; bytes: number; ms: number } }
+interface RankResult { rank: number; size: number; workers: number; ppl: number[]; valPpl: number[]; losses: number[]; params: number[]; state: number[][]; traffic?: { steps: number; bytes: number; ms: number } }
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnlm-dist-'));
 
@@ -59,7 +59,11 @@ const cases: [string, Partial<ModelConfig>, number, number][] = [
 describeMpi('mpirun: R ranks give the numbers of one process', () => {
   it.each(cases)('%s', (name, model, np, workers) => {
     // Batch 7 does not divide among the ranks: 4 + 3, or 3 + 2 + 2 rows.
-    const job = { model: { ...base, ...model }, corpus: { length: 3000, vocab: V, seed: 11 }, fit: { batchSize: 7, timeSize: 6, maxEpoch: 2, maxGrad: 1, workers } };
+    // Validation in 5 x 7 windows: 5 rows split among the ranks as well.
+    const job = {
+      model: { ...base, ...model }, corpus: { length: 3000, vocab: V, seed: 11 }, validation: { length: 400, vocab: V, seed: 12, batchSize: 5, timeSize: 7 },
+      fit: { batchSize: 7, timeSize: 6, maxEpoch: 2, maxGrad: 1, workers },
+    };
     const { one, ranks } = fitBoth(name, job, np);
     expect(ranks.map((r) => [r.rank, r.size, r.workers])).toEqual(Array.from({ length: np }, (_, k) => [k, np, workers]));
     for (const r of ranks.slice(1)) {
@@ -71,6 +75,8 @@ describeMpi('mpirun: R ranks give the numbers of one process', () => {
     expect(ranks[0].losses).toHaveLength(one.losses.length);
     expectClose('losses', ranks[0].losses, one.losses, 1e-6);
     expectClose('epoch perplexities', ranks[0].ppl, one.ppl, 1e-6);
+    expect(ranks.map((r) => r.valPpl)).toEqual(ranks.map(() => ranks[0].valPpl));
+    expectClose('validation perplexities', ranks[0].valPpl, one.valPpl, 1e-6);
     expectClose('weights', ranks[0].params, one.params, 1e-5);
     ranks[0].state.forEach((s, k) => expectClose(`state ${k}`, s, one.state[k], 1e-5));
   });

@@ -1,4 +1,4 @@
-import { LanguageModel, RnnlmTrainer, SGD, SimpleRnnlm, TrainingDivergedError, TrainingInterruptedError, clipGrads, jsBackend } from '../src';
+import { LanguageModel, RnnlmTrainer, SGD, SimpleRnnlm, TrainingDivergedError, TrainingInterruptedError, clipGrads, evalPerplexity, jsBackend, type Communicator } from '../src';
 import { backends, expectClose } from './helpers';
 import { formatPerplexity } from '../src/trainer';
 
@@ -106,5 +106,31 @@ describe('formatPerplexity', () => {
     expect(formatPerplexity(417.4)).toBe('417');
     expect(formatPerplexity(999999.4)).toBe('999999');
     expect(formatPerplexity(4.76388486630374e28)).toBe('4.76e+28');
+  });
+});
+
+describe('evalPerplexity over ranks', () => {
+  it('splits the rows of every window among the ranks and adds their loss sums: the one-process perplexity', () => {
+    const model = new LanguageModel({ cell: 'lstm', layers: 1, vocabSize: 30, wordvecSize: 8, hiddenSize: 8 }, { backend: jsBackend, seed: 4 });
+    const corpus = Int32Array.from({ length: 700 }, (_, i) => (i * 7 + (i % 11)) % 30);
+    const whole = evalPerplexity(model, corpus, 5, 6);
+    // Two ranks in one process: each communicator answers its allgather with the other rank's sum, found by running
+    // that rank first (rank 1 with a zero for rank 0, whose value it never needs to know).
+    const sums: number[] = [0, 0];
+    const rank = (k: number, other: number): Communicator => ({
+      rank: k, size: 2, localSize: 1, localRank: k, sumOrdered: () => { throw new Error('not used'); },
+      allgather: (send, recv) => {
+        sums[k] = send[0];
+        recv[k] = send[0];
+        recv[1 - k] = other;
+      },
+    });
+    evalPerplexity(model, corpus, 5, 6, undefined, rank(1, 0));
+    const split = evalPerplexity(model, corpus, 5, 6, undefined, rank(0, sums[1]));
+    expect(sums[0]).not.toBe(0);
+    expect(sums[1]).not.toBe(0);
+    expect(Math.abs(split / whole - 1)).toBeLessThan(1e-12);
+    // More ranks than rows: every rank evaluates all of them.
+    expect(evalPerplexity(model, corpus, 5, 6, undefined, { ...rank(0, 0), size: 6 })).toBe(whole);
   });
 });

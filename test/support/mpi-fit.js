@@ -1,7 +1,8 @@
 /**
  * One rank of a data-parallel fit (or the whole fit when not under mpirun), for test/distributed.test.ts. Its
- * argument is a JSON job: { model: ModelConfig, fit: FitOptions, corpus: { length, vocab, seed }, precision?, out }. It writes
- * `${out}.${rank}.json` (or `${out}.json` alone): the epochs' perplexities, the weights, the recurrent state and the
+ * argument is a JSON job: { model: ModelConfig, fit: FitOptions, corpus: { length, vocab, seed }, validation?: { length,
+ * vocab, seed, batchSize, timeSize }, precision?, out }. It writes
+ * `${out}.${rank}.json` (or `${out}.json` alone): the epochs' perplexities (training and validation), the weights, the recurrent state and the
  * bytes and steps of the collectives.
  */
 const fs = require('node:fs');
@@ -29,12 +30,13 @@ async function run(job) {
   const trainer = new RnnlmTrainer(model, new SGD(job.lr ?? 0.5));
   const ids = corpus(job.corpus);
   const steps = [];
+  const validation = job.validation && { corpus: corpus(job.validation), batchSize: job.validation.batchSize, timeSize: job.validation.timeSize };
   const reports = await trainer.fit(ids.subarray(0, -1), ids.subarray(1), {
-    ...job.fit, ranks, onStep: (p) => steps.push(p.loss),
+    ...job.fit, ranks, validation, onStep: (p) => steps.push(p.loss),
   });
   const file = `${job.out}${ranks ? `.${ranks.rank}` : ''}.json`;
   fs.writeFileSync(file, JSON.stringify({
-    rank: ranks?.rank ?? 0, size: ranks?.size ?? 1, workers: trainer.workers, ppl: reports.map((r) => r.ppl), losses: steps,
+    rank: ranks?.rank ?? 0, size: ranks?.size ?? 1, workers: trainer.workers, ppl: reports.map((r) => r.ppl), valPpl: reports.map((r) => r.valPpl), losses: steps,
     params: Array.from(model.flatParams), state: model.getState().map((s) => Array.from(s)),
     traffic: trainer.traffic,
   }));
