@@ -49,6 +49,14 @@ std::string Describe(const Napi::Value& v) {
   return "value";
 }
 
+// [a, b] as a JavaScript array of two numbers.
+Napi::Array NumberPair(Napi::Env env, double a, double b) {
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(uint32_t{0}, Napi::Number::New(env, a));
+  out.Set(uint32_t{1}, Napi::Number::New(env, b));
+  return out;
+}
+
 // The checked arguments of one call.
 class Args {
  public:
@@ -920,10 +928,7 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     const std::string err = rnnlm::RenumberFile(fd, static_cast<uint64_t>(offset), static_cast<uint64_t>(tokens), table,
                                                 static_cast<uint64_t>(tableLength), &ha, &hb);
     if (!err.empty()) throw Napi::RangeError::New(info.Env(), err);
-    Napi::Array out = Napi::Array::New(info.Env(), 2);
-    out.Set(uint32_t{0}, Napi::Number::New(info.Env(), ha));
-    out.Set(uint32_t{1}, Napi::Number::New(info.Env(), hb));
-    return out;
+    return NumberPair(info.Env(), ha, hb);
   }
 
   // mpiInit() -> [rank, size]: starts MPI for the process (once; main thread only). An Error when it cannot.
@@ -932,10 +937,7 @@ class RnnlmAddon : public Napi::Addon<RnnlmAddon> {
     int rank = 0, size = 1;
     const std::string err = rnnlm::mpi_init(&rank, &size);
     if (!err.empty()) throw Napi::Error::New(info.Env(), err);
-    Napi::Array out = Napi::Array::New(info.Env(), 2);
-    out.Set(uint32_t{0}, Napi::Number::New(info.Env(), rank));
-    out.Set(uint32_t{1}, Napi::Number::New(info.Env(), size));
-    return out;
+    return NumberPair(info.Env(), rank, size);
   }
 
   // mpiSumOrdered(data): data summed over the ranks in rank order, in place (see rnnlm::mpi_sum_ordered).

@@ -66,14 +66,14 @@ std::string missing_ranks(double grace_s) {
   return count == 0 ? "" : (count == 1 ? "rank " : "ranks ") + names;
 }
 
-// Waits for the requests, giving up after g_timeout_s: a rank that stopped or a network that went down must end
-// the run (the caller reports it and leaves; mpirun then stops every rank) rather than hang it. The error names
-// the ranks that did not answer.
-std::string wait_all(int count, MPI_Request* requests, const char* what) {
+// Waits for a collective call's request, giving up after g_timeout_s: a rank that stopped or a network that went
+// down must end the run (the caller reports it and leaves; mpirun then stops every rank) rather than hang it. The
+// error names the ranks that did not answer.
+std::string wait_for(MPI_Request* request, const char* what) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(g_timeout_s);
   for (unsigned polls = 0;; polls++) {
     int done = 0;
-    const int rc = MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE);
+    const int rc = MPI_Test(request, &done, MPI_STATUS_IGNORE);
     if (rc != MPI_SUCCESS) return std::string(what) + " failed: " + error_text(rc);
     if (done) return "";
     if (polls % 1024 == 0 && std::chrono::steady_clock::now() > deadline) {
@@ -151,7 +151,7 @@ std::string mpi_sum_ordered(float* data, int64_t n) {
   int rc = MPI_Ialltoallv(data, counts.data(), displs.data(), MPI_FLOAT, pieces.data(), recvCounts.data(),
                           recvDispls.data(), MPI_FLOAT, MPI_COMM_WORLD, &request);
   if (rc != MPI_SUCCESS) return "MPI_Ialltoallv failed: " + error_text(rc);
-  std::string err = wait_all(1, &request, "MPI_Ialltoallv");
+  std::string err = wait_for(&request, "MPI_Ialltoallv");
   if (!err.empty()) return err;
   float* chunk = data + displs[g_rank];
   for (int i = 0; i < mine; i++) {
@@ -162,7 +162,7 @@ std::string mpi_sum_ordered(float* data, int64_t n) {
   rc = MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, counts.data(), displs.data(), MPI_FLOAT, MPI_COMM_WORLD,
                        &request);
   if (rc != MPI_SUCCESS) return "MPI_Iallgatherv failed: " + error_text(rc);
-  return wait_all(1, &request, "MPI_Iallgatherv");
+  return wait_for(&request, "MPI_Iallgatherv");
 }
 
 std::string mpi_allgather(const void* send, int64_t bytes, void* recv) {
@@ -172,7 +172,7 @@ std::string mpi_allgather(const void* send, int64_t bytes, void* recv) {
   const int rc = MPI_Iallgather(send, static_cast<int>(bytes), MPI_BYTE, recv, static_cast<int>(bytes), MPI_BYTE,
                                 MPI_COMM_WORLD, &request);
   if (rc != MPI_SUCCESS) return "MPI_Iallgather failed: " + error_text(rc);
-  return wait_all(1, &request, "MPI_Iallgather");
+  return wait_for(&request, "MPI_Iallgather");
 }
 
 int mpi_size() { return g_started ? g_size : 0; }

@@ -116,6 +116,14 @@ export function rankCores(comm: Communicator): number {
 }
 
 /**
+ * What this process trains of an N-row batch: its rows and the cores it may use (with ranks, batchRows and
+ * rankCores; without, all of both). fit plans its workers by it, and the CLI says so in its first line.
+ */
+export function processShare(N: number, ranks?: Communicator): { rows: [number, number]; cores: number } {
+  return ranks ? { rows: batchRows(N, ranks.rank, ranks.size), cores: rankCores(ranks) } : { rows: [0, N], cores: os.availableParallelism() };
+}
+
+/**
  * The step executor of one rank: `local` (over the rank's rows, its row 0 standing for batch row `rows[0]`) runs
  * the step, then the gradient and the loss are summed over the ranks. The model's recurrent state holds the rank's
  * rows while training; syncModel gathers every rank's into the model (all ranks call it at the same point).

@@ -25,7 +25,7 @@ export {
 export { DEFAULTS } from './defaults';
 export { SGD, clipGrads, clipScale, sgdStep } from './optimizer';
 export { SerialExecutor, batchRows, countTargets, type StepExecutor, type WholeBatch, type Traffic } from './executor';
-export { MpiExecutor, mpiWorld, mpiFinalize, launchedByMpi, rankCores, checkSameOnRanks, type Communicator } from './distributed';
+export { MpiExecutor, mpiWorld, mpiFinalize, launchedByMpi, rankCores, processShare, checkSameOnRanks, type Communicator } from './distributed';
 export { FullHead, ClassHead, SampledHead, TreeHead, type OutputHead, type HeadSplit, type HeadKey } from './heads';
 export { PlateauSchedule, type PlateauOptions, type PlateauDecision } from './schedule';
 export { GradientSupport } from './gradient';

@@ -1,7 +1,6 @@
-import * as os from 'node:os';
 import type { LanguageModel } from './model';
 import { DEFAULTS } from './defaults';
-import { checkSameOnRanks, checksum, MpiExecutor, rankCores, type Communicator } from './distributed';
+import { checkSameOnRanks, checksum, MpiExecutor, processShare, type Communicator } from './distributed';
 import { batchRows, SerialExecutor, type StepExecutor, type Traffic } from './executor';
 import { clipScale, type SGD } from './optimizer';
 import { autoBlasThreads, autoWorkers, ParallelEngine, type WorkerPool } from './parallel/engine';
@@ -402,9 +401,8 @@ function fitPlan(model: LanguageModel, xs: Int32Array | TokenSource, ts: Int32Ar
   if (ranks && ranks.size > batchSize) {
     throw new RangeError(`batchSize (${batchSize}) is less than the ${ranks.size} ranks: each rank needs a batch row`);
   }
-  const rows = ranks ? batchRows(batchSize, ranks.rank, ranks.size) : [0, batchSize] as [number, number];
+  const { rows, cores } = processShare(batchSize, ranks);
   const ownRows = rows[1] - rows[0];
-  const cores = ranks ? rankCores(ranks) : os.availableParallelism();
   const workers = opts.workers === undefined || opts.workers === 'auto' ? autoWorkers(model, ownRows, timeSize, cores) : opts.workers;
   if (!Number.isInteger(workers) || workers < 1) {
     throw new RangeError(`Expected positive integer or 'auto' for workers but received ${String(opts.workers)}`);

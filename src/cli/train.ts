@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomic } from '../atomic';
@@ -10,8 +9,7 @@ import { CELL_TYPES, LanguageModel, OUTPUT_TYPES, WEIGHT_INITS, type CellType, t
 import { SGD } from '../optimizer';
 import { autoWorkers } from '../parallel/engine';
 import { DEFAULTS } from '../defaults';
-import { checkSameOnRanks, launchedByMpi, machineFirst, mpiWorld, rankCores, type Communicator } from '../distributed';
-import { batchRows } from '../executor';
+import { checkSameOnRanks, launchedByMpi, machineFirst, mpiWorld, processShare, type Communicator } from '../distributed';
 import { PlateauSchedule } from '../schedule';
 import { evalPerplexity, RnnlmTrainer, TrainingInterruptedError, type EpochReport, type TrainerState } from '../trainer';
 import { loadWeightsInto, modelFromWeights, readWeights, saveWeights } from '../weights';
@@ -333,7 +331,7 @@ function trainingPairs(data: RunData, config: RunConfig, flags: TrainFlags, back
   if (ranks && ranks.size > batchSize) {
     throw new UsageError(`--batch-size ${batchSize} has fewer rows than the ${ranks.size} ranks: each rank needs a batch row`);
   }
-  const rows = ranks ? batchRows(batchSize, ranks.rank, ranks.size) : [0, batchSize];
+  const { rows } = processShare(batchSize, ranks);
   if (flags.workers !== 'auto' && flags.workers > rows[1] - rows[0]) {
     throw new UsageError(ranks
       ? `--workers ${flags.workers} exceeds the ${rows[1] - rows[0]} rows of --batch-size ${batchSize} that rank ${ranks.rank} of ${ranks.size} takes: each worker needs a batch row`
@@ -423,9 +421,8 @@ class TrainingRun {
 
   private firstLine(): string {
     const { config, flags, ckpt, model, data, optimizer, ranks } = this, { batchSize, timeSize } = config, backend = model.backend;
-    const rows = ranks ? Math.ceil(batchSize / ranks.size) : batchSize;
-    const cores = ranks ? rankCores(ranks) : os.availableParallelism();
-    const workers = flags.workers === 'auto' ? `auto (${autoWorkers(model, rows, timeSize, cores)})` : String(flags.workers);
+    const { rows, cores } = processShare(batchSize, ranks);
+    const workers = flags.workers === 'auto' ? `auto (${autoWorkers(model, rows[1] - rows[0], timeSize, cores)})` : String(flags.workers);
     return `rnnlm: ${ckpt ? `resuming ${flags.resume} at epoch ${ckpt.trainer.epoch}, iteration ${ckpt.trainer.iter + 1}; ` : ''}` +
       `corpus ${data.describe}, ${data.train.length} tokens, vocabulary ${model.vocabSize}, batch ${batchSize} x time ${timeSize}, ` +
       `model ${describeModel(model)}${model.config.output === 'class' && config.classMethod === 'exchange' ? ' (exchange)' : ''}, ` +
