@@ -26,7 +26,7 @@ export { DEFAULTS } from './defaults';
 export { SGD, clipGrads, clipScale, sgdStep } from './optimizer';
 export { SerialExecutor, batchRows, countTargets, type StepExecutor, type WholeBatch, type Traffic } from './executor';
 export { MpiExecutor, mpiWorld, mpiFinalize, launchedByMpi, rankCores, processShare, checkSameOnRanks, type Communicator } from './distributed';
-export { FullHead, ClassHead, SampledHead, TreeHead, type OutputHead, type HeadSplit, type HeadKey } from './heads';
+export { HEADS, headKind, FullHead, ClassHead, SampledHead, TreeHead, type HeadKind, type OutputHead, type HeadSplit, type HeadKey } from './heads';
 export { PlateauSchedule, type PlateauOptions, type PlateauDecision } from './schedule';
 export { GradientSupport } from './gradient';
 export { WORKER_FILE, autoWorkers, autoBlasThreads, AUTO_MIN_FLOPS, AUTO_WORKERS_MIN_FLOPS, ParallelEngine, WorkerError, type WorkerPool, type ParallelOptions } from './parallel/engine';

@@ -4,21 +4,14 @@
  * (ch. 6). `paramTable` is the one place that lists tensor names and shapes; `stateTable` the one that lists the
  * recurrent state. Nothing outside this file names a cell's tensors.
  *
- * Layers: TimeEmbedding -> [TimeDropout -> TimeRNN|TimeLSTM|TimeGRU] x layers -> TimeDropout -> TimeAffine
- * (or, tied, the embedding matrix transposed) -> TimeSoftmaxWithLoss; or, with class output, the last two as one
- * TimeClassSoftmaxWithLoss over the same word weights; or, with tree output, TimeTreeSoftmaxWithLoss (a
- * hierarchical softmax over a Huffman tree of the words) in their place.
+ * Layers: TimeEmbedding -> [TimeDropout -> TimeRNN|TimeLSTM|TimeGRU] x layers -> TimeDropout -> the output
+ * head (src/heads/: the book's TimeAffine -> TimeSoftmaxWithLoss, or another output layer in their place).
  */
 import { resolveBackend, type Backend, type BackendName } from './backend';
-import { TimeAffine } from './layers/affine';
-import { checkClassBounds, TimeClassSoftmaxWithLoss } from './layers/class-softmax';
-import { TimeSampledSoftmaxWithLoss } from './layers/sampled-softmax';
 import { TimeDropout } from './layers/dropout';
 import { TimeEmbedding } from './layers/embedding';
 import { TimeGRU, TimeLSTM, TimeRNN, type RecurrentOptions, type RecurrentWeights, type TimeRecurrent } from './layers/recurrent';
-import { TimeSoftmaxWithLoss } from './layers/softmax';
-import { huffmanTree, TimeTreeSoftmaxWithLoss } from './layers/tree-softmax';
-import { ClassHead, FullHead, SampledHead, TreeHead, type HeadKey, type OutputHead } from './heads';
+import { DEFAULT_OUTPUT, HEAD_FIELDS, headKind, OUTPUT_TYPES, type HeadConfig, type HeadKey, type NoiseConfig, type OutputHead, type OutputType } from './heads';
 import { DEFAULTS } from './defaults';
 import { Random } from './random';
 
@@ -36,41 +29,19 @@ const CELLS: Record<CellType, {
   gru: { gates: 3, state: ['h'], make: (w, D, H, o) => new TimeGRU(w, D, H, o) },
 };
 
-/** What a model is. */
-export interface ModelConfig {
+/** What a model is: the recurrent layers' sizes and the output head's (HeadConfig: vocabulary, hidden size, tied, ...). */
+export interface ModelConfig extends HeadConfig {
   cell: CellType;
   /** Stacked recurrent layers (>= 1). */
   layers: number;
-  vocabSize: number;
   wordvecSize: number;
-  hiddenSize: number;
   /** Dropout ratio in [0, 1) after the embedding, between layers and before the output layer (training only). */
   dropout: number;
-  /** Output weights tied to the embedding: scores = h embed.W^T + affine.b (needs wordvecSize = hiddenSize). */
-  tied: boolean;
-  /**
-   * The output layer: `full` softmax over the vocabulary (the book's); `class`: a class-factored softmax
-   * (TimeClassSoftmaxWithLoss) over classes of consecutive word ids given by `classBounds`; or `sampled`: the full
-   * softmax's weights trained by sampled softmax (TimeSampledSoftmaxWithLoss, `noise`), evaluated exactly.
-   */
+  /** The output head (src/heads/): `full` softmax over the vocabulary (the book's), `class`, `sampled` or `tree`. */
   output: OutputType;
-  /** For `class` output: [0, b1, ..., V], class c holding word ids classBounds[c] .. classBounds[c+1]-1; else []. */
-  classBounds: readonly number[];
-  /** For `sampled` output: the noise distribution (training only; evaluation is the full softmax). */
-  noise?: NoiseConfig;
-  /** For `tree` output: the word counts its Huffman tree is built from (huffmanTree). */
-  treeCounts?: readonly number[];
 }
 
-/** Sampled softmax's noise: `samples` words per iteration from the unigram `counts` raised to `power`. */
-export interface NoiseConfig {
-  samples: number;
-  power: number;
-  counts: readonly number[];
-}
-
-export type OutputType = 'full' | 'class' | 'sampled' | 'tree';
-export const OUTPUT_TYPES: readonly OutputType[] = ['full', 'class', 'sampled', 'tree'];
+export { OUTPUT_TYPES, type OutputType, type NoiseConfig };
 
 /**
  * A config with defaults filled in (1 layer, no dropout, untied, full softmax; wordvec and hidden 100) and every
@@ -80,7 +51,7 @@ export function modelConfig(c: Partial<ModelConfig> & { vocabSize: number }): Mo
   const config: ModelConfig = {
     cell: c.cell ?? 'rnn', layers: c.layers ?? 1, vocabSize: c.vocabSize, wordvecSize: c.wordvecSize ?? DEFAULTS.wordvecSize,
     hiddenSize: c.hiddenSize ?? DEFAULTS.hiddenSize, dropout: c.dropout ?? 0, tied: c.tied ?? false,
-    output: c.output ?? 'full', classBounds: c.classBounds ? Array.from(c.classBounds) : [],
+    output: c.output ?? DEFAULT_OUTPUT, classBounds: c.classBounds ? Array.from(c.classBounds) : [],
     ...(c.noise && { noise: { samples: c.noise.samples, power: c.noise.power, counts: Array.from(c.noise.counts) } }),
     ...(c.treeCounts && { treeCounts: Array.from(c.treeCounts) }),
   };
@@ -95,34 +66,28 @@ export function modelConfig(c: Partial<ModelConfig> & { vocabSize: number }): Mo
     throw new RangeError(`Expected dropout in [0, 1) but received ${config.dropout}`);
   }
   if (typeof config.tied !== 'boolean') throw new TypeError(`Expected boolean for tied but received ${String(config.tied)}`);
-  if (!OUTPUT_TYPES.includes(config.output)) {
-    throw new RangeError(`Unknown output layer '${String(config.output)}': expected one of ${OUTPUT_TYPES.join(', ')}`);
-  }
-  if (config.output === 'class') checkClassBounds(config.classBounds, config.vocabSize);
-  else if (config.classBounds.length > 0) throw new RangeError(`classBounds are for the class output layer, not '${config.output}'`);
-  if (config.output === 'sampled') {
-    const n = config.noise;
-    if (!n) throw new RangeError('The sampled output layer needs its noise distribution (noise: { samples, power, counts })');
-    if (!(Number.isSafeInteger(n.samples) && n.samples >= 1)) throw new RangeError(`Expected a positive integer of noise samples but received ${n.samples}`);
-    if (!(n.power >= 0 && n.power <= 1)) throw new RangeError(`Expected a noise power in [0, 1] but received ${n.power}`);
-    if (n.counts.length !== config.vocabSize || !n.counts.every((x) => Number.isFinite(x) && x >= 0)) {
-      throw new RangeError(`Expected ${config.vocabSize} word counts >= 0 for the noise distribution`);
-    }
-  } else if (config.noise) throw new RangeError(`noise is for the sampled output layer, not '${config.output}'`);
-  if (config.output === 'tree') {
-    const counts = config.treeCounts;
-    if (!counts || counts.length !== config.vocabSize || !counts.every((x) => Number.isFinite(x) && x >= 0)) {
-      throw new RangeError(`The tree output layer needs ${config.vocabSize} word counts >= 0 (treeCounts) to build its tree from`);
-    }
-    if (config.vocabSize < 2) throw new RangeError('The tree output layer needs a vocabulary of at least 2 words');
-    if (config.tied) throw new RangeError('The tree output layer has a vector per tree node, not per word: it cannot be tied to the embedding');
-  } else if (config.treeCounts) throw new RangeError(`treeCounts are for the tree output layer, not '${config.output}'`);
+  checkHeadFields(config);
   if (config.tied && config.wordvecSize !== config.hiddenSize) {
     throw new RangeError(
       `Tied weights need wordvecSize = hiddenSize (the output layer reuses the embedding), but they are ${config.wordvecSize} and ${config.hiddenSize}`,
     );
   }
   return config;
+}
+
+/** The output head's checks: its own fields, none of another head's, and whether it can be tied. */
+function checkHeadFields(config: ModelConfig): void {
+  const kind = headKind(config.output);
+  for (const field of HEAD_FIELDS) {
+    const value = config[field];
+    const present = Array.isArray(value) ? value.length > 0 : value !== undefined;
+    if (present && !kind.fields.includes(field)) {
+      const owner = OUTPUT_TYPES.find((t) => headKind(t).fields.includes(field));
+      throw new RangeError(`${field} is for the ${owner} output layer, not '${config.output}'`);
+    }
+  }
+  kind.check(config);
+  if (config.tied && kind.untied) throw new RangeError(`The ${kind.name} output layer cannot be tied to the embedding: ${kind.untied}`);
 }
 
 export interface ParamSpec {
@@ -133,36 +98,34 @@ export interface ParamSpec {
   size: number;
   /** The book's initialisation: standard normals times this scale (0: zeros). */
   initScale: number;
+  /** PyTorch's: uniform in +-this (0: zeros), summed over `uniformTerms` draws (a recurrent bias is PyTorch's b_ih + b_hh). */
+  uniformRange: number;
+  uniformTerms: number;
 }
 
 /**
  * The size table: every tensor's name, shape, place in the flat buffers and initial scale, in the book's order:
- * `embed.W` [V,D]; per layer l: `{cell}.{l}.Wx` [in,G*H], `{cell}.{l}.Wh` [H,G*H], `{cell}.{l}.b` [G*H];
- * `affine.W` [H,V] (absent when tied); `affine.b` [V]; with class output `class.W` [H,C] and `class.b` [C]; with tree
- * output `tree.W` [V-1,H] and `tree.b` [V-1] (no affine.W, affine.b), zeros at first (as word2vec's).
+ * `embed.W` [V,D]; per layer l: `{cell}.{l}.Wx` [in,G*H], `{cell}.{l}.Wh` [H,G*H], `{cell}.{l}.b` [G*H]; then the
+ * output head's (HeadKind.tensors: the book's `affine.W` [H,V], absent when tied, and `affine.b` [V]).
  */
 export function paramTable(config: ModelConfig): ParamSpec[] {
   const { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H } = config;
   const G = CELLS[cell].gates * H;
-  const list: [string, number[], number][] = [['embed.W', [V, D], 1 / 100]];
+  const k = 1 / Math.sqrt(H);
+  const list: Omit<ParamSpec, 'offset' | 'size'>[] = [{ name: 'embed.W', shape: [V, D], initScale: 1 / 100, uniformRange: 0.1, uniformTerms: 1 }];
   for (let l = 0; l < layers; l++) {
-    const inSize = l === 0 ? D : H;
-    list.push([`${cell}.${l}.Wx`, [inSize, G], 1 / Math.sqrt(inSize)], [`${cell}.${l}.Wh`, [H, G], 1 / Math.sqrt(H)], [`${cell}.${l}.b`, [G], 0]);
+    const inSize = l === 0 ? D : H, p = `${cell}.${l}`;
+    list.push(
+      { name: `${p}.Wx`, shape: [inSize, G], initScale: 1 / Math.sqrt(inSize), uniformRange: k, uniformTerms: 1 },
+      { name: `${p}.Wh`, shape: [H, G], initScale: k, uniformRange: k, uniformTerms: 1 },
+      { name: `${p}.b`, shape: [G], initScale: 0, uniformRange: k, uniformTerms: 2 },
+    );
   }
-  if (config.output === 'tree') {
-    list.push(['tree.W', [V - 1, H], 0], ['tree.b', [V - 1], 0]);
-  } else {
-    if (!config.tied) list.push(['affine.W', [H, V], 1 / Math.sqrt(H)]);
-    list.push(['affine.b', [V], 0]);
-  }
-  if (config.output === 'class') {
-    const C = config.classBounds.length - 1;
-    list.push(['class.W', [H, C], 1 / Math.sqrt(H)], ['class.b', [C], 0]);
-  }
+  for (const t of headKind(config.output).tensors(config)) list.push({ ...t, uniformTerms: 1 });
   let offset = 0;
-  return list.map(([name, shape, initScale]) => {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const spec = { name, shape, offset, size, initScale };
+  return list.map((t) => {
+    const size = t.shape.reduce((a, b) => a * b, 1);
+    const spec = { ...t, offset, size };
     offset += size;
     return spec;
   });
@@ -192,18 +155,13 @@ export function stateTable(config: ModelConfig): { name: string; layer: number; 
 
 /**
  * The matrix-product FLOPs of one training iteration (forward and backward: 3 products of 2 FLOPs per
- * multiply-add): per recurrent layer 6*N*T*(in + H)*G*H with G gates, plus the output layer 6*N*T*H*V; for the
- * class output 6*N*T*H*(C + V/C), the in-class scores at their mean class size over the tokens (V/C for
- * frequency classes); for sampled output 6*N*T*H*(k + 1) (training; evaluation is the full softmax); for tree
- * output 6*N*T*H*log2(V), about the mean path length.
+ * multiply-add): per recurrent layer 6*N*T*(in + H)*G*H with G gates, plus the output head's 6*N*T*H times its
+ * scores per position (HeadKind.scores: V for the full softmax).
  */
 export function iterationFlops(config: ModelConfig, N: number, T: number): number {
-  const { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H } = config;
+  const { cell, layers, wordvecSize: D, hiddenSize: H } = config;
   const G = CELLS[cell].gates;
-  const C = config.classBounds.length - 1;
-  const scores = config.output === 'class' ? C + V / C : config.output === 'sampled' && config.noise ? config.noise.samples + 1
-    : config.output === 'tree' ? Math.log2(V) : V;
-  let f = 6 * N * T * H * scores;
+  let f = 6 * N * T * H * headKind(config.output).scores(config);
   for (let l = 0; l < layers; l++) f += 6 * N * T * ((l === 0 ? D : H) + H) * G * H;
   return f;
 }
@@ -297,36 +255,11 @@ export class LanguageModel {
     this.head = this.makeHead();
   }
 
-  /** The configured output layer over its tensors (tied: the embedding's, transposed). */
+  /** The configured output head over its tensors. */
   private makeHead(): OutputHead {
-    const { vocabSize: V, hiddenSize: H, tied, output } = this.config;
-    const backend = this.backend;
-    if (output === 'tree') {
-      const layer = new TimeTreeSoftmaxWithLoss(this.param('tree.W'), this.param('tree.b'), huffmanTree(this.config.treeCounts!), H, {
-        backend, dW: this.grad('tree.W'), db: this.grad('tree.b'),
-      });
-      return new TreeHead(layer, this.specs[this.index('tree.W')].offset);
-    }
-    // Tied: one tensor, two uses; both layers add their gradients to embed.W's.
-    const [W, dW] = tied ? [this.param('embed.W'), this.grad('embed.W')] : [this.param('affine.W'), this.grad('affine.W')];
-    const full = new FullHead(new TimeAffine(W, this.param('affine.b'), H, V, { backend, dW, db: this.grad('affine.b'), transposed: tied }),
-      new TimeSoftmaxWithLoss({ backend }), V);
-    if (output === 'class') {
-      const layer = new TimeClassSoftmaxWithLoss(W, this.param('affine.b'), this.param('class.W'), this.param('class.b'), this.config.classBounds, H, V, {
-        backend, transposed: tied, dW, db: this.grad('affine.b'), dWc: this.grad('class.W'), dbc: this.grad('class.b'),
-      });
-      // The words part writes the output weights and biases (only the biases when tied: the embedding writes the weights too).
-      const b = this.specs[this.index('affine.b')];
-      return new ClassHead(layer, V, [tied ? b.offset : this.specs[this.index('affine.W')].offset, b.offset + b.size]);
-    }
-    if (output === 'sampled') {
-      const n = this.config.noise!;
-      const layer = new TimeSampledSoftmaxWithLoss(W, this.param('affine.b'), H, V, n.counts, n.samples, n.power, {
-        backend, transposed: tied, dW, db: this.grad('affine.b'),
-      });
-      return new SampledHead(layer, full);
-    }
-    return full;
+    return headKind(this.config.output).build({
+      config: this.config, backend: this.backend, param: (n) => this.param(n), grad: (n) => this.grad(n), offset: (n) => this.specs[this.index(n)].offset,
+    });
   }
 
   get vocabSize(): number {
@@ -345,21 +278,15 @@ export class LanguageModel {
   private initialize(seed: number, init: WeightInit): void {
     if (!WEIGHT_INITS.includes(init)) throw new RangeError(`Unknown init '${String(init)}': expected one of ${WEIGHT_INITS.join(', ')}`);
     const rng = new Random(seed);
-    const k = 1 / Math.sqrt(this.hiddenSize);
     for (const s of this.specs) {
       const view = this.flatParams.subarray(s.offset, s.offset + s.size);
-      if (init === 'book') {
-        if (s.initScale === 0) view.fill(0);
-        else rng.fillRandn(view, s.initScale);
-      } else if (s.name === 'affine.b' || s.name === 'class.b' || s.name.startsWith('tree.')) {
-        view.fill(0);
-      } else if (s.name === 'embed.W' || s.name === 'affine.W' || s.name === 'class.W') {
-        for (let i = 0; i < view.length; i++) view[i] = (2 * rng.uniform() - 1) * 0.1;
-      } else {
-        const terms = s.name.endsWith('.b') ? 2 : 1; // PyTorch's b_ih + b_hh
+      const scale = init === 'book' ? s.initScale : s.uniformRange;
+      if (scale === 0) view.fill(0);
+      else if (init === 'book') rng.fillRandn(view, scale);
+      else {
         for (let i = 0; i < view.length; i++) {
           let v = 0;
-          for (let t = 0; t < terms; t++) v += (2 * rng.uniform() - 1) * k;
+          for (let t = 0; t < s.uniformTerms; t++) v += (2 * rng.uniform() - 1) * scale;
           view[i] = v;
         }
       }

@@ -14,6 +14,7 @@
  * where the book's GRU (and rnnlm's) multiplies first, n = tanh(x Wx_n + (r * h) Wh_n + b_n); no weights make the
  * two equal. The ONNX export (linear_before_reset = 0) carries it exactly.
  */
+import { headKind } from './heads';
 import { tensorLookup, type ModelConfig } from './model';
 import type { Tensor } from './safetensors';
 
@@ -33,12 +34,6 @@ function torchGateMatrix(W: Float32Array, inSize: number, H: number, order: numb
   return out;
 }
 
-function transpose(W: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(W.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = W[r * cols + c];
-  return out;
-}
-
 /** PyTorch's RNNModel constructor arguments for a config, as the metadata of the exported file records them. */
 export function pytorchModelArgs(config: ModelConfig): Record<string, string> {
   return {
@@ -51,7 +46,8 @@ export function pytorchModelArgs(config: ModelConfig): Record<string, string> {
 /** The state_dict of PyTorch's RNNModel for a model's config and tensors (by paramTable name). */
 export function pytorchStateDict(config: ModelConfig, tensors: ReadonlyMap<string, Float32Array>): [string, Tensor][] {
   const { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H } = config;
-  if (config.output === 'class' || config.output === 'tree') throw new RangeError(`The PyTorch export covers the full softmax (and sampled-softmax models, whose weights are a full softmax), not the ${config.output} output layer`);
+  const head = headKind(config.output);
+  if (typeof head.pytorch === 'string') throw new RangeError(`Cannot export to PyTorch: ${head.pytorch}`);
   if (cell === 'gru') {
     throw new RangeError("PyTorch's nn.GRU applies the reset gate after the recurrent product and rnnlm's GRU (the book's) before it, so no PyTorch weights give the same model; export it with --onnx");
   }
@@ -70,7 +66,6 @@ export function pytorchStateDict(config: ModelConfig, tensors: ReadonlyMap<strin
       [`rnn.bias_hh_l${l}`, { shape: [GH], data: new Float32Array(GH) }],
     );
   }
-  const decoder = config.tied ? Float32Array.from(get('embed.W')) : transpose(get('affine.W'), H, V);
-  out.push(['decoder.weight', { shape: [V, H], data: decoder }], ['decoder.bias', { shape: [V], data: get('affine.b') }]);
+  out.push(...head.pytorch(config, get));
   return out;
 }

@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import { writeFileAtomic } from './atomic';
+import { DEFAULT_OUTPUT, HEAD_FIELD_WORDS, HEAD_FIELDS, headKind, OUTPUT_TYPES } from './heads';
 import { LanguageModel, modelConfig, paramTable, type CellType, type ModelConfig, type ModelOptions } from './model';
 import { parseSafetensors, serializeSafetensors, WeightsFormatError, type SafetensorsFile, type Tensor } from './safetensors';
 
@@ -87,12 +88,16 @@ function inferConfig(file: SafetensorsFile, fail: (msg: string) => never, hasArc
   if (!wh) fail(`missing tensor '${cell}.0.Wh'`);
   const H = wh!.shape[0];
   if (!(V >= 1 && D >= 1 && H >= 1)) fail(`sizes must be positive (V=${V}, D=${D}, H=${H})`);
-  const tree = t.has('tree.W');
-  if (tree && !hasArchitecture) fail("tensors 'tree.W' and 'tree.b' of a tree output layer need __metadata__.architecture (the word counts of its tree)");
-  const tied = !tree && !t.has('affine.W');
+  if (!hasArchitecture) {
+    for (const kind of OUTPUT_TYPES.map(headKind)) {
+      const own = kind.ownTensors.filter((n) => t.has(n));
+      if (own.length > 0) fail(`tensors ${own.map((n) => `'${n}'`).join(' and ')} of a ${kind.name} output layer need __metadata__.architecture (its ${kind.fields.map((f) => HEAD_FIELD_WORDS[f]).join(', ')})`);
+    }
+  }
+  // Tied: the word output layer's bias without its weights (the embedding serves as both).
+  const tied = t.has('affine.b') && !t.has('affine.W');
   if (tied && D !== H) fail(`missing tensor 'affine.W' (tied output weights need wordvec = hidden, but they are ${D} and ${H})`);
-  if (!hasArchitecture && (t.has('class.W') || t.has('class.b'))) fail("tensors 'class.W' and 'class.b' of a class output layer need __metadata__.architecture (its class boundaries)");
-  return { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H, dropout: 0, tied, output: 'full', classBounds: [] };
+  return { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H, dropout: 0, tied, output: DEFAULT_OUTPUT, classBounds: [] };
 }
 
 /**
@@ -127,7 +132,8 @@ export function weightsFromSafetensors(file: SafetensorsFile, source = 'weights 
       }
     }
     try {
-      config = modelConfig({ ...inferred, dropout: meta.dropout ?? 0, output: meta.output, classBounds: meta.classBounds, noise: meta.noise, treeCounts: meta.treeCounts });
+      const headFields = Object.fromEntries(HEAD_FIELDS.map((f) => [f, meta[f]]));
+      config = modelConfig({ ...inferred, dropout: meta.dropout ?? 0, output: meta.output, ...headFields });
     } catch (e) {
       fail(`__metadata__.architecture: ${(e as Error).message}`);
     }
@@ -169,8 +175,9 @@ export function weightsFromSafetensors(file: SafetensorsFile, source = 'weights 
 }
 
 function describeConfig(config: ModelConfig): string {
+  const head = headKind(config.output).describe(config);
   return `${config.cell}, ${config.layers} layer${config.layers > 1 ? 's' : ''}, V=${config.vocabSize}, D=${config.wordvecSize}, H=${config.hiddenSize}` +
-    `${config.tied ? ', tied' : ''}${config.output !== 'full' ? `, ${config.output} output` : ''}`;
+    `${config.tied ? ', tied' : ''}${head ? `, ${head}` : ''}`;
 }
 
 /** The first word that appears twice in a vocabulary, with both ids. */

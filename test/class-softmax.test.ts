@@ -202,7 +202,7 @@ describe('rnnlm train --output class', () => {
     const r = rnnlm(...args, '--max-epoch', '2', '--test', '--log', log, '--save', W);
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    const classes = Number(new RegExp(`model rnn 100/100, (\\d+) word classes${method === 'exchange' ? ' \\(exchange\\)' : ','}`).exec(r.out)![1]);
+    const classes = Number(new RegExp(`model rnn 100/100, class output \\((\\d+) ${method === 'exchange' ? 'exchange' : 'word'} classes\\)`).exec(r.out)![1]);
     expect(classes).toBeGreaterThan(20);
     expect(classes).toBeLessThanOrEqual(30);
     // The test split is read with PTB's numbering and renumbered for the run: rnnlm eval, which maps words through

@@ -11,20 +11,10 @@ import { BatchCutter, evalPerplexity, LanguageModel, RnnlmTrainer, SGD, Training
 import { openDataset, TokenFile } from '../src/data/dataset';
 import { prepareDataset } from '../src/data/prepare';
 import { readAll, sliceSource } from '../src/data/tokens';
-import { backends, rnnlm } from './helpers';
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { zipfText } = require('../bench/zipf.js') as {
-  zipfText(o: { bytes: number; vocab?: number; seed?: number; write: (b: Buffer) => void }): { counts: Float64Array; lines: number };
-};
+import { backends, rnnlm, writeZipf } from './helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'rnnlm-dataset-'));
 const DIR = path.join(tmp, 'ds');
-
-function writeZipf(file: string, bytes: number, seed: number): void {
-  const parts: Buffer[] = [];
-  zipfText({ bytes, vocab: 400, seed, write: (b) => parts.push(Buffer.from(b)) });
-  fs.writeFileSync(file, Buffer.concat(parts));
-}
 
 beforeAll(async () => {
   writeZipf(path.join(tmp, 'train.txt'), 120000, 1);

@@ -90,3 +90,15 @@ export function lossAndGrads(model: LanguageModel, xs: Int32Array, ts: Int32Arra
   model.backward();
   return { loss, grads: Float32Array.from(model.flatGrads) };
 }
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { zipfText } = require('../bench/zipf.js') as {
+  zipfText(o: { bytes: number; vocab?: number; seed?: number; write: (b: Buffer) => void }): { counts: Float64Array; lines: number };
+};
+
+/** A seeded Zipf text of about `bytes` bytes over `vocab` words (bench/zipf.js), written to `file`. */
+export function writeZipf(file: string, bytes: number, seed: number, vocab = 400): void {
+  const parts: Buffer[] = [];
+  zipfText({ bytes, vocab, seed, write: (b) => parts.push(Buffer.from(b)) });
+  fs.writeFileSync(file, Buffer.concat(parts));
+}

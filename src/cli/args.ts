@@ -1,4 +1,5 @@
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import { flagOf, parseValue, type OptionSpec } from '../options';
 
 /** A command line that cannot work: exit code 2. */
 export class UsageError extends Error {
@@ -55,4 +56,18 @@ export function workersArg(value: string): number | 'auto' {
   } catch {
     throw new InvalidArgumentError("Expected a positive integer or 'auto'.");
   }
+}
+
+/** A commander option from its declaration (src/options.ts): flag, help, value check; no default (the run fills it). */
+export function commanderOption(spec: OptionSpec): Option {
+  const option = new Option(`${flagOf(spec.key)} ${spec.arg}`, spec.help);
+  if (spec.value.type === 'choice') return option.choices(spec.value.choices);
+  const value = spec.value;
+  return option.argParser((text: string) => {
+    try {
+      return parseValue(value, text);
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
+    }
+  });
 }

@@ -6,9 +6,11 @@
  * rename), so a failed write never replaces the previous good checkpoint.
  */
 import { writeFileAtomic } from '../atomic';
-import type { Precision } from '../backend';
-import { CLASS_METHODS, type ClassMethod } from '../data/classes';
-import { stateTable, type CellType, type LanguageModel, type OutputType } from '../model';
+import { PRECISIONS, type Precision } from '../backend';
+import type { ClassMethod } from '../data/classes';
+import { headKind } from '../heads';
+import { CELL_TYPES, OUTPUT_TYPES, stateTable, WEIGHT_INITS, type CellType, type LanguageModel, type OutputType } from '../model';
+import { describeValue, valueAccepted } from '../options';
 import { parseSafetensors, serializeSafetensors, WeightsFormatError } from '../safetensors';
 import type { TrainerState } from '../trainer';
 import { architectureMetadata, modelTensors, readBytes, weightsFromSafetensors, type Weights } from '../weights';
@@ -143,20 +145,22 @@ function checkConfig(c: unknown, fail: (msg: string) => never): asserts c is Run
   posNum('lrDecay', true, 1);
   if (!Number.isSafeInteger(o.seed) || (o.seed as number) < 0 || (o.seed as number) > 0xffffffff) bad('seed', 'an integer in [0, 2^32)');
   if (typeof o.valid !== 'boolean') bad('valid', 'a boolean');
-  if (o.cell !== undefined && !['rnn', 'lstm', 'gru'].includes(o.cell as string)) bad('cell', 'rnn, lstm or gru');
+  const oneOf = (k: string, values: readonly string[]): void => {
+    if (o[k] !== undefined && !values.includes(o[k] as string)) bad(k, values.join(', '));
+  };
+  oneOf('cell', CELL_TYPES);
   if (o.dropout !== undefined && !(typeof o.dropout === 'number' && o.dropout >= 0 && o.dropout < 1)) bad('dropout', 'a number in [0, 1)');
   if (o.tied !== undefined && typeof o.tied !== 'boolean') bad('tied', 'a boolean');
-  if (o.output !== undefined && !['full', 'class', 'sampled'].includes(o.output as string)) bad('output', 'full, class or sampled');
-  posInt('classes', true);
-  if (o.classMethod !== undefined && !CLASS_METHODS.includes(o.classMethod as ClassMethod)) bad('classMethod', CLASS_METHODS.join(' or '));
-  if (o.precision !== undefined && !['fp32', 'bf16'].includes(o.precision as string)) bad('precision', 'fp32 or bf16');
-  posInt('noiseSamples', true);
-  if (o.noisePower !== undefined && !(typeof o.noisePower === 'number' && o.noisePower >= 0 && o.noisePower <= 1)) bad('noisePower', 'a number in [0, 1]');
+  oneOf('output', OUTPUT_TYPES);
+  for (const opt of OUTPUT_TYPES.flatMap((t) => headKind(t).options)) {
+    if (o[opt.key] !== undefined && !valueAccepted(opt.value, o[opt.key])) bad(opt.key, describeValue(opt.value));
+  }
+  oneOf('precision', PRECISIONS);
   for (const k of ['earlyStop', 'test']) if (o[k] !== undefined && typeof o[k] !== 'boolean') bad(k, 'a boolean');
   if (o.minImprovement !== undefined && !(typeof o.minImprovement === 'number' && o.minImprovement >= 1 && Number.isFinite(o.minImprovement))) {
     bad('minImprovement', 'a number >= 1');
   }
-  if (o.weightInit !== undefined && !['book', 'pytorch'].includes(o.weightInit as string)) bad('weightInit', 'book or pytorch');
+  oneOf('weightInit', WEIGHT_INITS);
   for (const k of ['init', 'saveBest', 'save', 'log', 'plot']) str(k);
 }
 

@@ -2,6 +2,7 @@ import * as os from 'node:os';
 import { Command } from 'commander';
 import { nativeUnavailableReason } from '../backend';
 import { nativeInfo } from '../backend/native';
+import { headKind } from '../heads';
 import { paramTable, stateTable } from '../model';
 import { parseSafetensors } from '../safetensors';
 import { readBytes, weightsFromSafetensors } from '../weights';
@@ -12,11 +13,12 @@ export function fileInfoLines(file: string): string[] {
   const meta = { ...raw.metadata };
   const w = weightsFromSafetensors(raw, file, (name) => meta.format === 'rnnlm.checkpoint' && name.startsWith('state.'));
   const c = w.config;
+  const head = headKind(c.output).describe(c);
   const specs = paramTable(c);
   const count = specs.reduce((a, s) => a + s.size, 0);
   const lines = [
     `${file}: ${meta.format === 'rnnlm.checkpoint' ? `rnnlm checkpoint (version ${meta.version})` : meta.format ? `weights (${meta.format})` : 'weights (no rnnlm metadata: architecture read from the tensors)'}`,
-    `model: ${c.cell}, ${c.layers} layer${c.layers > 1 ? 's' : ''}, vocabulary ${c.vocabSize}, wordvec ${c.wordvecSize}, hidden ${c.hiddenSize}, dropout ${c.dropout}, ${c.tied ? 'tied' : 'untied'} output weights${c.output === 'class' ? `, class output (${c.classBounds.length - 1} word classes)` : ''}${c.output === 'sampled' && c.noise ? `, trained by sampled softmax (${c.noise.samples} noise words)` : ''}`,
+    `model: ${c.cell}, ${c.layers} layer${c.layers > 1 ? 's' : ''}, vocabulary ${c.vocabSize}, wordvec ${c.wordvecSize}, hidden ${c.hiddenSize}, dropout ${c.dropout}, ${c.tied ? 'tied' : 'untied'} output weights${head ? `, ${head}` : ''}`,
     `parameters: ${count.toLocaleString('en-US')} (${(count * 4 / 2 ** 20).toFixed(1)} MiB as float32)`,
     `vocabulary: ${w.vocab ? `${w.vocab.length} words stored` : 'not stored'}`,
   ];

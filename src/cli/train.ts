@@ -4,7 +4,10 @@ import * as path from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { writeFileAtomic } from '../atomic';
 import { BACKEND_NAMES, PRECISIONS, type Backend, type BackendName, type Precision } from '../backend';
-import { CLASS_METHODS, type ClassMethod } from '../data/classes';
+import type { ClassMethod } from '../data/classes';
+import { DEFAULT_OUTPUT, headKind, type HeadKind } from '../heads';
+import type { HeadOptions } from '../heads/types';
+import { flagOf } from '../options';
 import { CELL_TYPES, LanguageModel, OUTPUT_TYPES, WEIGHT_INITS, type CellType, type OutputType, type WeightInit } from '../model';
 import { SGD } from '../optimizer';
 import { autoWorkers } from '../parallel/engine';
@@ -14,7 +17,7 @@ import { PlateauSchedule } from '../schedule';
 import { evalPerplexity, RnnlmTrainer, TrainingInterruptedError, type EpochReport, type TrainerState } from '../trainer';
 import { loadWeightsInto, modelFromWeights, readWeights, saveWeights } from '../weights';
 import { sliceSource, type TokenSource } from '../data/tokens';
-import { nonNegativeInt, nonNegativeNumber, positiveInt, positiveNumber, seedInt, UsageError, workersArg } from './args';
+import { commanderOption, nonNegativeInt, positiveInt, positiveNumber, seedInt, UsageError, workersArg } from './args';
 import { readCheckpoint, saveCheckpoint, type Checkpoint, type RunConfig } from './checkpoint';
 import { loadRunData } from './corpus';
 import { Interrupted, pickBackend, type Io } from './io';
@@ -71,11 +74,14 @@ export interface TrainFlags {
   test?: boolean;
 }
 
-/** How `--output class` puts words in classes unless --class-method says otherwise (and in older checkpoints). */
-const DEFAULT_CLASS_METHOD: ClassMethod = 'frequency';
-/** Noise words per iteration of `--output sampled`, and the power of the unigram distribution they come from. */
-const DEFAULT_NOISE_SAMPLES = 1024;
-const DEFAULT_NOISE_POWER = 0.75;
+/** Every output head's run options (`--classes`, `--noise-samples`, ...), each with the head it belongs to. */
+const HEAD_OPTIONS = OUTPUT_TYPES.flatMap((t) => headKind(t).options.map((option) => ({ option, head: headKind(t) })));
+
+/** The chosen head's options from the flags, each given or its default. */
+function headOptions(flags: TrainFlags): Partial<RunConfig> {
+  const given = flags as unknown as Record<string, unknown>;
+  return Object.fromEntries(headKind(flags.output).options.map((o) => [o.key, given[o.key] ?? o.default]));
+}
 
 /** The book's recipes (and PyTorch's word_language_model example): flags given explicitly override them. */
 export const PRESETS = {
@@ -131,8 +137,7 @@ function configFromFlags(flags: TrainFlags): RunConfig {
     batchSize: flags.batchSize, timeSize: flags.timeSize, wordvecSize: flags.wordvecSize, hiddenSize: flags.hiddenSize,
     cell: flags.model, numLayers: flags.numLayers, dropout: flags.dropout, tied: Boolean(flags.tied), weightInit: flags.weightInit,
     precision: flags.precision,
-    output: flags.output, ...(flags.output === 'class' && { classes: flags.classes, classMethod: flags.classMethod ?? DEFAULT_CLASS_METHOD }),
-    ...(flags.output === 'sampled' && { noiseSamples: flags.noiseSamples ?? DEFAULT_NOISE_SAMPLES, noisePower: flags.noisePower ?? DEFAULT_NOISE_POWER }),
+    output: flags.output, ...headOptions(flags),
     lr: flags.lr, init: flags.init, maxEpoch: flags.maxEpoch, maxGrad: flags.maxGrad, seed: flags.seed, evalInterval: flags.evalInterval,
     evalBatchSize: flags.evalBatchSize, evalTimeSize: flags.evalTimeSize,
     valid: Boolean(flags.valid || flags.validText), lrDecay: flags.lrDecay, saveBest: flags.saveBest, save: flags.save,
@@ -151,11 +156,7 @@ const CONFIG_OF_FLAG: Record<string, (c: RunConfig) => unknown> = {
   numLayers: (c) => c.numLayers ?? 1,
   dropout: (c) => c.dropout ?? 0,
   tied: (c) => c.tied ?? false,
-  output: (c) => c.output ?? 'full',
-  classes: (c) => c.classes,
-  classMethod: (c) => c.classMethod ?? (c.output === 'class' ? DEFAULT_CLASS_METHOD : undefined),
-  noiseSamples: (c) => c.noiseSamples,
-  noisePower: (c) => c.noisePower,
+  output: (c) => c.output ?? DEFAULT_OUTPUT,
   weightInit: (c) => c.weightInit ?? 'book',
   precision: (c) => c.precision ?? 'fp32',
   valid: (c) => c.valid,
@@ -166,6 +167,10 @@ const CONFIG_OF_FLAG: Record<string, (c: RunConfig) => unknown> = {
 for (const k of ['batchSize', 'timeSize', 'wordvecSize', 'hiddenSize', 'lr', 'init', 'maxGrad', 'seed', 'evalInterval',
   'evalBatchSize', 'evalTimeSize', 'lrDecay', 'saveBest', 'save', 'log', 'plot'] as const) {
   CONFIG_OF_FLAG[k] = (c) => c[k];
+}
+// A head's option: its stored value, or its default in a run of that head.
+for (const { option, head } of HEAD_OPTIONS) {
+  CONFIG_OF_FLAG[option.key] = (c) => (c as unknown as Record<string, unknown>)[option.key] ?? ((c.output ?? DEFAULT_OUTPUT) === head.name ? option.default : undefined);
 }
 
 const flagName = (k: string): string => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
@@ -230,7 +235,7 @@ export async function train(flags: TrainFlags, explicit: Set<string>, io: Io): P
   }
   // --init weights are read first: their output layer decides how the data is numbered.
   const initWeights = !ckpt && flags.init !== undefined ? readWeights(flags.init) : undefined;
-  const load = (): Promise<RunData> => runData(config, flags, io, backend, (initWeights?.config ?? ckpt?.weights.config ?? config).output === 'class');
+  const load = (): Promise<RunData> => runData(config, flags, io, backend, headKind((initWeights?.config ?? ckpt?.weights.config ?? config).output ?? DEFAULT_OUTPUT));
   const data = ranks ? await machineFirst(ranks, load) : await load();
   if (ckpt && data.fingerprint !== ckpt.config.fingerprint) {
     throw new UsageError(`${flags.resume} was made on other training data than ${data.describe} now holds`);
@@ -291,15 +296,13 @@ function newRunConfig(flags: TrainFlags, explicit: Set<string>): RunConfig {
   return configFromFlags(flags);
 }
 
-/** The output layer's flags agree with --output (and --tied with the sizes). */
+/** The output head's flags agree with --output (and --tied with the head and the sizes). */
 function checkOutputFlags(flags: TrainFlags, explicit: Set<string>): void {
-  if (flags.classes !== undefined && flags.output !== 'class') throw new UsageError('--classes needs --output class');
-  if (explicit.has('classMethod') && flags.output !== 'class') throw new UsageError('--class-method needs --output class');
-  for (const [k, name] of [['noiseSamples', '--noise-samples'], ['noisePower', '--noise-power']] as const) {
-    if (flags[k] !== undefined && flags.output !== 'sampled') throw new UsageError(`${name} needs --output sampled`);
+  for (const { option, head } of HEAD_OPTIONS) {
+    if (explicit.has(option.key) && flags.output !== head.name) throw new UsageError(`${flagOf(option.key)} needs --output ${head.name}`);
   }
-  if (flags.noisePower !== undefined && !(flags.noisePower <= 1)) throw new UsageError('--noise-power must be in [0, 1]');
-  if (flags.tied && flags.output === 'tree') throw new UsageError('--tied does not go with --output tree (its weights belong to tree nodes, not words)');
+  const head = headKind(flags.output);
+  if (flags.tied && head.untied) throw new UsageError(`--tied does not go with --output ${head.name} (${head.untied})`);
   if (flags.tied && flags.init === undefined && flags.wordvecSize !== flags.hiddenSize) {
     throw new UsageError(`--tied needs --wordvec-size = --hidden-size (the output layer reuses the embedding), but they are ${flags.wordvecSize} and ${flags.hiddenSize}`);
   }
@@ -307,12 +310,12 @@ function checkOutputFlags(flags: TrainFlags, explicit: Set<string>): void {
 
 type RunData = Awaited<ReturnType<typeof loadRunData>>;
 
-/** The run's data, numbered as its output layer needs (a class output: class by class). */
-async function runData(config: RunConfig, flags: TrainFlags, io: Io, backend: Backend, classOutput: boolean): Promise<RunData> {
+/** The run's data, numbered as its output head needs (a class output: class by class). */
+async function runData(config: RunConfig, flags: TrainFlags, io: Io, backend: Backend, head: HeadKind): Promise<RunData> {
   const data = await loadRunData(config.data, {
     // Exchange classes take a while on a large vocabulary: their passes are reported on a terminal.
     valid: config.valid, test: config.test, dataDir: flags.dataDir, onProgress: process.stderr.isTTY ? io.err : undefined, backend,
-    classes: classOutput ? { count: config.classes, method: config.classMethod ?? DEFAULT_CLASS_METHOD } : undefined,
+    classes: head.numbering?.(config as unknown as HeadOptions),
   });
   if (config.test && !data.test) throw new UsageError(`--test: ${data.describe} has no test split (prepare one with rnnlm prepare ... --test FILE)`);
   return data;
@@ -347,11 +350,7 @@ function newModel(config: RunConfig, data: RunData, backend: Backend): LanguageM
   return new LanguageModel({
     cell: config.cell, layers: config.numLayers, vocabSize: V, wordvecSize: config.wordvecSize, hiddenSize: config.hiddenSize,
     dropout: config.dropout, tied: config.tied, output: config.output,
-    ...(config.output === 'class' && { classBounds: data.classBounds! }),
-    ...(config.output === 'tree' && { treeCounts: Array.from(data.counts.subarray(0, V)) }),
-    ...(config.output === 'sampled' && {
-      noise: { samples: config.noiseSamples ?? DEFAULT_NOISE_SAMPLES, power: config.noisePower ?? DEFAULT_NOISE_POWER, counts: Array.from(data.counts) },
-    }),
+    ...headKind(config.output ?? DEFAULT_OUTPUT).fromData(data, config as unknown as HeadOptions),
   }, { backend, seed: config.seed, init: config.weightInit });
 }
 
@@ -375,9 +374,10 @@ function modelFromInit(w: ReturnType<typeof readWeights>, config: RunConfig, fla
   if (w.vocabSize < data.vocabSize) {
     throw new UsageError(`--init ${flags.init} has a vocabulary of ${w.vocabSize} words but the corpus needs ${data.vocabSize}`);
   }
-  if (file.output === 'class' && w.vocab && w.vocab.some((word, i) => word !== data.vocab[i])) {
-    throw new UsageError(`--init ${flags.init} has a class output layer over another word numbering than this run's data ` +
-      `(class by class, --class-method ${config.classMethod ?? DEFAULT_CLASS_METHOD})`);
+  const numbering = headKind(file.output).numbering?.(config as unknown as HeadOptions);
+  if (numbering && w.vocab && w.vocab.some((word, i) => word !== data.vocab[i])) {
+    throw new UsageError(`--init ${flags.init} has a ${file.output} output layer over another word numbering than this run's data ` +
+      `(class by class, --class-method ${numbering.method})`);
   }
   if (explicit.has('output') && config.output !== file.output) throw new UsageError(`--init ${flags.init} has output ${file.output}, but --output is ${config.output}`);
   config.output = file.output;
@@ -425,7 +425,7 @@ class TrainingRun {
     const workers = flags.workers === 'auto' ? `auto (${autoWorkers(model, rows[1] - rows[0], timeSize, cores)})` : String(flags.workers);
     return `rnnlm: ${ckpt ? `resuming ${flags.resume} at epoch ${ckpt.trainer.epoch}, iteration ${ckpt.trainer.iter + 1}; ` : ''}` +
       `corpus ${data.describe}, ${data.train.length} tokens, vocabulary ${model.vocabSize}, batch ${batchSize} x time ${timeSize}, ` +
-      `model ${describeModel(model)}${model.config.output === 'class' && config.classMethod === 'exchange' ? ' (exchange)' : ''}, ` +
+      `model ${describeModel(model, config as unknown as HeadOptions)}, ` +
       `lr ${optimizer.lr}, ${config.maxEpoch} epochs of ${this.iters} iterations, ` +
       `backend ${backend.name}${backend.precision === 'bf16' ? ` (bf16 products, ${backend.bf16Engine})` : ''}, ` +
       (ranks ? `${ranks.size} ranks (MPI), workers ${workers} per rank` : `workers ${workers}`);
@@ -596,12 +596,18 @@ function stopOnSignals(io: Io): { signal: AbortSignal; dispose(): void } {
   return { signal: stop.signal, dispose: () => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); } };
 }
 
-/** "lstm 2x200/200, dropout 0.2, tied": the architecture in a few words. */
-export function describeModel(model: LanguageModel): string {
+/** "lstm 2x200/200, dropout 0.2, tied": the architecture in a few words, with the run's head options. */
+export function describeModel(model: LanguageModel, options?: HeadOptions): string {
   const c = model.config;
+  const head = headKind(c.output).describe(c, options);
   return `${c.cell} ${c.layers > 1 ? `${c.layers}x` : ''}${c.wordvecSize}/${c.hiddenSize}` +
-    `${c.dropout > 0 ? `, dropout ${c.dropout}` : ''}${c.tied ? ', tied' : ''}${c.output === 'class' ? `, ${c.classBounds.length - 1} word classes` : ''}` +
-    `${c.output === 'sampled' && c.noise ? `, sampled softmax (${c.noise.samples} noise words)` : ''}${c.output === 'tree' ? ', tree output' : ''}`;
+    `${c.dropout > 0 ? `, dropout ${c.dropout}` : ''}${c.tied ? ', tied' : ''}${head ? `, ${head}` : ''}`;
+}
+
+/** Every head's options as commander flags, after --output. */
+function addHeadOptions(cmd: Command): Command {
+  for (const { option } of HEAD_OPTIONS) cmd.addOption(commanderOption(option));
+  return cmd;
 }
 
 function dropoutArg(value: string): number {
@@ -611,18 +617,14 @@ function dropoutArg(value: string): number {
 }
 
 export function trainCommand(run: (flags: TrainFlags, explicit: Set<string>) => Promise<void>): Command {
-  const cmd: Command = new Command('train')
+  const cmd: Command = addHeadOptions(new Command('train')
     .description('Train a recurrent language model on Penn Treebank (or your own text). With no flags: the seed configuration of the book (chapter 5).')
     .addOption(new Option('--preset <name>', `a ready-made recipe; explicit flags override it (${Object.entries(PRESETS).map(([k, p]) => `${k}: ${p.about}`).join('; ')})`).choices(Object.keys(PRESETS)))
     .addOption(new Option('--model <cell>', 'recurrent cell: rnn (tanh, ch. 5), lstm or gru (ch. 6)').choices(CELL_TYPES).default('rnn'))
     .option('--num-layers <n>', 'stacked recurrent layers', positiveInt, 1)
     .option('--dropout <p>', 'dropout ratio after the embedding, between layers and before the output layer', dropoutArg, 0)
     .option('--tied', 'tie the output weights to the embedding (needs --wordvec-size = --hidden-size)')
-    .addOption(new Option('--output <layer>', 'output layer: full softmax; class (a class-factored softmax over frequency classes: exact probabilities, far fewer scores per word); sampled (sampled softmax in training, the exact full softmax in evaluation); tree (a hierarchical softmax over a Huffman tree of the words: exact probabilities, about log2(V) scores per word, for large vocabularies)').choices(OUTPUT_TYPES).default('full'))
-    .option('--classes <n>', 'word classes of --output class (default: the square root of the vocabulary size, 100 for PTB; fewer when frequent words fill them)', positiveInt)
-    .addOption(new Option('--class-method <method>', 'how --output class puts words in classes: frequency (Mikolov\'s frequency bands, the default) or exchange (words of similar contexts together, by the exchange algorithm from the frequency classes)').choices(CLASS_METHODS))
-    .option('--noise-samples <k>', `noise words per iteration of --output sampled (default ${DEFAULT_NOISE_SAMPLES})`, positiveInt)
-    .option('--noise-power <a>', `the noise distribution of --output sampled: unigram^a (default ${DEFAULT_NOISE_POWER})`, nonNegativeNumber)
+    .addOption(new Option('--output <layer>', `output layer: ${OUTPUT_TYPES.map((t) => `${t}, ${headKind(t).about}`).join('; ')}`).choices(OUTPUT_TYPES).default(DEFAULT_OUTPUT)))
     .addOption(new Option('--weight-init <scheme>', "initialisation: book (randn scaled as the book) or pytorch (uniform, as PyTorch's word_language_model)").choices(WEIGHT_INITS).default('book'))
     .option('--corpus-size <n>', 'use the first n tokens of ptb.train.txt (0 = the whole split)', nonNegativeInt, 1000)
     .option('--full-vocab', "keep all of ptb.train.txt's 10000 words for a --corpus-size prefix, so that validation and test sets are covered")
