@@ -92,7 +92,7 @@ async function main() {
   const step = async () => {
     batches.next();
     iteration++;
-    await executor.step(batches.xs, batches.ts, iteration, '');
+    await executor.forwardBackward(batches.xs, batches.ts, iteration, '');
     await sgd.step(executor, rnnlm.clipScale(Math.sqrt(executor.gradSumSquares()), 0.25));
   };
   await step(); // allocate the layers' buffers (and start the threads) outside the timing
@@ -124,7 +124,7 @@ async function acrossRanks(w, model, sgd, data) {
   const step = async () => {
     batches.next();
     await executor.prepare(batches.xs, batches.ts, false);
-    await executor.step(batches.xs, batches.ts, ++iteration, '');
+    await executor.forwardBackward(batches.xs, batches.ts, ++iteration, '');
     await sgd.step(executor, rnnlm.clipScale(Math.sqrt(executor.gradSumSquares()), 0.25));
   };
   for (let i = 0; i < 5; i++) await step();

@@ -14,15 +14,25 @@ namespace rnnlm {
 
 namespace {
 
-bool g_started = false;
-int g_rank = 0, g_size = 1;
-// How long a collective call may wait for the other ranks before it gives up (mpi_set_timeout).
-double g_timeout_s = 60;
-// Set when a collective call gave up waiting: its request is still pending, so MPI is not called again.
-bool g_abandoned = false;
-// A copy of the world for the messages that find out which ranks stopped answering (missing_ranks), apart from
-// the collective calls that may still be pending.
-MPI_Comm g_probe = MPI_COMM_NULL;
+// MPI's state in this process, in one object: MPI is started once per process, and only its main thread calls it.
+struct World {
+  bool started = false;
+  int rank = 0, size = 1;
+  // How long a collective call may wait for the other ranks before it gives up (mpi_set_timeout).
+  double timeout_s = 60;
+  // Set when a collective call gave up waiting: its request is still pending, so MPI is not called again.
+  bool abandoned = false;
+  // A copy of the world for the messages that find out which ranks stopped answering (missing_ranks), apart from
+  // the collective calls that may still be pending.
+  MPI_Comm probe = MPI_COMM_NULL;
+  // mpi_sum_ordered's pieces of the chunk this rank sums, grown when needed.
+  std::vector<float> pieces;
+};
+
+World& world() {
+  static World w;
+  return w;
+}
 
 // Open MPI loads its components with dlopen and needs libmpi's symbols global, but Node opened this addon (and
 // with it libmpi) with RTLD_LOCAL: open libmpi again, RTLD_GLOBAL, before MPI_Init.
@@ -44,15 +54,15 @@ std::string error_text(int code) {
 // whose message does not come within a grace period are the ones that stopped or cannot be reached. "rank 1" or
 // "ranks 1, 3", or "" when every rank answered.
 std::string missing_ranks(double grace_s) {
-  const int R = g_size;
-  std::vector<int> heard(R, -1), token(R, g_rank);
+  const int R = world().size;
+  std::vector<int> heard(R, -1), token(R, world().rank);
   std::vector<MPI_Request> receives(R, MPI_REQUEST_NULL);
   for (int r = 0; r < R; r++) {
-    if (r == g_rank) continue;
+    if (r == world().rank) continue;
     MPI_Request send;
-    MPI_Isend(&token[r], 1, MPI_INT, r, 0, g_probe, &send);
+    MPI_Isend(&token[r], 1, MPI_INT, r, 0, world().probe, &send);
     MPI_Request_free(&send);
-    MPI_Irecv(&heard[r], 1, MPI_INT, r, 0, g_probe, &receives[r]);
+    MPI_Irecv(&heard[r], 1, MPI_INT, r, 0, world().probe, &receives[r]);
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(grace_s);
   int done = 0;
@@ -60,27 +70,27 @@ std::string missing_ranks(double grace_s) {
   std::string names;
   int count = 0;
   for (int r = 0; r < R; r++) {
-    if (r == g_rank || heard[r] == r) continue;
+    if (r == world().rank || heard[r] == r) continue;
     names += (count++ > 0 ? ", " : "") + std::to_string(r);
   }
   return count == 0 ? "" : (count == 1 ? "rank " : "ranks ") + names;
 }
 
-// Waits for a collective call's request, giving up after g_timeout_s: a rank that stopped or a network that went
+// Waits for a collective call's request, giving up after the world's timeout_s: a rank that stopped or a network that went
 // down must end the run (the caller reports it and leaves; mpirun then stops every rank) rather than hang it. The
 // error names the ranks that did not answer.
 std::string wait_for(MPI_Request* request, const char* what) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(g_timeout_s);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(world().timeout_s);
   for (unsigned polls = 0;; polls++) {
     int done = 0;
     const int rc = MPI_Test(request, &done, MPI_STATUS_IGNORE);
     if (rc != MPI_SUCCESS) return std::string(what) + " failed: " + error_text(rc);
     if (done) return "";
     if (polls % 1024 == 0 && std::chrono::steady_clock::now() > deadline) {
-      g_abandoned = true;
-      const std::string missing = missing_ranks(std::min(10.0, g_timeout_s));
+      world().abandoned = true;
+      const std::string missing = missing_ranks(std::min(10.0, world().timeout_s));
       char seconds[32];
-      snprintf(seconds, sizeof seconds, "%g", g_timeout_s);
+      snprintf(seconds, sizeof seconds, "%g", world().timeout_s);
       if (missing.empty()) return std::string(what) + ": no answer from the other ranks for " + seconds + " s";
       return missing + " did not answer for " + seconds + " s (stopped, or the network to it is down)";
     }
@@ -89,8 +99,8 @@ std::string wait_for(MPI_Request* request, const char* what) {
 
 // Why no collective call can be made now, or "".
 std::string unusable() {
-  if (!g_started) return "MPI is not started (mpiInit first)";
-  if (g_abandoned) return "MPI stopped at an earlier call that the other ranks did not answer";
+  if (!world().started) return "MPI is not started (mpiInit first)";
+  if (world().abandoned) return "MPI stopped at an earlier call that the other ranks did not answer";
   return "";
 }
 
@@ -98,7 +108,7 @@ std::string unusable() {
 
 bool mpi_available() { return true; }
 
-void mpi_set_timeout(double seconds) { g_timeout_s = seconds; }
+void mpi_set_timeout(double seconds) { world().timeout_s = seconds; }
 
 std::string mpi_version() {
   char text[MPI_MAX_LIBRARY_VERSION_STRING];
@@ -110,20 +120,20 @@ std::string mpi_version() {
 }
 
 std::string mpi_init(int* rank, int* size) {
-  if (!g_started) {
+  if (!world().started) {
     promote_libmpi();
     int provided = 0;
     const int rc = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
     if (rc != MPI_SUCCESS) return "MPI_Init_thread failed: " + error_text(rc);
     // Errors come back as codes (and become JavaScript errors) rather than ending the process here.
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &g_size);
-    MPI_Comm_dup(MPI_COMM_WORLD, &g_probe);
-    g_started = true;
+    MPI_Comm_rank(MPI_COMM_WORLD, &world().rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world().size);
+    MPI_Comm_dup(MPI_COMM_WORLD, &world().probe);
+    world().started = true;
   }
-  *rank = g_rank;
-  *size = g_size;
+  *rank = world().rank;
+  *size = world().size;
   return "";
 }
 
@@ -133,19 +143,19 @@ std::string mpi_init(int* rank, int* size) {
 // is fixed, so the bits do not depend on the network or on which rank owns which chunk.
 std::string mpi_sum_ordered(float* data, int64_t n) {
   if (const std::string why = unusable(); !why.empty()) return why;
-  if (n == 0 || g_size == 1) return "";
+  if (n == 0 || world().size == 1) return "";
   if (n > INT32_MAX) return "more floats than one MPI call carries (2^31 - 1)";
-  const int R = g_size;
+  const int R = world().size;
   std::vector<int> counts(R), displs(R);
   for (int k = 0; k < R; k++) {
     const int64_t from = n * k / R, to = n * (k + 1) / R;
     displs[k] = static_cast<int>(from);
     counts[k] = static_cast<int>(to - from);
   }
-  const int mine = counts[g_rank];
+  const int mine = counts[world().rank];
   std::vector<int> recvCounts(R, mine), recvDispls(R);
   for (int r = 0; r < R; r++) recvDispls[r] = r * mine;
-  static std::vector<float> pieces;
+  std::vector<float>& pieces = world().pieces;
   pieces.resize(static_cast<size_t>(mine) * static_cast<size_t>(R));
   MPI_Request request;
   int rc = MPI_Ialltoallv(data, counts.data(), displs.data(), MPI_FLOAT, pieces.data(), recvCounts.data(),
@@ -153,7 +163,7 @@ std::string mpi_sum_ordered(float* data, int64_t n) {
   if (rc != MPI_SUCCESS) return "MPI_Ialltoallv failed: " + error_text(rc);
   std::string err = wait_for(&request, "MPI_Ialltoallv");
   if (!err.empty()) return err;
-  float* chunk = data + displs[g_rank];
+  float* chunk = data + displs[world().rank];
   for (int i = 0; i < mine; i++) {
     float s = pieces[static_cast<size_t>(i)];
     for (int r = 1; r < R; r++) s += pieces[static_cast<size_t>(r) * static_cast<size_t>(mine) + static_cast<size_t>(i)];
@@ -175,14 +185,14 @@ std::string mpi_allgather(const void* send, int64_t bytes, void* recv) {
   return wait_for(&request, "MPI_Iallgather");
 }
 
-int mpi_size() { return g_started ? g_size : 0; }
+int mpi_size() { return world().started ? world().size : 0; }
 
 void mpi_finalize() {
-  if (!g_started || g_abandoned) return;
+  if (!world().started || world().abandoned) return;
   int finalized = 0;
   MPI_Finalized(&finalized);
   if (finalized) return;
-  if (g_probe != MPI_COMM_NULL) MPI_Comm_free(&g_probe);
+  if (world().probe != MPI_COMM_NULL) MPI_Comm_free(&world().probe);
   MPI_Finalize();
 }
 

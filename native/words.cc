@@ -141,16 +141,53 @@ inline bool ShortAsciiWord(const uint8_t* p, size_t* length, Key* key) {
 }
 #endif
 
+// A batch of words found and prefetched before they are counted; a line end has length kEosItem.
+constexpr uint32_t kEosItem = UINT32_MAX;
+struct BatchItem {
+  size_t start;
+  uint32_t length;
+  Key key;
+};
+
+// The end of the word that starts at b[start]: the next white space, or n. Sets *wide when the word holds bytes
+// outside ASCII.
+inline size_t WordEnd(const uint8_t* b, size_t start, size_t n, const uint8_t* end, bool* wide) {
+  for (size_t i = start;; i++) {
+    i = NextCandidate(b, i, n);
+    if (i == n) return n;
+    const uint8_t d = b[i];
+    if (d < 0x80) {
+      if (kAscii.is[d]) return i;
+    } else {
+      if (WideSpace(b + i, end)) return i;
+      *wide = true;
+    }
+  }
+}
+
+// Counts a batch's words in `table`, writing ids local * 2 + tag from ids[*out]. A full table stops it: r->full is
+// set, *i is the first word not counted, and false is returned.
+inline bool CountBatch(WordTable& table, int tag, const uint8_t* b, const BatchItem* batch, int k, int32_t* ids, size_t* out,
+                       size_t* i, CountResult* r) {
+  for (int j = 0; j < k; j++) {
+    const BatchItem& w = batch[j];
+    const int32_t local = w.length == kEosItem ? table.Add(kEosWord, sizeof kEosWord, w.key.hash, w.key.head)
+                                               : table.Add(b + w.start, w.length, w.key.hash, w.key.head);
+    if (local < 0) {
+      r->full = true;
+      *i = w.start;
+      return false;
+    }
+    ids[(*out)++] = local * 2 + tag;
+  }
+  return true;
+}
+
 // Tokenises one segment into `table`, writing provisional ids local * 2 + tag. Words are found a batch at a time
 // and their slots prefetched before they are counted, so that the table's cache misses overlap.
 CountResult CountSegment(WordTable& table, int tag, const uint8_t* b, size_t n, bool last, int32_t* ids) {
   constexpr int kBatch = 64;
-  constexpr uint32_t kEos = UINT32_MAX;  // a line end in the batch
-  struct Item {
-    size_t start;
-    uint32_t length;
-    Key key;
-  } batch[kBatch];
+  BatchItem batch[kBatch];
   CountResult r;
   const uint8_t* const end = b + n;
   const Key eos = {kEosHash, WordHead(kEosWord, sizeof kEosWord)};
@@ -162,7 +199,7 @@ CountResult CountSegment(WordTable& table, int tag, const uint8_t* b, size_t n, 
       const uint8_t c = b[i];
       if (c < 0x80) {
         if (kAscii.is[c]) {
-          if (c == '\n') batch[k++] = {i, kEos, eos};
+          if (c == '\n') batch[k++] = {i, kEosItem, eos};
           i++;
           continue;
         }
@@ -186,25 +223,10 @@ CountResult CountSegment(WordTable& table, int tag, const uint8_t* b, size_t n, 
       // the last may go on in the next chunk: leave it to that one.
       const size_t start = i;
       bool wide = false;
-      for (;;) {
-        i = NextCandidate(b, i, n);
-        if (i == n) break;
-        const uint8_t d = b[i];
-        if (d < 0x80) {
-          if (kAscii.is[d]) break;
-        } else {
-          if (WideSpace(b + i, end)) break;
-          wide = true;
-        }
-        i++;
-      }
-      if (i == n && !last) {
-        i = start;
-        stop = true;
-        break;
-      }
-      if (wide && !ValidUtf8(b + start, i - start)) {
-        r.bad = static_cast<int64_t>(start);
+      i = WordEnd(b, start, n, end, &wide);
+      const bool cut = i == n && !last;
+      if (cut || (wide && !ValidUtf8(b + start, i - start))) {
+        if (!cut) r.bad = static_cast<int64_t>(start);
         i = start;
         stop = true;
         break;
@@ -213,18 +235,7 @@ CountResult CountSegment(WordTable& table, int tag, const uint8_t* b, size_t n, 
       table.Prefetch(key.hash);
       batch[k++] = {start, static_cast<uint32_t>(i - start), key};
     }
-    for (int j = 0; j < k; j++) {
-      const Item& w = batch[j];
-      const int32_t local = w.length == kEos ? table.Add(kEosWord, sizeof kEosWord, w.key.hash, w.key.head)
-                                             : table.Add(b + w.start, w.length, w.key.hash, w.key.head);
-      if (local < 0) {
-        r.full = true;
-        i = w.start;
-        stop = true;
-        break;
-      }
-      ids[out++] = local * 2 + tag;
-    }
+    if (!CountBatch(table, tag, b, batch, k, ids, &out, &i, &r)) stop = true;
   }
   r.consumed = i;
   r.tokens = out;

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { main, stdio } from './cli/main';
-import { mpiFinalize } from './distributed';
+import { launchedByMpi, mpiFinalize } from './distributed';
 import type { Io } from './cli/io';
 
 // A reader that goes away (`rnnlm info | head -4`) ends the output, not the program with a stack trace: stop
@@ -22,6 +22,6 @@ function rankIo(rank: string | undefined): Io {
 }
 
 void main(process.argv.slice(2), rankIo(process.env.OMPI_COMM_WORLD_RANK)).then((code) => {
-  if (code === 0 || code === 130) mpiFinalize();
+  if ((code === 0 || code === 130) && launchedByMpi()) mpiFinalize();
   process.exitCode = code;
 });

@@ -16,111 +16,42 @@
  * MPI belongs to the process: only the main thread calls it. A rank that dies ends the job: mpirun stops every
  * other rank. A rank that stops answering makes the others' calls give up after mpiWorld's timeout, naming it.
  */
-import * as os from 'node:os';
 import { loadNativeBackend } from './backend/native';
 import { batchRows, countTargets, type StepExecutor, type Traffic, type WholeBatch } from './executor';
+import type { Communicator } from './ranks';
 import { GradientSupport } from './gradient';
 import type { LanguageModel } from './model';
-
-/** The ranks of a run and the two collective operations training needs. */
-export interface Communicator {
-  readonly rank: number;
-  readonly size: number;
-  /** Ranks on this machine, which share its cores and its files, and this rank's number among them. */
-  readonly localSize: number;
-  readonly localRank: number;
-  /** Every rank's `send` into recv (size * send.length floats), in rank order. */
-  allgather(send: Float64Array, recv: Float64Array): void;
-  /** data summed over the ranks in place, each element added in rank order: the same bits on every rank. */
-  sumOrdered(data: Float32Array): void;
-}
+import type { ParamUpdate } from './optimizer';
 
 /** Whether this process was started by Open MPI's mpirun (or a job script under it). */
 export function launchedByMpi(env: { readonly [name: string]: string | undefined } = process.env): boolean {
   return env.OMPI_COMM_WORLD_SIZE !== undefined;
 }
 
-let world: Communicator | undefined;
-
 /**
- * MPI's world of ranks through the native addon (started once per process). A collective call that waits more than
- * `timeoutS` seconds for the other ranks throws, and MPI is not used again: the process should leave, and mpirun
- * then ends the others. Throws with the reason when the addon is not loaded or was built without MPI.
+ * MPI's world of ranks through the native addon, which starts MPI once per process and holds its state (every call
+ * returns a view of the same world). A collective call that waits more than `timeoutS` seconds for the other ranks
+ * throws, and MPI is not used again: the process should leave, and mpirun then ends the others. Throws with the
+ * reason when the addon is not loaded or was built without MPI.
  */
 export function mpiWorld(timeoutS = 60): Communicator {
   const addon = loadNativeBackend().addon;
   if (!addon) throw new Error('training across processes needs the native addon, which did not load');
   addon.mpiSetTimeout(timeoutS);
-  if (world) return world;
   const [rank, size] = addon.mpiInit();
-  world = {
+  const world: Communicator = {
     rank, size, localSize: Math.max(1, Number(process.env.OMPI_COMM_WORLD_LOCAL_SIZE) || 1),
     localRank: Number(process.env.OMPI_COMM_WORLD_LOCAL_RANK) || 0,
     allgather: (send, recv) => addon.mpiAllgather(send, recv),
     sumOrdered: (data) => addon.mpiSumOrdered(data),
+    stepExecutor: (model, N, T, local) => new MpiExecutor(model, N, T, world, local),
   };
   return world;
 }
 
-/** Ends MPI for the process when it was started (after the last collective call). */
+/** Ends MPI for the process when it was started (after the last collective call); nothing otherwise. */
 export function mpiFinalize(): void {
-  if (world) loadNativeBackend().addon?.mpiFinalize();
-}
-
-/**
- * Checks that every rank holds the same values (numbers: shapes, lengths, checksums): a run whose ranks disagree
- * would train on different data or weights, or wait forever for a rank that has finished. Throws on every rank,
- * naming the first value that differs and the rank that holds another one.
- */
-export function checkSameOnRanks(comm: Communicator, values: Record<string, number>, advice: string): void {
-  const names = Object.keys(values);
-  const mine = Float64Array.from(names, (n) => values[n]);
-  const all = new Float64Array(comm.size * names.length);
-  comm.allgather(mine, all);
-  for (let r = 1; r < comm.size; r++) {
-    names.forEach((name, i) => {
-      const theirs = all[r * names.length + i], first = all[i];
-      if (!Object.is(theirs, first)) throw new RangeError(`rank ${r} has ${name} ${theirs} but rank 0 has ${first}: ${advice}`);
-    });
-  }
-}
-
-/**
- * Runs `fn` on the first rank of each machine, then on the others: what it writes to the machine's files (a
- * prepared dataset in the cache, a downloaded corpus) is there when the others run it, instead of every rank
- * writing it at once. Every rank calls it.
- */
-export async function machineFirst<T>(comm: Communicator, fn: () => Promise<T>): Promise<T> {
-  const barrier = (): void => comm.allgather(new Float64Array(1), new Float64Array(comm.size));
-  if (comm.localRank !== 0) barrier();
-  const result = await fn();
-  if (comm.localRank === 0) barrier();
-  return result;
-}
-
-/** A 32-bit checksum of the floats' bits (the same weights give the same number on every machine). */
-export function checksum(a: Float32Array): number {
-  const bits = new Int32Array(a.buffer, a.byteOffset, a.length);
-  let h = 0x811c9dc5;
-  for (let i = 0; i < bits.length; i++) h = Math.imul(h ^ bits[i], 0x01000193);
-  return h >>> 0;
-}
-
-/**
- * The cores a rank may use: those mpirun bound it to (--bind-to core or socket), or when it is not bound, the
- * machine's shared among the ranks on it.
- */
-export function rankCores(comm: Communicator): number {
-  const usable = os.availableParallelism();
-  return usable < os.cpus().length ? usable : Math.max(1, Math.floor(usable / comm.localSize));
-}
-
-/**
- * What this process trains of an N-row batch: its rows and the cores it may use (with ranks, batchRows and
- * rankCores; without, all of both). fit plans its workers by it, and the CLI says so in its first line.
- */
-export function processShare(N: number, ranks?: Communicator): { rows: [number, number]; cores: number } {
-  return ranks ? { rows: batchRows(N, ranks.rank, ranks.size), cores: rankCores(ranks) } : { rows: [0, N], cores: os.availableParallelism() };
+  loadNativeBackend().addon?.mpiFinalize();
 }
 
 /**
@@ -128,6 +59,8 @@ export function processShare(N: number, ranks?: Communicator): { rows: [number, 
  * the step, then the gradient and the loss are summed over the ranks. The model's recurrent state holds the rank's
  * rows while training; syncModel gathers every rank's into the model (all ranks call it at the same point).
  */
+export { checkSameOnRanks, checksum, machineFirst, processShare, rankCores, type Communicator } from './ranks';
+
 export class MpiExecutor implements StepExecutor {
   readonly rows: [number, number];
   readonly traffic: Traffic = { steps: 0, bytes: 0, ms: 0 };
@@ -193,9 +126,9 @@ export class MpiExecutor implements StepExecutor {
     return anyStop;
   }
 
-  async step(xs: Int32Array, ts: Int32Array, iteration: number, where: string): Promise<number> {
+  async forwardBackward(xs: Int32Array, ts: Int32Array, iteration: number, where: string): Promise<number> {
     if (this.holdsWhole) this.takeOwnRows();
-    const part = await this.local.step(xs, ts, iteration, where, this.whole);
+    const part = await this.local.forwardBackward(xs, ts, iteration, where, this.whole);
     const start = performance.now();
     this.traffic.steps++;
     const backend = this.model.backend, dense = this.dense;
@@ -213,8 +146,9 @@ export class MpiExecutor implements StepExecutor {
     return this.sumSquares;
   }
 
-  update(lr: number, where: string): Promise<void> {
-    return this.local.update(lr, where);
+  /** The update is the local executor's over the whole batch's rows: every rank holds the same sum and applies it alike. */
+  applyUpdate(update: ParamUpdate, where: string): Promise<void> {
+    return this.local.applyUpdate(update, where);
   }
 
   /** Gathers every rank's rows of the recurrent state into the model (each rank's model holds the whole batch's). */

@@ -1,11 +1,12 @@
 /**
- * How a training step runs: an executor computes a batch's loss and gradient, the gradient's sum of squares (for
- * clipping) and the SGD update, on the calling thread (SerialExecutor) or split over worker threads
- * (parallel/engine.ts: ParallelEngine). The trainer drives either through this interface alone, so that another
- * executor (processes, machines) can join without the trainer knowing.
+ * How a training step runs: an executor computes a batch's loss and its summed gradient and the gradient's sum of
+ * squares (for clipping), on the calling thread (SerialExecutor), split over worker threads (parallel/engine.ts:
+ * ParallelEngine) or over processes (distributed.ts: MpiExecutor); the optimizer's update then runs where the
+ * gradient lives (GradientHolder). The trainer drives any of them through this interface alone.
  */
 import { GradientSupport } from './gradient';
 import type { LanguageModel } from './model';
+import { sgdStep, type GradientHolder, type ParamUpdate } from './optimizer';
 
 /**
  * The whole batch of which a step's xs, ts are a part (other processes hold the rest): its count of targets, which
@@ -24,7 +25,7 @@ export interface Traffic {
   ms: number;
 }
 
-export interface StepExecutor {
+export interface StepExecutor extends GradientHolder {
   /** Worker threads the executor splits each batch over (1: the calling thread). */
   readonly workers: number;
   /** Bytes and time of the exchanges with other processes, for an executor that has them. */
@@ -35,16 +36,15 @@ export interface StepExecutor {
    */
   prepare(xs: Int32Array, ts: Int32Array, stop: boolean): Promise<boolean>;
   /**
-   * The batch's loss (mean over positions with a target) for xs, ts [N, T]; its gradient is left in the model's
-   * flatGrads. `iteration` keys the dropout masks; `where` ends an error's message (" at epoch 2, iteration 5").
-   * With `whole`, xs, ts are part of a larger batch: the loss and gradient are those of the part's positions over
-   * whole.count (the parts sum to the batch's), and the passes below cover the rows of whole.ids.
+   * The batch's loss (mean over positions with a target) for xs, ts [N, T], and its gradient, summed over whatever
+   * ran the step, left in the model's flatGrads. `iteration` keys the dropout masks; `where` ends an error's message
+   * (" at epoch 2, iteration 5"). With `whole`, xs, ts are part of a larger batch: the loss and gradient are those
+   * of the part's positions over whole.count (the parts sum to the batch's), and the passes below cover the rows
+   * of whole.ids.
    */
-  step(xs: Int32Array, ts: Int32Array, iteration: number, where: string, whole?: WholeBatch): Promise<number>;
+  forwardBackward(xs: Int32Array, ts: Int32Array, iteration: number, where: string, whole?: WholeBatch): Promise<number>;
   /** The sum of squares of the last step's gradient (the global norm's square, for clipping). */
   gradSumSquares(): number;
-  /** params -= lr * grad wherever the last step's gradient can be non-zero, leaving the gradient zero. */
-  update(lr: number, where: string): Promise<void>;
   /** Makes the model hold the recurrent state of the whole batch (before a checkpoint, or at the end). */
   syncModel(): Promise<void>;
   /** Frees what the executor holds (threads). */
@@ -87,12 +87,12 @@ export class SerialExecutor implements StepExecutor {
     return stop;
   }
 
-  async step(xs: Int32Array, ts: Int32Array, iteration: number, _where = '', whole?: WholeBatch): Promise<number> {
+  async forwardBackward(xs: Int32Array, ts: Int32Array, iteration: number, _where = '', whole?: WholeBatch): Promise<number> {
     const m = this.model;
     if (!this.gradsZero) m.zeroGrads();
     this.gradsZero = false;
     const share = whole === undefined ? 1 : whole.count === 0 ? 0 : countTargets(ts) / whole.count;
-    const loss = m.step(xs, ts, this.N, this.T, { iteration, row0: this.rowOffset }, share);
+    const loss = m.forwardBackward(xs, ts, this.N, this.T, { iteration, row0: this.rowOffset }, share);
     if (whole === undefined) this.support.setIds(xs, ts);
     else this.support.setIds(whole.ids);
     return loss * share;
@@ -102,8 +102,10 @@ export class SerialExecutor implements StepExecutor {
     return this.support.sumSquares(this.model.backend, this.model.flatGrads);
   }
 
-  async update(lr: number): Promise<void> {
-    this.support.sgdUpdate(this.model.backend, this.model.flatParams, this.model.flatGrads, lr, true);
+  /** The optimizer's update over the gradient's support, zeroing the gradient there (everywhere else it already is). */
+  async applyUpdate(update: ParamUpdate): Promise<void> {
+    const m = this.model;
+    for (const s of this.support.spans()) sgdStep(m.backend, m.flatParams, m.flatGrads, update.lr, true, s);
     this.gradsZero = true;
   }
 

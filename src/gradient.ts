@@ -1,6 +1,5 @@
 import type { Backend } from './backend';
 import type { LanguageModel } from './model';
-import { sgdStep } from './optimizer';
 
 /**
  * A piece of a gradient's support: the dense floats [from, to) and the rows `rows` (of D floats, ids in [0, V)) of
@@ -33,7 +32,7 @@ export function addSumSquaresOver(backend: Backend, y: Float32Array, x: Float32A
 
 /**
  * Where a model's flat gradient can be non-zero after a backward, so that the passes over it (the clipping norm,
- * the update with its zeroing, the workers' block sums) visit only that. With untied weights the embedding's
+ * the optimizer's update with its zeroing, the workers' block sums) visit only that. With untied weights the embedding's
  * gradient (embed.W [V,D], the first V*D floats) is written only in the rows of the batch's word ids, about a tenth
  * of them on PTB; everything after it is dense. With tied weights (or no sparse rows) all of it is dense.
  *
@@ -110,7 +109,7 @@ export class GradientSupport {
   }
 
   /** The support as the serial passes visit it: with the output layer's rows known, two spans around them. */
-  private spans(): SupportSpan[] {
+  spans(): SupportSpan[] {
     const out = this.output;
     if (!out || this.outputCount < 0) return [this.span()];
     const end = out.offset + out.V * out.D;
@@ -123,10 +122,5 @@ export class GradientSupport {
   /** The sum of squares of g over the support. */
   sumSquares(backend: Backend, g: Float32Array): number {
     return this.spans().reduce((sum, s) => sum + sumSquaresOver(backend, g, s), 0);
-  }
-
-  /** p -= lr * g over the support, then g = 0 there when zeroGrad (everywhere else it already is). */
-  sgdUpdate(backend: Backend, p: Float32Array, g: Float32Array, lr: number, zeroGrad: boolean): void {
-    for (const s of this.spans()) sgdStep(backend, p, g, lr, zeroGrad, s);
   }
 }

@@ -1,8 +1,8 @@
 /**
  * rnnlm: the recurrent language models of Deep Learning from Scratch 2 (chapters 5 and 6) on Node.js.
- * Data flows: token ids -> BatchCutter -> LanguageModel.forward (TimeEmbedding -> [TimeDropout ->
- * TimeRNN | TimeLSTM | TimeGRU] x layers -> TimeDropout -> TimeAffine -> TimeSoftmaxWithLoss) -> backward ->
- * clipGrads -> SGD.update.
+ * Data flows: token ids -> BatchCutter -> a StepExecutor's forwardBackward (LanguageModel: TimeEmbedding ->
+ * [TimeDropout -> TimeRNN | TimeLSTM | TimeGRU] x layers -> TimeDropout -> the output head, then backward) ->
+ * clipScale of the gradient's norm -> SGD.step, which the executor applies where the gradient lives.
  */
 export type { Backend } from './backend/types';
 export {
@@ -23,9 +23,10 @@ export {
   WEIGHT_INITS, OUTPUT_TYPES, type OutputType, type NoiseConfig, type WeightInit, type ModelConfig, type CellType, type ParamSpec, type ModelOptions, type StepKey,
 } from './model';
 export { DEFAULTS } from './defaults';
-export { SGD, clipGrads, clipScale, sgdStep } from './optimizer';
+export { SGD, clipGrads, clipScale, sgdStep, type ParamUpdate, type GradientHolder } from './optimizer';
 export { SerialExecutor, batchRows, countTargets, type StepExecutor, type WholeBatch, type Traffic } from './executor';
-export { MpiExecutor, mpiWorld, mpiFinalize, launchedByMpi, rankCores, processShare, checkSameOnRanks, type Communicator } from './distributed';
+export { MpiExecutor, mpiWorld, mpiFinalize, launchedByMpi } from './distributed';
+export { rankCores, processShare, checkSameOnRanks, type Communicator } from './ranks';
 export { HEADS, headKind, FullHead, ClassHead, SampledHead, TreeHead, type HeadKind, type OutputHead, type HeadSplit, type HeadKey } from './heads';
 export { PlateauSchedule, type PlateauOptions, type PlateauDecision } from './schedule';
 export { GradientSupport } from './gradient';

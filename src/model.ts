@@ -383,7 +383,7 @@ export class LanguageModel {
    * A training step's forward and backward at once: the mean loss of ts [N,T] given xs [N,T], and its gradient times
    * `scale` added to `grads` (as forward then backward(scale), in the head's cheapest way).
    */
-  step(xs: Int32Array, ts: Int32Array, N: number, T: number, key: StepKey = {}, scale = 1): number {
+  forwardBackward(xs: Int32Array, ts: Int32Array, N: number, T: number, key: StepKey = {}, scale = 1): number {
     const hk = this.headKey(key);
     const { loss, dh } = this.head.lossAndGrad(this.forwardHidden(xs, N, T, key), ts, N, T, scale, hk);
     this.backwardHidden(dh);

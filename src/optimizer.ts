@@ -1,7 +1,25 @@
+/**
+ * The optimizer: SGD, the one place where parameters change. Executors compute a step's loss and its summed
+ * gradient and know where it lives (one thread, or parts on worker threads); `SGD.step` hands them the update
+ * (`ParamUpdate`, a plain object) and each thread holding a part applies it with `sgdStep`, this module's code.
+ */
 import { resolveBackend, type Backend, type BackendName } from './backend';
 import { DEFAULTS } from './defaults';
-import type { StepExecutor } from './executor';
 import type { SupportSpan } from './gradient';
+
+/** One optimizer step's arithmetic, as a plain object that any thread can apply over its part (sgdStep). */
+export interface ParamUpdate {
+  /** The step size: the learning rate times the clipping factor. */
+  lr: number;
+}
+
+/**
+ * Where a step's summed gradient lives (an executor): it applies an update over every part of the gradient's
+ * support, on the threads that hold them, through sgdStep, and leaves the gradient zero.
+ */
+export interface GradientHolder {
+  applyUpdate(update: ParamUpdate, where: string): Promise<void>;
+}
 
 /** Stochastic gradient descent: param -= lr * grad. */
 export class SGD {
@@ -27,9 +45,12 @@ export class SGD {
     }
   }
 
-  /** The same update of an executor's model (its flat parameters, where the gradient can be non-zero), leaving the gradient zero. */
-  step(executor: StepExecutor, scale = 1, where = ''): Promise<void> {
-    return executor.update(this.lr * scale, where);
+  /**
+   * PyTorch's optimizer.step(): the update of the parameters whose gradient `holder` (an executor) holds, scaled by
+   * `scale` (a clipping factor), leaving the gradient zero.
+   */
+  step(holder: GradientHolder, scale = 1, where = ''): Promise<void> {
+    return holder.applyUpdate({ lr: this.lr * scale }, where);
   }
 }
 
@@ -37,7 +58,7 @@ const NO_ROWS = new Int32Array(0);
 
 /**
  * The SGD step itself, p -= lr * g over a span of flat arrays (its dense floats and its sparse rows), then g = 0
- * there when zeroGrad. Every update runs through it: SGD.update, the serial executor's and each worker's part.
+ * there when zeroGrad. Every update runs through it: SGD.update, the serial executor's spans and each worker's part.
  */
 export function sgdStep(backend: Backend, p: Float32Array, g: Float32Array, lr: number, zeroGrad: boolean, s: SupportSpan): void {
   backend.sgdUpdate(p.subarray(s.from, s.to), g.subarray(s.from, s.to), lr, zeroGrad);

@@ -1,6 +1,6 @@
 import type { LanguageModel } from './model';
 import { DEFAULTS } from './defaults';
-import { checkSameOnRanks, checksum, MpiExecutor, processShare, type Communicator } from './distributed';
+import { checkSameOnRanks, checksum, processShare, sumOverRanks, type Communicator } from './ranks';
 import { batchRows, SerialExecutor, type StepExecutor, type Traffic } from './executor';
 import { clipScale, type SGD } from './optimizer';
 import { autoBlasThreads, autoWorkers, ParallelEngine, type WorkerPool } from './parallel/engine';
@@ -269,7 +269,7 @@ export class RnnlmTrainer {
     // The iteration over the whole run keys the dropout masks: a resumed run draws the same ones.
     const iteration = (st.epoch - 1) * plan.maxIters + iter - 1;
     const where = ` at epoch ${st.epoch}, iteration ${iter}`;
-    const loss = await executor.step(run.batches.xs, run.batches.ts, iteration, where);
+    const loss = await executor.forwardBackward(run.batches.xs, run.batches.ts, iteration, where);
     checkLoss(loss, st.epoch, iter, run.done === 0 && !opts.resume && st.epoch === 1 && iter === 1);
     run.divergence.check(loss, iteration, st.epoch, iter);
     // Clipping as the book's clip_grads, folded into the update: param -= lr * rate * grad in one pass.
@@ -364,7 +364,7 @@ function makeExecutor(model: LanguageModel, plan: FitPlan, opts: FitOptions): St
   const local = (rows: number, rowOffset: number): StepExecutor => (plan.workers > 1
     ? new ParallelEngine(model, rows, plan.timeSize, { workers: plan.workers, pool: opts.pool, rowOffset })
     : new SerialExecutor(model, rows, plan.timeSize, rowOffset));
-  return opts.ranks ? new MpiExecutor(model, plan.batchSize, plan.timeSize, opts.ranks, local) : local(plan.batchSize, 0);
+  return opts.ranks ? opts.ranks.stepExecutor(model, plan.batchSize, plan.timeSize, local) : local(plan.batchSize, 0);
 }
 
 /** What one fit works with, made once. */
@@ -519,11 +519,4 @@ export function evalPerplexity(model: LanguageModel, corpus: Int32Array | TokenS
     throw new RangeError(`the model's scores are not finite (NaN or overflow): its weights give a perplexity of ${ppl}`);
   }
   return ppl;
-}
-
-/** x summed over the ranks in rank order (the same double on every rank). */
-function sumOverRanks(ranks: Communicator, x: number): number {
-  const all = new Float64Array(ranks.size);
-  ranks.allgather(Float64Array.of(x), all);
-  return all.reduce((a, b) => a + b, 0);
 }

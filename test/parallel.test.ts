@@ -76,7 +76,7 @@ describe.each(backends().map((b) => [b.name, b] as const))('parallel training on
         serial.zeroGrads();
         const ls = serial.forward(xs, ts, N, T, { iteration: i });
         serial.backward();
-        const lp = await engine.step(xs, ts, i);
+        const lp = await engine.forwardBackward(xs, ts, i);
         expect(Math.abs(lp - ls)).toBeLessThan(1e-5);
         expectClose(`gradient of step ${i}`, par.flatGrads, serial.flatGrads, 1e-5);
         expect(Math.abs(engine.gradSumSquares() - backend.sumSquares(serial.flatGrads))).toBeLessThan(1e-5 * engine.gradSumSquares());

@@ -118,7 +118,7 @@ describe('evalPerplexity over ranks', () => {
     // that rank first (rank 1 with a zero for rank 0, whose value it never needs to know).
     const sums: number[] = [0, 0];
     const rank = (k: number, other: number): Communicator => ({
-      rank: k, size: 2, localSize: 1, localRank: k, sumOrdered: () => { throw new Error('not used'); },
+      rank: k, size: 2, localSize: 1, localRank: k, sumOrdered: () => { throw new Error('not used'); }, stepExecutor: () => { throw new Error('not used'); },
       allgather: (send, recv) => {
         sums[k] = send[0];
         recv[k] = send[0];

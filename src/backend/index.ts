@@ -3,7 +3,7 @@
  */
 import type { Backend, Precision } from './types';
 import { jsBackend, jsBf16Backend } from './js';
-import { loadNativeBackend } from './native';
+import { loadNativeBackend, type NativeLoad } from './native';
 
 export { PRECISIONS, SCRATCH, type Backend, type Bf16Engine, type ClassSoftmaxGrads, type ClassSoftmaxOp, type Precision, type WordCounter, type WordCounts } from './types';
 export { jsBackend, jsBf16Backend, roundBf16 } from './js';
@@ -24,7 +24,7 @@ export function resolveBackend(b?: BackendName | Backend, precision?: Precision)
   if (b === undefined) {
     const native = loadNativeBackend();
     if (native.backend) return precision === 'bf16' ? native.bf16! : native.backend;
-    warnFallbackOnce(native.error ?? 'unknown reason');
+    warnFallbackOnce(native);
     return precision === 'bf16' ? jsBf16Backend : jsBackend;
   }
   if (typeof b === 'object') return precision === undefined || precision === b.precision ? b : resolveBackend(b.name, precision);
@@ -37,16 +37,14 @@ export function resolveBackend(b?: BackendName | Backend, precision?: Precision)
   throw new RangeError(`Unknown backend '${String(b)}': expected one of ${BACKEND_NAMES.join(', ')}`);
 }
 
-let warned = false;
-
 /**
- * Says once per process, as a Node.js warning (RNNLM_JS_FALLBACK; silence it with --no-warnings or
- * RNNLM_BACKEND=js), that the best backend was asked for and the pure-TypeScript one will run, and why.
+ * Says once per process (the failed load remembers it), as a Node.js warning (RNNLM_JS_FALLBACK; silence it with
+ * --no-warnings or RNNLM_BACKEND=js), that the best backend was asked for and the pure-TypeScript one will run, and why.
  */
-function warnFallbackOnce(reason: string): void {
-  if (warned || process.env.RNNLM_BACKEND === 'js') return;
-  warned = true;
-  process.emitWarning(fallbackMessage(reason), { code: 'RNNLM_JS_FALLBACK' });
+function warnFallbackOnce(native: NativeLoad): void {
+  if (native.fallbackTold || process.env.RNNLM_BACKEND === 'js') return;
+  native.fallbackTold = true;
+  process.emitWarning(fallbackMessage(native.error ?? 'unknown reason'), { code: 'RNNLM_JS_FALLBACK' });
 }
 
 /** What rnnlm says when the best backend was asked for and the pure-TypeScript one runs (the library and the CLI). */

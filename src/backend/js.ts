@@ -149,19 +149,21 @@ function addBias(out: Float32Array, b: Float32Array, R: number, O: number): void
   }
 }
 
-/** Double-precision scratch for sumRows, grown when needed (no allocation per training step). */
-let rowAcc = new Float64Array(0);
+/** db += the sum over rows of dout [R,O] (rows ld apart), summed in double precision. */
+type RowSum = (db: Float32Array, dout: Float32Array, R: number, O: number, ld?: number) => void;
 
-/** db += the sum over rows of dout [R,O] (rows ld apart). */
-function sumRows(db: Float32Array, dout: Float32Array, R: number, O: number, ld = O): void {
-  if (rowAcc.length < O) rowAcc = new Float64Array(O);
-  const acc = rowAcc;
-  for (let j = 0; j < O; j++) acc[j] = db[j];
-  for (let r = 0; r < R; r++) {
-    const o0 = r * ld;
-    for (let j = 0; j < O; j++) acc[j] += dout[o0 + j];
-  }
-  for (let j = 0; j < O; j++) db[j] = acc[j];
+/** A RowSum with its own double-precision scratch, grown when needed (no allocation per training step). */
+function rowSummer(): RowSum {
+  let acc = new Float64Array(0);
+  return (db, dout, R, O, ld = O) => {
+    if (acc.length < O) acc = new Float64Array(O);
+    for (let j = 0; j < O; j++) acc[j] = db[j];
+    for (let r = 0; r < R; r++) {
+      const o0 = r * ld;
+      for (let j = 0; j < O; j++) acc[j] += dout[o0 + j];
+    }
+    for (let j = 0; j < O; j++) db[j] = acc[j];
+  };
 }
 
 /** murmur3's 32-bit finaliser of h ^ k * golden ratio: one step of the counter-based dropout hash. */
@@ -189,7 +191,7 @@ function inputProducts(gemm: Gemm, A: Float32Array, xs: Float32Array, Wx: Float3
 }
 
 /** dWx [D,G] += xs^T dA, db [G] += the row sums of dA, dxs [NT,D] = dA Wx^T: the time-independent part of a backward. */
-function inputGradients(gemm: Gemm, dxs: Float32Array, dWx: Float32Array, db: Float32Array, dA: Float32Array, xs: Float32Array, Wx: Float32Array,
+function inputGradients(gemm: Gemm, sumRows: RowSum, dxs: Float32Array, dWx: Float32Array, db: Float32Array, dA: Float32Array, xs: Float32Array, Wx: Float32Array,
   NT: number, D: number, G: number): void {
   gemm(true, false, D, G, NT, 1, xs, D, dA, G, 1, dWx, G);
   sumRows(db, dA, NT, G);
@@ -212,6 +214,7 @@ function shiftStates(hprev: Float32Array, h0: Float32Array, hs: Float32Array, N:
 export function makeJsBackend(precision: Precision): Backend {
   const round = precision === 'bf16';
   const gemm: Gemm = (...args) => sgemmJs(round, ...args);
+  const sumRows = rowSummer();
   return {
     name: 'js',
     precision,
@@ -308,7 +311,7 @@ export function makeJsBackend(precision: Precision): Backend {
       shiftStates(hprev, h0, hs, N, T, H);
       // The time-independent products over all N*T rows at once.
       gemm(true, false, H, H, NT, 1, hprev, H, dt, H, 1, dWh, H);
-      inputGradients(gemm, dxs, dWx, db, dt, xs, Wx, NT, D, H);
+      inputGradients(gemm, sumRows, dxs, dWx, db, dt, xs, Wx, NT, D, H);
     },
 
     lstmForward(hs, cs, gates, xs, h0, c0, Wx, Wh, b, N, T, D, H) {
@@ -398,7 +401,7 @@ export function makeJsBackend(precision: Precision): Backend {
       }
       shiftStates(hprev, h0, hs, N, T, H);
       gemm(true, false, H, G, s.NT, 1, hprev, H, dA, G, 1, dWh, G);
-      inputGradients(gemm, dxs, dWx, db, dA, xs, Wx, s.NT, D, G);
+      inputGradients(gemm, sumRows, dxs, dWx, db, dA, xs, Wx, s.NT, D, G);
     },
 
     gruForward(hs, gates, rh, xs, h0, Wx, Wh, b, N, T, D, H) {
@@ -496,7 +499,7 @@ export function makeJsBackend(precision: Precision): Backend {
       shiftStates(hprev, h0, hs, N, T, H);
       gemm(true, false, H, 2 * H, s.NT, 1, hprev, H, dA, G, 1, dWh, G);
       gemm(true, false, H, H, s.NT, 1, rh, H, dA.subarray(2 * H), G, 1, dWh.subarray(2 * H), G);
-      inputGradients(gemm, dxs, dWx, db, dA, xs, Wx, s.NT, D, G);
+      inputGradients(gemm, sumRows, dxs, dWx, db, dA, xs, Wx, s.NT, D, G);
     },
 
     dropoutForward(out, mask, x, p, seed, iteration, site, row0, N, T, U) {

@@ -49,6 +49,8 @@ export interface NativeLoad {
   file?: string;
   /** How OPENBLAS_CORETYPE was decided. */
   coretype?: CoretypeChoice;
+  /** Whether the process was told that the js backend runs in its place (once: resolveBackend). */
+  fallbackTold?: boolean;
 }
 
 export interface CoretypeChoice {
@@ -99,14 +101,28 @@ export function addonCandidates(env: Record<string, string | undefined> = proces
   return env.RNNLM_NATIVE_PATH ? [path.resolve(env.RNNLM_NATIVE_PATH), ...list] : list;
 }
 
-let cached: NativeLoad | undefined;
+/**
+ * The addon as this process has it: Node loads a .node file once per process, and the backends made of it are
+ * made once too. The one object that holds process-wide native state on this side.
+ */
+class NativeLoader {
+  private loaded?: NativeLoad;
 
-export function loadNativeBackend(): NativeLoad {
-  if (cached) return cached;
-  if (process.env.RNNLM_BACKEND === 'js') {
-    cached = { error: 'RNNLM_BACKEND=js turns the native backend off' };
-    return cached;
+  load(): NativeLoad {
+    this.loaded ??= loadAddon();
+    return this.loaded;
   }
+}
+
+const NATIVE = new NativeLoader();
+
+/** The native backend (fp32 and bf16) and its addon, loaded on the first call; or why it cannot load. */
+export function loadNativeBackend(): NativeLoad {
+  return NATIVE.load();
+}
+
+function loadAddon(): NativeLoad {
+  if (process.env.RNNLM_BACKEND === 'js') return { error: 'RNNLM_BACKEND=js turns the native backend off' };
   const coretype = configureCoretype();
   const tried: string[] = [];
   for (const file of addonCandidates()) {
@@ -118,19 +134,17 @@ export function loadNativeBackend(): NativeLoad {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const addon = require(file) as NativeAddon;
       const backend = makeBackend(addon);
-      cached = { backend, bf16: withRounding(backend, 'bf16', (on) => addon.setBf16(on)), addon, file, coretype };
-      return cached;
+      return { backend, bf16: withRounding(backend, 'bf16', (on) => addon.setBf16(on)), addon, file, coretype };
     } catch (e) {
       tried.push(`${file}: ${(e as Error).message.split('\n')[0]}`);
     }
   }
-  cached = {
+  return {
     coretype,
     error:
       `the native addon could not be loaded (tried ${tried.join('; ')}). ` +
       'Install libopenblas-dev, pkg-config and a C++ toolchain, then run `npm rebuild rnnlm` (or `npm run build:native`).',
   };
-  return cached;
 }
 
 /** Every op of the Backend interface; the addon exports each under the same name with the same arguments. */

@@ -163,17 +163,13 @@ const CONFIG_OF_FLAG: Record<string, (c: RunConfig) => unknown> = {
   minImprovement: (c) => c.minImprovement ?? 1,
   earlyStop: (c) => c.earlyStop ?? false,
   test: (c) => c.test ?? false,
+  // Stored as given.
+  ...Object.fromEntries((['batchSize', 'timeSize', 'wordvecSize', 'hiddenSize', 'lr', 'init', 'maxGrad', 'seed', 'evalInterval',
+    'evalBatchSize', 'evalTimeSize', 'lrDecay', 'saveBest', 'save', 'log', 'plot'] as const).map((k) => [k, (c: RunConfig) => c[k]])),
+  // A head's option: its stored value, or its default in a run of that head.
+  ...Object.fromEntries(HEAD_OPTIONS.map(({ option, head }) => [option.key,
+    (c: RunConfig) => (c as unknown as Record<string, unknown>)[option.key] ?? ((c.output ?? DEFAULT_OUTPUT) === head.name ? option.default : undefined)])),
 };
-for (const k of ['batchSize', 'timeSize', 'wordvecSize', 'hiddenSize', 'lr', 'init', 'maxGrad', 'seed', 'evalInterval',
-  'evalBatchSize', 'evalTimeSize', 'lrDecay', 'saveBest', 'save', 'log', 'plot'] as const) {
-  CONFIG_OF_FLAG[k] = (c) => c[k];
-}
-// A head's option: its stored value, or its default in a run of that head.
-for (const { option, head } of HEAD_OPTIONS) {
-  CONFIG_OF_FLAG[option.key] = (c) => (c as unknown as Record<string, unknown>)[option.key] ?? ((c.output ?? DEFAULT_OUTPUT) === head.name ? option.default : undefined);
-}
-
-const flagName = (k: string): string => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 /**
  * Flags given with --resume must agree with the checkpoint (the usual way to resume is the same command again with
@@ -189,7 +185,7 @@ function checkResumeFlags(flags: TrainFlags, explicit: Set<string>, ckpt: Checkp
     const now = of?.(wanted) ?? (flags as unknown as Record<string, unknown>)[k];
     if (of === undefined || old === undefined && k === 'lr' || old !== now) {
       const was = old === undefined ? 'not set' : JSON.stringify(old);
-      throw new UsageError(`${flagName(k)} ${JSON.stringify(now)} differs from ${file}, whose run has ${was}: a resumed run keeps its settings (drop the flag, or start a new run)`);
+      throw new UsageError(`${flagOf(k)} ${JSON.stringify(now)} differs from ${file}, whose run has ${was}: a resumed run keeps its settings (drop the flag, or start a new run)`);
     }
   }
 }

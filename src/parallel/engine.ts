@@ -26,6 +26,7 @@ import { Piscina } from 'piscina';
 import type { LanguageModel } from '../model';
 import { GradientSupport } from '../gradient';
 import { batchRows, countTargets, type StepExecutor, type WholeBatch } from '../executor';
+import type { ParamUpdate } from '../optimizer';
 import { ARGS, COMMAND, CONTROL, argsSize, controlSize, failedIndex, partIndex, type ServeTask, type SharedF32 } from './protocol';
 import * as handlers from './worker';
 
@@ -245,10 +246,10 @@ export class ParallelEngine implements StepExecutor {
 
   /**
    * The batch's loss (mean over positions with a target) and its gradient in model.flatGrads (overwritten), for
-   * xs, ts [N, T]; `iteration` keys the dropout masks; `whole` as StepExecutor.step says. Rejects with a
+   * xs, ts [N, T]; `iteration` keys the dropout masks; `whole` as StepExecutor.forwardBackward says. Rejects with a
    * WorkerError when any slice fails, after every slice has settled.
    */
-  async step(xs: Int32Array, ts: Int32Array, iteration = 0, where = '', whole?: WholeBatch): Promise<number> {
+  async forwardBackward(xs: Int32Array, ts: Int32Array, iteration = 0, where = '', whole?: WholeBatch): Promise<number> {
     this.xs.set(xs);
     this.ts.set(ts);
     const countTotal = whole?.count ?? countTargets(ts);
@@ -292,15 +293,15 @@ export class ParallelEngine implements StepExecutor {
     return this.lastSumSquares;
   }
 
-  /** Nothing to do: step() leaves the model's state current. */
+  /** Nothing to do: forwardBackward() leaves the model's state current. */
   async syncModel(): Promise<void> {}
 
   /**
-   * The SGD step (sgdStep) with the summed gradient, each worker over its range of the parameters: as the serial
-   * executor's in one thread (the gradient is left zero).
+   * The optimizer's update (sgdStep) with the summed gradient, each worker over its range of the parameters: as the
+   * serial executor's in one thread (the gradient is left zero).
    */
-  async update(lr: number, where = ''): Promise<void> {
-    this.args[ARGS.LR] = lr;
+  async applyUpdate(update: ParamUpdate, where = ''): Promise<void> {
+    this.args[ARGS.LR] = update.lr;
     await this.round(COMMAND.UPDATE, where);
     this.gradsZero = true; // the reduce zeroed blocks 1.., the update block 0
   }

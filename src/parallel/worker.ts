@@ -74,7 +74,7 @@ export function step(task: StepTask, r: Replica): StepResult {
   const { model, state } = r;
   const { xs, ts, count } = begin(task, r);
   const scale = task.countTotal === 0 ? 0 : count / task.countTotal;
-  const loss = model.step(xs, ts, task.row1 - task.row0, task.T, { iteration: task.iteration, row0: task.rowOffset + task.row0 }, scale);
+  const loss = model.forwardBackward(xs, ts, task.row1 - task.row0, task.T, { iteration: task.iteration, row0: task.rowOffset + task.row0 }, scale);
   model.getState()!.forEach((s, k) => state[k].set(s));
   return { lossSum: loss * count, count };
 }
