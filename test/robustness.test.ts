@@ -155,11 +155,11 @@ describe('temporary files', () => {
     expect(fs.readdirSync(dir).sort()).toEqual([path.basename(live), 'run.ckpt'].sort());
   });
 
-  it('20 SIGKILLs during checkpointing leave at most one temporary file and a valid checkpoint', async () => {
+  it('12 SIGKILLs during checkpointing leave at most one temporary file and a valid checkpoint', async () => {
     const dir = fs.mkdtempSync(path.join(tmp, 'kill-'));
     const ckpt = path.join(dir, 'run.ckpt');
     const rnd = xorshift(5);
-    for (let k = 0; k < 20; k++) {
+    for (let k = 0; k < 12; k++) {
       // A small run that checkpoints after every epoch, many times a second.
       const child = spawn(process.execPath, [CLI, 'train', '--corpus-size', '3000', '--max-epoch', '100000', '--checkpoint', ckpt,
         '--hidden-size', '300', '--wordvec-size', '300', '--eval-interval', '1000'], { env: { ...process.env, PTB_DIR } });
