@@ -18,7 +18,7 @@
  */
 import { loadNativeBackend } from './backend/native';
 import { batchRows, countTargets, type StepExecutor, type Traffic, type WholeBatch } from './executor';
-import type { Communicator } from './ranks';
+import { checkRowShare, type Communicator } from './ranks';
 import { GradientSupport } from './gradient';
 import type { LanguageModel } from './model';
 import type { ParamUpdate } from './optimizer';
@@ -82,9 +82,7 @@ export class MpiExecutor implements StepExecutor {
 
   constructor(private readonly model: LanguageModel, readonly N: number, readonly T: number, private readonly comm: Communicator,
     makeLocal: (rows: number, rowOffset: number) => StepExecutor) {
-    if (N < comm.size) {
-      throw new RangeError(`the batch has ${N} rows but there are ${comm.size} ranks: each rank needs a batch row`);
-    }
+    checkRowShare(N, 1, comm);
     this.rows = batchRows(N, comm.rank, comm.size);
     this.maxRows = Math.ceil(N / comm.size);
     this.header = new Float64Array(2 + this.maxRows * T);

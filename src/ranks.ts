@@ -87,3 +87,18 @@ export function sumOverRanks(ranks: Communicator, x: number): number {
   ranks.allgather(Float64Array.of(x), all);
   return all.reduce((a, b) => a + b, 0);
 }
+
+/**
+ * The one check of a batch's rows against the processes and worker threads that split it: every rank needs a row
+ * and every worker a row of its rank's. `name` says how the caller calls the batch size and the workers (the CLI:
+ * its flags). Throws a RangeError saying which falls short.
+ */
+export function checkRowShare(N: number, workers: number, ranks?: { rank: number; size: number }, name: (key: 'batchSize' | 'workers') => string = (k) => k): void {
+  if (ranks && ranks.size > N) throw new RangeError(`${name('batchSize')} ${N} has fewer rows than the ${ranks.size} ranks: each rank needs a batch row`);
+  const [r0, r1] = ranks ? batchRows(N, ranks.rank, ranks.size) : [0, N];
+  if (workers > r1 - r0) {
+    throw new RangeError(ranks
+      ? `${name('workers')} ${workers} exceeds the ${r1 - r0} rows of ${name('batchSize')} ${N} that rank ${ranks.rank} of ${ranks.size} takes: each worker needs a batch row`
+      : `${name('workers')} ${workers} exceeds ${name('batchSize')} ${N}: each worker needs a batch row`);
+  }
+}

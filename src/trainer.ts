@@ -1,6 +1,8 @@
 import type { LanguageModel } from './model';
 import { DEFAULTS } from './defaults';
-import { checkSameOnRanks, checksum, processShare, sumOverRanks, type Communicator } from './ranks';
+import { checkValue } from './options';
+import { checkRowShare, checkSameOnRanks, checksum, processShare, sumOverRanks, type Communicator } from './ranks';
+import { runOption, type RunKey } from './run-options';
 import { batchRows, SerialExecutor, type StepExecutor, type Traffic } from './executor';
 import { clipScale, type SGD } from './optimizer';
 import { autoBlasThreads, autoWorkers, ParallelEngine, type WorkerPool } from './parallel/engine';
@@ -184,8 +186,9 @@ export class BatchCutter {
   }
 }
 
-function checkPositiveInt(name: string, v: number): void {
-  if (!Number.isInteger(v) || v < 1) throw new RangeError(`Expected positive integer for ${name} but received ${v}`);
+/** A fit option checked against the run option of its name (src/run-options.ts), when given. */
+function checkOption(key: RunKey, v: unknown): void {
+  if (v !== undefined) checkValue(runOption(key), v);
 }
 
 /** The book's RnnlmTrainer: truncated-BPTT training of a stateful RNN language model. */
@@ -385,12 +388,8 @@ interface Run {
 /** The options and the data checked against the model, with the defaults filled in. */
 function fitPlan(model: LanguageModel, xs: Int32Array | TokenSource, ts: Int32Array | TokenSource, opts: FitOptions): FitPlan {
   const maxEpoch = opts.maxEpoch ?? DEFAULTS.maxEpoch, batchSize = opts.batchSize ?? DEFAULTS.batchSize, timeSize = opts.timeSize ?? DEFAULTS.timeSize;
-  checkPositiveInt('maxEpoch', maxEpoch);
-  checkPositiveInt('batchSize', batchSize);
-  checkPositiveInt('timeSize', timeSize);
-  if (opts.maxGrad !== undefined && !(opts.maxGrad > 0)) throw new RangeError(`Expected positive maxGrad but received ${opts.maxGrad}`);
-  if (opts.evalInterval !== undefined) checkPositiveInt('evalInterval', opts.evalInterval);
-  if (opts.maxIters !== undefined) checkPositiveInt('maxIters', opts.maxIters);
+  for (const [k, v] of [['maxEpoch', maxEpoch], ['batchSize', batchSize], ['timeSize', timeSize], ['maxGrad', opts.maxGrad],
+    ['evalInterval', opts.evalInterval], ['maxIters', opts.maxIters], ['workers', opts.workers], ['blasThreads', opts.blasThreads]] as const) checkOption(k, v);
   const maxIters = Math.floor(xs.length / (batchSize * timeSize));
   if (maxIters < 1) {
     throw new RangeError(`batchSize * timeSize (${batchSize} * ${timeSize} = ${batchSize * timeSize}) exceeds the corpus of ${xs.length} tokens`);
@@ -398,16 +397,9 @@ function fitPlan(model: LanguageModel, xs: Int32Array | TokenSource, ts: Int32Ar
   checkIdRange(xs, model.vocabSize);
   checkIdRange(ts, model.vocabSize, -1); // -1: an ignored target
   const ranks = opts.ranks;
-  if (ranks && ranks.size > batchSize) {
-    throw new RangeError(`batchSize (${batchSize}) is less than the ${ranks.size} ranks: each rank needs a batch row`);
-  }
+  checkRowShare(batchSize, typeof opts.workers === 'number' ? opts.workers : 1, ranks);
   const { rows, cores } = processShare(batchSize, ranks);
-  const ownRows = rows[1] - rows[0];
-  const workers = opts.workers === undefined || opts.workers === 'auto' ? autoWorkers(model, ownRows, timeSize, cores) : opts.workers;
-  if (!Number.isInteger(workers) || workers < 1) {
-    throw new RangeError(`Expected positive integer or 'auto' for workers but received ${String(opts.workers)}`);
-  }
-  if (workers > ownRows) throw new RangeError(`workers (${workers}) exceeds ${ranks ? `this rank's ${ownRows} batch rows` : `batchSize (${batchSize})`}`);
+  const workers = typeof opts.workers === 'number' ? opts.workers : autoWorkers(model, rows[1] - rows[0], timeSize, cores);
   return { maxEpoch, batchSize, timeSize, maxIters, rows, workers, cores };
 }
 
@@ -487,8 +479,8 @@ class DivergenceWatch {
  */
 export function evalPerplexity(model: LanguageModel, corpus: Int32Array | TokenSource, batchSize: number = DEFAULTS.evalBatchSize, timeSize: number = DEFAULTS.evalTimeSize,
   onProgress?: (iter: number, iters: number) => void, ranks?: Communicator): number {
-  checkPositiveInt('batchSize', batchSize);
-  checkPositiveInt('timeSize', timeSize);
+  checkOption('evalBatchSize', batchSize);
+  checkOption('evalTimeSize', timeSize);
   const source = tokenSource(corpus);
   const size = source.length;
   const maxIters = Math.floor((size - 1) / (batchSize * timeSize));

@@ -58,16 +58,23 @@ export function workersArg(value: string): number | 'auto' {
   }
 }
 
-/** A commander option from its declaration (src/options.ts): flag, help, value check; no default (the run fills it). */
-export function commanderOption(spec: OptionSpec): Option {
-  const option = new Option(`${flagOf(spec.key)} ${spec.arg}`, spec.help);
-  if (spec.value.type === 'choice') return option.choices(spec.value.choices);
+/**
+ * An option's commander flags from its declaration (src/options.ts): the flag, its help, its parser or choices and its
+ * default; a negatable switch gets its `--no-` form too.
+ */
+export function commanderOptions(spec: OptionSpec): Option[] {
+  const flag = flagOf(spec.key);
   const value = spec.value;
-  return option.argParser((text: string) => {
+  if (value.type === 'switch') return [new Option(flag, spec.help), ...(value.negatable ? [new Option(`--no-${flag.slice(2)}`, `turns ${flag} off (over a preset)`)] : [])];
+  const option = new Option(`${flag} ${spec.arg ?? '<value>'}`, spec.help);
+  if (spec.default !== undefined) option.default(spec.default);
+  if (value.type === 'choice') return [option.choices(value.choices)];
+  if (value.type === 'text') return [option];
+  return [option.argParser((text: string) => {
     try {
       return parseValue(value, text);
     } catch (e) {
       throw new InvalidArgumentError((e as Error).message);
     }
-  });
+  })];
 }

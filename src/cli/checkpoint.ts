@@ -6,70 +6,19 @@
  * rename), so a failed write never replaces the previous good checkpoint.
  */
 import { writeFileAtomic } from '../atomic';
-import { PRECISIONS, type Precision } from '../backend';
-import type { ClassMethod } from '../data/classes';
-import { headKind } from '../heads';
-import { CELL_TYPES, OUTPUT_TYPES, stateTable, WEIGHT_INITS, type CellType, type LanguageModel, type OutputType } from '../model';
-import { describeValue, valueAccepted } from '../options';
+import { stateTable, type LanguageModel } from '../model';
 import { parseSafetensors, serializeSafetensors, WeightsFormatError } from '../safetensors';
 import type { TrainerState } from '../trainer';
 import { architectureMetadata, modelTensors, readBytes, weightsFromSafetensors, type Weights } from '../weights';
 import type { LogRecord } from './history';
+import { checkStoredOptions, type RunConfig } from './run-config';
+
+export type { RunConfig };
 
 export const CHECKPOINT_FORMAT = 'rnnlm.checkpoint';
 export const CHECKPOINT_VERSION = '2';
 /** Version 1 held a SimpleRnnlm and its state as `state.h`; it still loads. */
 const READABLE_VERSIONS = ['1', '2'];
-
-/** What a run was started with: enough to rebuild its data, model and schedule. */
-export interface RunConfig {
-  /** PTB (a prefix of the training split; fullVocab keeps all of its words), the user's text files, or a prepared dataset. */
-  data: { kind: 'ptb'; corpusSize: number; fullVocab?: boolean } | { kind: 'text'; file: string; validFile?: string } | { kind: 'dataset'; dir: string };
-  /** sha256 of the training ids (a dataset's: its vocabulary and training checksums), to refuse resuming on other data. */
-  fingerprint: string;
-  batchSize: number;
-  timeSize: number;
-  wordvecSize: number;
-  hiddenSize: number;
-  /** The model (absent in version 1 checkpoints: a one-layer RNN without dropout). */
-  cell?: CellType;
-  numLayers?: number;
-  dropout?: number;
-  tied?: boolean;
-  /**
-   * The output layer and, for `class`, the number of classes asked for and how words were put in them (absent in
-   * older checkpoints: full; frequency).
-   */
-  output?: OutputType;
-  classes?: number;
-  classMethod?: ClassMethod;
-  /** For `sampled`: noise words per iteration and the unigram power. */
-  noiseSamples?: number;
-  noisePower?: number;
-  /** The precision of the products (absent in older checkpoints: fp32). */
-  precision?: Precision;
-  /** How the weights were initialised (absent in version 1 checkpoints: book). */
-  weightInit?: 'book' | 'pytorch';
-  /** The initial learning rate, the --init file and the validation windows (absent in older checkpoints). */
-  lr?: number;
-  init?: string;
-  evalBatchSize?: number;
-  evalTimeSize?: number;
-  /** The validation schedule (absent in older checkpoints: 1, off, off). */
-  minImprovement?: number;
-  earlyStop?: boolean;
-  test?: boolean;
-  maxEpoch: number;
-  maxGrad?: number;
-  seed: number;
-  evalInterval: number;
-  valid: boolean;
-  lrDecay?: number;
-  saveBest?: string;
-  save?: string;
-  log?: string;
-  plot?: string;
-}
 
 export interface Checkpoint {
   config: RunConfig;
@@ -111,22 +60,11 @@ export function saveCheckpoint(file: string, model: LanguageModel, c: Omit<Check
   writeFileAtomic(file, checkpointBytes(model, c));
 }
 
-/** The whole run configuration, field by field: types, ranges, and nothing missing that a run needs. */
+/** The whole run configuration: its data, fingerprint and every stored run option (run-config.ts), and nothing missing that a run needs. */
 function checkConfig(c: unknown, fail: (msg: string) => never): asserts c is RunConfig {
   if (typeof c !== 'object' || c === null || Array.isArray(c)) fail("checkpoint field 'config' is not an object");
   const o = c as Record<string, unknown>;
   const bad = (k: string, what: string): never => fail(`checkpoint config field '${k}' is ${JSON.stringify(o[k]) ?? 'missing'}, not ${what}`);
-  const posInt = (k: string, optional = false): void => {
-    if (optional && o[k] === undefined) return;
-    if (!Number.isSafeInteger(o[k]) || (o[k] as number) < 1) bad(k, 'a positive integer');
-  };
-  const posNum = (k: string, optional = false, min = 0): void => {
-    if (optional && o[k] === undefined) return;
-    if (typeof o[k] !== 'number' || !Number.isFinite(o[k]) || !((o[k] as number) > min)) bad(k, `a finite number above ${min}`);
-  };
-  const str = (k: string): void => {
-    if (o[k] !== undefined && typeof o[k] !== 'string') bad(k, 'a string');
-  };
   const data = o.data as Record<string, unknown> | undefined;
   if (typeof data !== 'object' || data === null) bad('data', 'an object');
   else if (data.kind === 'ptb') {
@@ -138,30 +76,7 @@ function checkConfig(c: unknown, fail: (msg: string) => never): asserts c is Run
     if (typeof data.dir !== 'string') bad('data', 'a dataset folder');
   } else bad('data', "kind 'ptb', 'text' or 'dataset'");
   if (typeof o.fingerprint !== 'string' || !/^[0-9a-f]{64}$/.test(o.fingerprint)) bad('fingerprint', 'a sha256');
-  for (const k of ['batchSize', 'timeSize', 'wordvecSize', 'hiddenSize', 'maxEpoch', 'evalInterval']) posInt(k);
-  for (const k of ['numLayers', 'evalBatchSize', 'evalTimeSize']) posInt(k, true);
-  posNum('maxGrad', true);
-  posNum('lr', true);
-  posNum('lrDecay', true, 1);
-  if (!Number.isSafeInteger(o.seed) || (o.seed as number) < 0 || (o.seed as number) > 0xffffffff) bad('seed', 'an integer in [0, 2^32)');
-  if (typeof o.valid !== 'boolean') bad('valid', 'a boolean');
-  const oneOf = (k: string, values: readonly string[]): void => {
-    if (o[k] !== undefined && !values.includes(o[k] as string)) bad(k, values.join(', '));
-  };
-  oneOf('cell', CELL_TYPES);
-  if (o.dropout !== undefined && !(typeof o.dropout === 'number' && o.dropout >= 0 && o.dropout < 1)) bad('dropout', 'a number in [0, 1)');
-  if (o.tied !== undefined && typeof o.tied !== 'boolean') bad('tied', 'a boolean');
-  oneOf('output', OUTPUT_TYPES);
-  for (const opt of OUTPUT_TYPES.flatMap((t) => headKind(t).options)) {
-    if (o[opt.key] !== undefined && !valueAccepted(opt.value, o[opt.key])) bad(opt.key, describeValue(opt.value));
-  }
-  oneOf('precision', PRECISIONS);
-  for (const k of ['earlyStop', 'test']) if (o[k] !== undefined && typeof o[k] !== 'boolean') bad(k, 'a boolean');
-  if (o.minImprovement !== undefined && !(typeof o.minImprovement === 'number' && o.minImprovement >= 1 && Number.isFinite(o.minImprovement))) {
-    bad('minImprovement', 'a number >= 1');
-  }
-  oneOf('weightInit', WEIGHT_INITS);
-  for (const k of ['init', 'saveBest', 'save', 'log', 'plot']) str(k);
+  checkStoredOptions(o, bad);
 }
 
 export function readCheckpoint(file: string): Checkpoint {

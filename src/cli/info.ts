@@ -4,6 +4,9 @@ import { nativeUnavailableReason } from '../backend';
 import { nativeInfo } from '../backend/native';
 import { headKind } from '../heads';
 import { paramTable, stateTable } from '../model';
+import { flagOf } from '../options';
+import { ALL_RUN_OPTIONS, RUN_PARTS } from '../run-options';
+import { storedValue, type RunConfig } from './run-config';
 import { parseSafetensors } from '../safetensors';
 import { readBytes, weightsFromSafetensors } from '../weights';
 
@@ -33,8 +36,32 @@ export function fileInfoLines(file: string): string[] {
     }
     const states = stateTable(c).filter((s) => raw.tensors.has(`state.${s.name}`)).map((s) => s.name);
     lines.push(`recurrent state: ${states.length > 0 ? states.join(', ') : 'none'}`);
+    lines.push(...runOptionLines(meta.config));
   }
   return lines;
+}
+
+/**
+ * A checkpoint's run options by part, as the flags that make the run (`model: --model lstm --num-layers 2 ...`);
+ * what an older checkpoint lacks shows as what it stands for.
+ */
+function runOptionLines(json: string | undefined): string[] {
+  let config: RunConfig;
+  try {
+    config = JSON.parse(json ?? '') as RunConfig;
+  } catch {
+    return ['run options: unreadable'];
+  }
+  const parts = RUN_PARTS.map((part) => {
+    const flags = ALL_RUN_OPTIONS.filter((o) => o.part === part && o.stored !== 'no').flatMap((o) => {
+      const v = storedValue(config, o);
+      if (v === undefined || v === false && o.value.type === 'switch' && !('negatable' in o.value && o.value.negatable)) return [];
+      if (o.value.type === 'switch') return [v ? flagOf(o.key) : `--no-${flagOf(o.key).slice(2)}`];
+      return [`${flagOf(o.key)} ${String(v)}`];
+    });
+    return flags.length > 0 ? [`  ${part}: ${flags.join(' ')}`] : [];
+  });
+  return ['run options:', ...parts.flat()];
 }
 
 /** What --precision bf16 runs on: rnnlm's one bf16 engine. */

@@ -1,192 +1,37 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { writeFileAtomic } from '../atomic';
-import { BACKEND_NAMES, PRECISIONS, type Backend, type BackendName, type Precision } from '../backend';
-import type { ClassMethod } from '../data/classes';
-import { DEFAULT_OUTPUT, headKind, type HeadKind } from '../heads';
+import type { Backend } from '../backend';
+import { DEFAULT_OUTPUT, headKind, headOfOption, type HeadKind } from '../heads';
 import type { HeadOptions } from '../heads/types';
 import { flagOf } from '../options';
-import { CELL_TYPES, LanguageModel, OUTPUT_TYPES, WEIGHT_INITS, type CellType, type OutputType, type WeightInit } from '../model';
+import { ALL_RUN_OPTIONS, HEAD_RUN_OPTIONS } from '../run-options';
+import { LanguageModel } from '../model';
 import { SGD } from '../optimizer';
 import { autoWorkers } from '../parallel/engine';
-import { DEFAULTS } from '../defaults';
-import { checkSameOnRanks, launchedByMpi, machineFirst, mpiWorld, processShare, type Communicator } from '../distributed';
+import { launchedByMpi, mpiWorld } from '../distributed';
+import { checkRowShare, checkSameOnRanks, machineFirst, processShare, type Communicator } from '../ranks';
 import { PlateauSchedule } from '../schedule';
 import { evalPerplexity, RnnlmTrainer, TrainingInterruptedError, type EpochReport, type TrainerState } from '../trainer';
 import { loadWeightsInto, modelFromWeights, readWeights, saveWeights } from '../weights';
 import { sliceSource, type TokenSource } from '../data/tokens';
-import { commanderOption, nonNegativeInt, positiveInt, positiveNumber, seedInt, UsageError, workersArg } from './args';
-import { readCheckpoint, saveCheckpoint, type Checkpoint, type RunConfig } from './checkpoint';
+import { commanderOptions, UsageError } from './args';
+import { readCheckpoint, saveCheckpoint, type Checkpoint } from './checkpoint';
+import { PRESET_NAMES, PRESETS } from './presets';
+import { checkResumeFlags, configFromFlags, type RunConfig, type TrainFlags } from './run-config';
 import { loadRunData } from './corpus';
 import { Interrupted, pickBackend, type Io } from './io';
 import type { EpochRecord, LogRecord } from './history';
 import { perplexitySvg } from './plot';
 import { barProgress, plainProgress, type Progress } from './progress';
 
-export interface TrainFlags {
-  preset?: PresetName;
-  model: CellType;
-  numLayers: number;
-  dropout: number;
-  tied?: boolean;
-  output: OutputType;
-  classes?: number;
-  classMethod?: ClassMethod;
-  noiseSamples?: number;
-  noisePower?: number;
-  weightInit: WeightInit;
-  corpusSize: number;
-  batchSize: number;
-  timeSize: number;
-  wordvecSize: number;
-  hiddenSize: number;
-  lr: number;
-  maxEpoch: number;
-  maxGrad?: number;
-  seed: number;
-  evalInterval: number;
-  init?: string;
-  save?: string;
-  log?: string;
-  plot?: string;
-  backend?: BackendName;
-  precision: Precision;
-  dataDir?: string;
-  workers: number | 'auto';
-  blasThreads?: number;
-  valid?: boolean;
-  saveBest?: string;
-  lrDecay?: number;
-  checkpoint?: string;
-  resume?: string;
-  text?: string;
-  validText?: string;
-  data?: string;
-  evalBatchSize: number;
-  evalTimeSize: number;
-  maxIters?: number;
-  exchangeTimeout: number;
-  fullVocab?: boolean;
-  minImprovement: number;
-  earlyStop?: boolean;
-  test?: boolean;
-}
-
-/** Every output head's run options (`--classes`, `--noise-samples`, ...), each with the head it belongs to. */
-const HEAD_OPTIONS = OUTPUT_TYPES.flatMap((t) => headKind(t).options.map((option) => ({ option, head: headKind(t) })));
-
-/** The chosen head's options from the flags, each given or its default. */
-function headOptions(flags: TrainFlags): Partial<RunConfig> {
-  const given = flags as unknown as Record<string, unknown>;
-  return Object.fromEntries(headKind(flags.output).options.map((o) => [o.key, given[o.key] ?? o.default]));
-}
-
-/** The book's recipes (and PyTorch's word_language_model example): flags given explicitly override them. */
-export const PRESETS = {
-  ch5: {
-    about: "the book's chapter 5 seed configuration: SimpleRnnlm 100/100 on the first 1000 PTB tokens, 100 epochs (the default)",
-    flags: { model: 'rnn', numLayers: 1, dropout: 0, tied: false, corpusSize: 1000, batchSize: 10, timeSize: 5, wordvecSize: 100, hiddenSize: 100, lr: 0.1, maxEpoch: 100 },
-  },
-  ch6: {
-    about: "the book's chapter 6 Rnnlm: LSTM 100/100, whole PTB, batch 20 x 35, lr 20, clip 0.25, 4 epochs",
-    flags: { model: 'lstm', numLayers: 1, dropout: 0, tied: false, corpusSize: 0, batchSize: 20, timeSize: 35, wordvecSize: 100, hiddenSize: 100, lr: 20, maxGrad: 0.25, maxEpoch: 4, valid: true },
-  },
-  'ch6-better': {
-    about: "the book's chapter 6 BetterRnnlm: 2-layer LSTM 650/650, dropout 0.5, tied weights, lr 20 / 4 when validation worsens, 40 epochs",
-    flags: { model: 'lstm', numLayers: 2, dropout: 0.5, tied: true, corpusSize: 0, batchSize: 20, timeSize: 35, wordvecSize: 650, hiddenSize: 650, lr: 20, maxGrad: 0.25, maxEpoch: 40, valid: true, lrDecay: 4 },
-  },
-  'rnn-ptb': {
-    about: "the plain tanh RNN 100/100 with the full softmax on all of PTB: PyTorch's initialisation, lr 4, clip 0.25, lr / 2 when validation improves by less than 0.3% (Mikolov's rule), 20 epochs",
-    flags: { model: 'rnn', numLayers: 1, dropout: 0, tied: false, corpusSize: 0, batchSize: 20, timeSize: 35, wordvecSize: 100, hiddenSize: 100, weightInit: 'pytorch', lr: 4, maxGrad: 0.25, maxEpoch: 20, valid: true, lrDecay: 2, minImprovement: 1.003 },
-  },
-  'rnn-ptb-fast': {
-    about: 'the plain tanh RNN 100/100 with the class output (100 exchange classes) on all of PTB: batch 64 x 35, dropout 0.1, lr 6, clip 0.25, lr / 2 when validation improves by less than 0.3%, 25 epochs',
-    flags: {
-      model: 'rnn', numLayers: 1, dropout: 0.1, tied: false, corpusSize: 0, batchSize: 64, timeSize: 35, wordvecSize: 100, hiddenSize: 100,
-      weightInit: 'pytorch', lr: 6, maxGrad: 0.25, maxEpoch: 25, valid: true, lrDecay: 2, minImprovement: 1.003, output: 'class',
-      classMethod: 'exchange',
-    },
-  },
-  pytorch: {
-    about: "PyTorch's word_language_model example: 2-layer LSTM 200/200, dropout 0.2, lr 20 / 4 when validation does not improve, 6 epochs (add --tied)",
-    flags: { model: 'lstm', numLayers: 2, dropout: 0.2, tied: false, corpusSize: 0, batchSize: 20, timeSize: 35, wordvecSize: 200, hiddenSize: 200, lr: 20, maxGrad: 0.25, maxEpoch: 6, valid: true, lrDecay: 4 },
-  },
-} as const satisfies Record<string, { about: string; flags: Partial<TrainFlags> }>;
-export type PresetName = keyof typeof PRESETS;
-
-/** The flags that may accompany --resume; everything else comes from the checkpoint. */
-const RESUME_FLAGS = new Set(['resume', 'maxEpoch', 'backend', 'workers', 'blasThreads', 'dataDir', 'checkpoint', 'maxIters', 'exchangeTimeout']);
-
 function fileSize(file: string): number {
   try {
     return fs.statSync(file).size;
   } catch {
     return 0;
-  }
-}
-
-/** The run configuration that a command line describes (a new run's, or what a resumed run must agree with). */
-function configFromFlags(flags: TrainFlags): RunConfig {
-  return {
-    data: flags.data !== undefined ? { kind: 'dataset', dir: path.resolve(flags.data) }
-      : flags.text !== undefined ? { kind: 'text', file: flags.text, validFile: flags.validText }
-        : { kind: 'ptb', corpusSize: flags.corpusSize, ...(flags.fullVocab && { fullVocab: true }) },
-    fingerprint: '',
-    batchSize: flags.batchSize, timeSize: flags.timeSize, wordvecSize: flags.wordvecSize, hiddenSize: flags.hiddenSize,
-    cell: flags.model, numLayers: flags.numLayers, dropout: flags.dropout, tied: Boolean(flags.tied), weightInit: flags.weightInit,
-    precision: flags.precision,
-    output: flags.output, ...headOptions(flags),
-    lr: flags.lr, init: flags.init, maxEpoch: flags.maxEpoch, maxGrad: flags.maxGrad, seed: flags.seed, evalInterval: flags.evalInterval,
-    evalBatchSize: flags.evalBatchSize, evalTimeSize: flags.evalTimeSize,
-    valid: Boolean(flags.valid || flags.validText), lrDecay: flags.lrDecay, saveBest: flags.saveBest, save: flags.save,
-    log: flags.log, plot: flags.plot, minImprovement: flags.minImprovement, earlyStop: Boolean(flags.earlyStop), test: Boolean(flags.test),
-  };
-}
-
-/** A flag's value in a run configuration, to compare a resumed command line with its checkpoint. */
-const CONFIG_OF_FLAG: Record<string, (c: RunConfig) => unknown> = {
-  corpusSize: (c) => (c.data.kind === 'ptb' ? c.data.corpusSize : undefined),
-  fullVocab: (c) => (c.data.kind === 'ptb' ? c.data.fullVocab ?? false : undefined),
-  text: (c) => (c.data.kind === 'text' ? c.data.file : undefined),
-  data: (c) => (c.data.kind === 'dataset' ? c.data.dir : undefined),
-  validText: (c) => (c.data.kind === 'text' ? c.data.validFile : undefined),
-  model: (c) => c.cell ?? 'rnn',
-  numLayers: (c) => c.numLayers ?? 1,
-  dropout: (c) => c.dropout ?? 0,
-  tied: (c) => c.tied ?? false,
-  output: (c) => c.output ?? DEFAULT_OUTPUT,
-  weightInit: (c) => c.weightInit ?? 'book',
-  precision: (c) => c.precision ?? 'fp32',
-  valid: (c) => c.valid,
-  minImprovement: (c) => c.minImprovement ?? 1,
-  earlyStop: (c) => c.earlyStop ?? false,
-  test: (c) => c.test ?? false,
-  // Stored as given.
-  ...Object.fromEntries((['batchSize', 'timeSize', 'wordvecSize', 'hiddenSize', 'lr', 'init', 'maxGrad', 'seed', 'evalInterval',
-    'evalBatchSize', 'evalTimeSize', 'lrDecay', 'saveBest', 'save', 'log', 'plot'] as const).map((k) => [k, (c: RunConfig) => c[k]])),
-  // A head's option: its stored value, or its default in a run of that head.
-  ...Object.fromEntries(HEAD_OPTIONS.map(({ option, head }) => [option.key,
-    (c: RunConfig) => (c as unknown as Record<string, unknown>)[option.key] ?? ((c.output ?? DEFAULT_OUTPUT) === head.name ? option.default : undefined)])),
-};
-
-/**
- * Flags given with --resume must agree with the checkpoint (the usual way to resume is the same command again with
- * --resume added); a flag that would change the run is refused, naming both values.
- */
-function checkResumeFlags(flags: TrainFlags, explicit: Set<string>, ckpt: Checkpoint, file: string): void {
-  const given = new Set([...explicit, ...(flags.preset !== undefined ? Object.keys(PRESETS[flags.preset].flags) : [])]);
-  const wanted = configFromFlags(flags);
-  for (const k of given) {
-    if (RESUME_FLAGS.has(k) || k === 'preset') continue;
-    const of = CONFIG_OF_FLAG[k];
-    const old = of?.(ckpt.config);
-    const now = of?.(wanted) ?? (flags as unknown as Record<string, unknown>)[k];
-    if (of === undefined || old === undefined && k === 'lr' || old !== now) {
-      const was = old === undefined ? 'not set' : JSON.stringify(old);
-      throw new UsageError(`${flagOf(k)} ${JSON.stringify(now)} differs from ${file}, whose run has ${was}: a resumed run keeps its settings (drop the flag, or start a new run)`);
-    }
   }
 }
 
@@ -261,7 +106,7 @@ function rankConfig(config: RunConfig, ranks: Communicator | undefined): RunConf
 
 /** A resumed run's configuration: the checkpoint's, with a new --max-epoch if given. */
 function resumedConfig(flags: TrainFlags, explicit: Set<string>, ckpt: Checkpoint): RunConfig {
-  checkResumeFlags(flags, explicit, ckpt, flags.resume!);
+  checkResumeFlags(flags, explicit, ckpt.config, flags.resume!);
   return { ...ckpt.config, maxEpoch: explicit.has('maxEpoch') ? flags.maxEpoch : ckpt.config.maxEpoch };
 }
 
@@ -283,19 +128,18 @@ function newRunConfig(flags: TrainFlags, explicit: Set<string>): RunConfig {
       if (explicit.has(k)) throw new UsageError(`${flag} does not go with --data (the dataset holds the training, validation and test splits)`);
     }
   }
-  if (!(flags.minImprovement >= 1)) throw new UsageError('--min-improvement must be at least 1 (a ratio of perplexities)');
   if (flags.validText !== undefined && flags.text === undefined) throw new UsageError('--valid-text needs --text');
   if (flags.text !== undefined && explicit.has('corpusSize')) throw new UsageError('--corpus-size applies to PTB, not --text');
   if (flags.text !== undefined && flags.fullVocab) throw new UsageError('--full-vocab applies to PTB, not --text');
-  if (flags.lrDecay !== undefined && !(flags.lrDecay > 1)) throw new UsageError('--lr-decay must be greater than 1');
   checkOutputFlags(flags, explicit);
   return configFromFlags(flags);
 }
 
 /** The output head's flags agree with --output (and --tied with the head and the sizes). */
 function checkOutputFlags(flags: TrainFlags, explicit: Set<string>): void {
-  for (const { option, head } of HEAD_OPTIONS) {
-    if (explicit.has(option.key) && flags.output !== head.name) throw new UsageError(`${flagOf(option.key)} needs --output ${head.name}`);
+  for (const option of HEAD_RUN_OPTIONS) {
+    const owner = headOfOption(option.key)!;
+    if (explicit.has(option.key) && flags.output !== owner.name) throw new UsageError(`${flagOf(option.key)} needs --output ${owner.name}`);
   }
   const head = headKind(flags.output);
   if (flags.tied && head.untied) throw new UsageError(`--tied does not go with --output ${head.name} (${head.untied})`);
@@ -327,14 +171,10 @@ function trainingPairs(data: RunData, config: RunConfig, flags: TrainFlags, back
       `--batch-size ${batchSize} x --time-size ${timeSize} = ${batchSize * timeSize} exceeds the ${xs.length} training positions of ${data.train.length} tokens`,
     );
   }
-  if (ranks && ranks.size > batchSize) {
-    throw new UsageError(`--batch-size ${batchSize} has fewer rows than the ${ranks.size} ranks: each rank needs a batch row`);
-  }
-  const { rows } = processShare(batchSize, ranks);
-  if (flags.workers !== 'auto' && flags.workers > rows[1] - rows[0]) {
-    throw new UsageError(ranks
-      ? `--workers ${flags.workers} exceeds the ${rows[1] - rows[0]} rows of --batch-size ${batchSize} that rank ${ranks.rank} of ${ranks.size} takes: each worker needs a batch row`
-      : `--workers ${flags.workers} exceeds --batch-size ${batchSize}: each worker needs a batch row`);
+  try {
+    checkRowShare(batchSize, flags.workers === 'auto' ? 1 : flags.workers, ranks, flagOf);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
   }
   if (flags.blasThreads !== undefined && backend.name !== 'native') throw new UsageError('--blas-threads needs the native backend');
   return { xs, ts };
@@ -600,64 +440,12 @@ export function describeModel(model: LanguageModel, options?: HeadOptions): stri
     `${c.dropout > 0 ? `, dropout ${c.dropout}` : ''}${c.tied ? ', tied' : ''}${head ? `, ${head}` : ''}`;
 }
 
-/** Every head's options as commander flags, after --output. */
-function addHeadOptions(cmd: Command): Command {
-  for (const { option } of HEAD_OPTIONS) cmd.addOption(commanderOption(option));
-  return cmd;
-}
-
-function dropoutArg(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !(n >= 0 && n < 1)) throw new InvalidArgumentError('Expected a number in [0, 1).');
-  return n;
-}
-
 export function trainCommand(run: (flags: TrainFlags, explicit: Set<string>) => Promise<void>): Command {
-  const cmd: Command = addHeadOptions(new Command('train')
+  const cmd: Command = new Command('train')
     .description('Train a recurrent language model on Penn Treebank (or your own text). With no flags: the seed configuration of the book (chapter 5).')
-    .addOption(new Option('--preset <name>', `a ready-made recipe; explicit flags override it (${Object.entries(PRESETS).map(([k, p]) => `${k}: ${p.about}`).join('; ')})`).choices(Object.keys(PRESETS)))
-    .addOption(new Option('--model <cell>', 'recurrent cell: rnn (tanh, ch. 5), lstm or gru (ch. 6)').choices(CELL_TYPES).default('rnn'))
-    .option('--num-layers <n>', 'stacked recurrent layers', positiveInt, 1)
-    .option('--dropout <p>', 'dropout ratio after the embedding, between layers and before the output layer', dropoutArg, 0)
-    .option('--tied', 'tie the output weights to the embedding (needs --wordvec-size = --hidden-size)')
-    .addOption(new Option('--output <layer>', `output layer: ${OUTPUT_TYPES.map((t) => `${t}, ${headKind(t).about}`).join('; ')}`).choices(OUTPUT_TYPES).default(DEFAULT_OUTPUT)))
-    .addOption(new Option('--weight-init <scheme>', "initialisation: book (randn scaled as the book) or pytorch (uniform, as PyTorch's word_language_model)").choices(WEIGHT_INITS).default('book'))
-    .option('--corpus-size <n>', 'use the first n tokens of ptb.train.txt (0 = the whole split)', nonNegativeInt, 1000)
-    .option('--full-vocab', "keep all of ptb.train.txt's 10000 words for a --corpus-size prefix, so that validation and test sets are covered")
-    .option('--data <dir>', 'train on a dataset made by rnnlm prepare (its valid and test splits serve --valid and --test)')
-    .option('--text <file>', 'train on this whitespace-tokenised text instead of PTB (line ends become <eos>): rnnlm prepare into a cache, then --data')
-    .option('--valid-text <file>', 'validation text for --text (words outside the training text become <unk>)')
-    .option('--batch-size <n>', 'rows per batch (N)', positiveInt, DEFAULTS.batchSize)
-    .option('--time-size <n>', 'time steps per batch, the truncated-BPTT window (T)', positiveInt, DEFAULTS.timeSize)
-    .option('--wordvec-size <n>', 'word vector size (D)', positiveInt, DEFAULTS.wordvecSize)
-    .option('--hidden-size <n>', 'hidden state size (H)', positiveInt, DEFAULTS.hiddenSize)
-    .option('--lr <x>', 'SGD learning rate', positiveNumber, DEFAULTS.lr)
-    .option('--max-epoch <n>', 'epochs to train', positiveInt, DEFAULTS.maxEpoch)
-    .option('--max-grad <x>', 'clip the global gradient norm to x (default: no clipping)', positiveNumber)
-    .option('--seed <n>', 'seed of the weight initialisation', seedInt, 0)
-    .option('--eval-interval <n>', 'report the running perplexity every n iterations', positiveInt, 20)
-    .option('--valid', 'evaluate validation perplexity (ptb.valid.txt or --valid-text) after every epoch')
-    .option('--no-valid', 'no validation (overrides a preset)')
-    .option('--eval-batch-size <n>', 'batch size of validation', positiveInt, DEFAULTS.evalBatchSize)
-    .option('--eval-time-size <n>', 'time steps of validation', positiveInt, DEFAULTS.evalTimeSize)
-    .option('--save-best <file>', 'keep the weights with the best validation perplexity here (needs --valid)')
-    .option('--lr-decay <x>', 'divide the learning rate by x when validation does not improve (needs --valid)', positiveNumber)
-    .option('--min-improvement <r>', "an epoch improves when previous best / valid perplexity exceeds r (Mikolov's rnnlm: 1.003)", positiveNumber, 1)
-    .option('--early-stop', 'stop when validation does not improve after the learning rate was decayed, and restore the best weights (needs --save-best)')
-    .option('--test', 'report the test perplexity (ptb.test.txt) when training ends')
-    .option('--init <file>', 'start from these weights (.safetensors) instead of a random initialisation')
-    .option('--save <file>', 'write the trained weights and vocabulary to this .safetensors file')
-    .option('--log <file>', 'append one JSON object per report and per epoch to this .jsonl file')
-    .option('--plot <file>', 'write the perplexity curve to this .svg file after every epoch')
-    .option('--checkpoint <file>', 'write a checkpoint after every epoch and on Ctrl-C / SIGTERM (atomically)')
-    .option('--resume <file>', 'continue the run saved in this checkpoint (only --max-epoch, --backend, --workers, --blas-threads, --data-dir, --checkpoint may change)')
-    .addOption(new Option('--backend <name>', 'arithmetic backend (default: native when built, else js)').choices(BACKEND_NAMES))
-    .addOption(new Option('--precision <p>', 'matrix products in fp32, or bf16 mixed precision (operands rounded to bfloat16, float32 sums and everything else): oneDNN bf16 matmuls when built with oneDNN, else emulated (bf16\'s numbers at fp32\'s speed or less)').choices(PRECISIONS).default('fp32'))
-    .option('--workers <n|auto>', 'worker threads that split every batch by rows; auto: serial for small models, else one per core', workersArg, 'auto')
-    .option('--blas-threads <n>', 'OpenBLAS threads while training with workers (default: cores / workers)', positiveInt)
-    .option('--data-dir <dir>', 'folder with ptb.{train,valid,test}.txt (default: $PTB_DIR, else ~/.cache/rnnlm/ptb)')
-    .option('--max-iters <n>', 'stop after n iterations: a quick check that a recipe trains', positiveInt)
-    .option('--exchange-timeout <s>', 'under mpirun: seconds a rank waits for the others at an exchange before it ends the run (a rank stopped, or the network is down)', positiveNumber, 60)
+    .addOption(new Option('--preset <name>', `a ready-made recipe; explicit flags override it (${Object.entries(PRESETS).map(([k, p]) => `${k}: ${p.about}`).join('; ')})`).choices(PRESET_NAMES));
+  for (const o of ALL_RUN_OPTIONS) for (const option of commanderOptions(o)) cmd.addOption(option);
+  return cmd
     .addHelpText('after', `
 Examples:
   $ rnnlm train                                  # the seed configuration: 1000 tokens, 100 epochs
@@ -670,6 +458,8 @@ Examples:
   $ rnnlm train --text my-corpus.txt --valid-text my-valid.txt --valid --save mine.safetensors
   $ rnnlm train --init weights.safetensors --backend js --workers 2
 
+With --resume, only ${ALL_RUN_OPTIONS.filter((o) => o.resumable && o.key !== 'resume').map((o) => flagOf(o.key)).join(', ')} may change.
+
 Exit codes: 0 done, 1 error, 2 bad command line, 130 interrupted (checkpoint saved when --checkpoint is given).`)
     .action(async (opts: TrainFlags) => {
       const explicit = new Set(Object.keys(opts).filter((k) => cmd.getOptionValueSource(k) === 'cli'));
@@ -681,5 +471,4 @@ Exit codes: 0 done, 1 error, 2 bad command line, 130 interrupted (checkpoint sav
       }
       await run(opts, explicit);
     });
-  return cmd;
 }

@@ -57,7 +57,7 @@ export const classHead: HeadKind = {
     },
     {
       key: 'classMethod', arg: '<method>', value: { type: 'choice', choices: CLASS_METHODS }, default: DEFAULT_CLASS_METHOD,
-      help: 'how --output class puts words in classes: frequency (Mikolov\'s frequency bands, the default) or exchange (words of similar contexts together, by the exchange algorithm from the frequency classes)',
+      help: 'how --output class puts words in classes: frequency (Mikolov\'s frequency bands) or exchange (words of similar contexts together, by the exchange algorithm from the frequency classes)',
     },
   ],
   check: (c) => void checkClassBounds(c.classBounds, c.vocabSize),

@@ -48,8 +48,8 @@ export const sampled: HeadKind = {
   fields: ['noise'],
   ownTensors: [],
   options: [
-    { key: 'noiseSamples', arg: '<k>', value: { type: 'int', min: 1 }, default: DEFAULT_NOISE_SAMPLES, help: `noise words per iteration of --output sampled (default ${DEFAULT_NOISE_SAMPLES})` },
-    { key: 'noisePower', arg: '<a>', value: { type: 'number', min: 0, max: 1 }, default: DEFAULT_NOISE_POWER, help: `the noise distribution of --output sampled: unigram^a (default ${DEFAULT_NOISE_POWER})` },
+    { key: 'noiseSamples', arg: '<k>', value: { type: 'int', min: 1 }, default: DEFAULT_NOISE_SAMPLES, help: 'noise words per iteration of --output sampled' },
+    { key: 'noisePower', arg: '<a>', value: { type: 'number', min: 0, max: 1 }, default: DEFAULT_NOISE_POWER, help: 'the noise distribution of --output sampled: unigram^a' },
   ],
   check: (c) => {
     const n = c.noise;

@@ -26,6 +26,9 @@ import { Piscina } from 'piscina';
 import type { LanguageModel } from '../model';
 import { GradientSupport } from '../gradient';
 import { batchRows, countTargets, type StepExecutor, type WholeBatch } from '../executor';
+import { checkValue } from '../options';
+import { checkRowShare } from '../ranks';
+import { runOption } from '../run-options';
 import type { ParamUpdate } from '../optimizer';
 import { ARGS, COMMAND, CONTROL, argsSize, controlSize, failedIndex, partIndex, type ServeTask, type SharedF32 } from './protocol';
 import * as handlers from './worker';
@@ -154,10 +157,8 @@ export class ParallelEngine implements StepExecutor {
   private readonly rowOffset: number;
 
   constructor(private readonly model: LanguageModel, readonly N: number, readonly T: number, opts: ParallelOptions) {
-    if (!Number.isInteger(opts.workers) || opts.workers < 1) {
-      throw new RangeError(`Expected positive integer for workers but received ${opts.workers}`);
-    }
-    if (opts.workers > N) throw new RangeError(`workers (${opts.workers}) exceeds the batch size (${N})`);
+    checkValue(runOption('workers'), opts.workers);
+    checkRowShare(N, opts.workers);
     if (!(model.flatParams.buffer instanceof SharedArrayBuffer) || !(model.flatGrads.buffer instanceof SharedArrayBuffer)) {
       throw new TypeError('Parallel training needs a model whose parameters and gradients live in SharedArrayBuffers');
     }
