@@ -2,7 +2,7 @@
 // Structure checks on src/ and native/: every function's own length (TypeScript: its lines less those of the
 // functions nested in it; C++: its whole body), the imports that the layering forbids, no import circle (type
 // imports included), no module-level `let` or `var` in src/, and no branch on an output head's name outside the
-// heads (src/heads/). Prints what breaks a rule and exits 1 when anything does.
+// heads (src/heads/) nor on a cell's outside the cell table (src/cells.ts). Prints what breaks a rule and exits 1 when anything does.
 //   node scripts/check-structure.js [--lengths]   (--lengths: every function of more than 40 lines, longest first)
 'use strict';
 const fs = require('node:fs');
@@ -113,11 +113,21 @@ function headNames() {
   });
 }
 
-/** Lines outside src/heads/ that compare something with a head's name: the head table should answer instead. */
-function headBranches(files, names) {
+/** The cells' names, read from the cell table (`name: {` at the top of CELLS in src/cells.ts). */
+function cellNames() {
+  const text = fs.readFileSync(path.join(ROOT, 'src', 'cells.ts'), 'utf8');
+  const table = text.slice(text.indexOf('export const CELLS'));
+  return [...table.matchAll(/^ {2}(\w+): \{$/gm)].map((m) => m[1]);
+}
+
+/**
+ * Lines that compare something with one of `names` (or list them to test membership) in files outside `home`: the
+ * table there should answer instead (headBranches: the heads; the cells likewise).
+ */
+function headBranches(files, names, home = path.join('src', 'heads')) {
   const name = `'(?:${names.join('|')})'`;
   const branch = new RegExp(`[!=]==\\s*${name}|${name}\\s*[!=]==|case\\s+${name}|\\[${name}(?:,\\s*${name})*\\]\\.includes`);
-  return files.filter((f) => !path.relative(ROOT, f).startsWith(path.join('src', 'heads')))
+  return files.filter((f) => !path.relative(ROOT, f).startsWith(home))
     .flatMap((f) => fs.readFileSync(f, 'utf8').split('\n').flatMap((l, i) => (branch.test(l) ? [`${path.relative(ROOT, f)}:${i + 1}`] : [])));
 }
 
@@ -141,7 +151,9 @@ function check() {
   }
   const names = headNames();
   for (const at of headBranches(files, names)) problems.push(`${at} branches on an output head's name: ask the head table (src/heads/)`);
-  return { problems, all, native, heads: names };
+  const cells = cellNames();
+  for (const at of headBranches(files, cells, path.join('src', 'cells.ts'))) problems.push(`${at} branches on a cell's name: ask the cell table (src/cells.ts)`);
+  return { problems, all, native, heads: names, cells };
 }
 
 module.exports = { check, functionLengths, importCircles, headBranches, MAX_LINES };

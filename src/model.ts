@@ -10,24 +10,13 @@
 import { resolveBackend, type Backend, type BackendName } from './backend';
 import { TimeDropout } from './layers/dropout';
 import { TimeEmbedding } from './layers/embedding';
-import { TimeGRU, TimeLSTM, TimeRNN, type RecurrentOptions, type RecurrentWeights, type TimeRecurrent } from './layers/recurrent';
+import type { TimeRecurrent } from './layers/recurrent';
+import { CELL_TYPES, cellKind, type CellType } from './cells';
 import { DEFAULT_OUTPUT, HEAD_FIELDS, headKind, OUTPUT_TYPES, type HeadConfig, type HeadKey, type NoiseConfig, type OutputHead, type OutputType } from './heads';
 import { DEFAULTS } from './defaults';
 import { Random } from './random';
 
-export type CellType = 'rnn' | 'lstm' | 'gru';
-export const CELL_TYPES: readonly CellType[] = ['rnn', 'lstm', 'gru'];
-
-/** Per cell: gates (column blocks of Wx, Wh, b), the state tensors it carries, and its layer class. */
-const CELLS: Record<CellType, {
-  gates: number;
-  state: readonly string[];
-  make: (w: RecurrentWeights, D: number, H: number, o: RecurrentOptions) => TimeRecurrent;
-}> = {
-  rnn: { gates: 1, state: ['h'], make: (w, D, H, o) => new TimeRNN(w, D, H, o) },
-  lstm: { gates: 4, state: ['h', 'c'], make: (w, D, H, o) => new TimeLSTM(w, D, H, o) },
-  gru: { gates: 3, state: ['h'], make: (w, D, H, o) => new TimeGRU(w, D, H, o) },
-};
+export { CELL_TYPES, type CellType };
 
 /** What a model is: the recurrent layers' sizes and the output head's (HeadConfig: vocabulary, hidden size, tied, ...). */
 export interface ModelConfig extends HeadConfig {
@@ -110,7 +99,7 @@ export interface ParamSpec {
  */
 export function paramTable(config: ModelConfig): ParamSpec[] {
   const { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H } = config;
-  const G = CELLS[cell].gates * H;
+  const G = cellKind(cell).gates * H;
   const k = 1 / Math.sqrt(H);
   const list: Omit<ParamSpec, 'offset' | 'size'>[] = [{ name: 'embed.W', shape: [V, D], initScale: 1 / 100, uniformRange: 0.1, uniformTerms: 1 }];
   for (let l = 0; l < layers; l++) {
@@ -148,7 +137,7 @@ export function tensorLookup(config: ModelConfig, tensors: ReadonlyMap<string, F
 export function stateTable(config: ModelConfig): { name: string; layer: number; index: number }[] {
   const out: { name: string; layer: number; index: number }[] = [];
   for (let l = 0; l < config.layers; l++) {
-    CELLS[config.cell].state.forEach((s, index) => out.push({ name: `${config.cell}.${l}.${s}`, layer: l, index }));
+    cellKind(config.cell).state.forEach((s, index) => out.push({ name: `${config.cell}.${l}.${s}`, layer: l, index }));
   }
   return out;
 }
@@ -160,7 +149,7 @@ export function stateTable(config: ModelConfig): { name: string; layer: number; 
  */
 export function iterationFlops(config: ModelConfig, N: number, T: number): number {
   const { cell, layers, wordvecSize: D, hiddenSize: H } = config;
-  const G = CELLS[cell].gates;
+  const G = cellKind(cell).gates;
   let f = 6 * N * T * H * headKind(config.output).scores(config);
   for (let l = 0; l < layers; l++) f += 6 * N * T * ((l === 0 ? D : H) + H) * G * H;
   return f;
@@ -247,7 +236,7 @@ export class LanguageModel {
     for (let l = 0; l < layers; l++) {
       const w = (p: string): Float32Array => this.param(`${cell}.${l}.${p}`);
       const g = (p: string): Float32Array => this.grad(`${cell}.${l}.${p}`);
-      this.layers.push(CELLS[cell].make({ Wx: w('Wx'), Wh: w('Wh'), b: w('b') }, l === 0 ? D : H, H, {
+      this.layers.push(cellKind(cell).make({ Wx: w('Wx'), Wh: w('Wh'), b: w('b') }, l === 0 ? D : H, H, {
         backend, stateful: true, grads: { Wx: g('Wx'), Wh: g('Wh'), b: g('b') },
       }));
     }

@@ -18,6 +18,7 @@
  * The file is written with a small protobuf encoder (src/onnx-proto.ts); ONNX Runtime reading it back in the tests
  * is the check of the encoding. The output head adds its own part of the graph (HeadKind.onnx).
  */
+import { cellKind } from './cells';
 import { headKind } from './heads';
 import { stateTable, tensorLookup, type ModelConfig } from './model';
 import { bytes, concat, FLOAT, INT64, int, OnnxGraph, valueInfo, type Field } from './onnx-proto';
@@ -26,13 +27,6 @@ import { bytes, concat, FLOAT, INT64, int, OnnxGraph, valueInfo, type Field } fr
 
 export const ONNX_OPSET = 17;
 const IR_VERSION = 8;
-const ONNX_OP: Record<ModelConfig['cell'], string> = { rnn: 'RNN', lstm: 'LSTM', gru: 'GRU' };
-/** For each ONNX gate block, the index of our gate block and its sign. */
-const GATE_MAP: Record<ModelConfig['cell'], [number, number][]> = {
-  rnn: [[0, 1]],
-  lstm: [[2, 1], [3, 1], [0, 1], [1, 1]], // ONNX i, o, f, c <- our i, o, f, g
-  gru: [[0, -1], [1, 1], [2, 1]], // ONNX z = 1 - our z: negated pre-activation
-};
 
 /**
  * Our [in, G*H] matrix (gate blocks of H columns) -> ONNX's [1, G*H, in] (gate blocks of H rows, in ONNX's gate
@@ -65,7 +59,8 @@ function onnxGateBias(b: Float32Array, H: number, map: [number, number][]): Floa
  */
 function recurrentGraph(g: OnnxGraph, config: ModelConfig, get: (name: string) => Float32Array, outputs: Field[]): string {
   const { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H } = config;
-  const map = GATE_MAP[cell];
+  const onnx = cellKind(cell).onnx;
+  const map = onnx.gates;
   const G = map.length;
   const states = stateTable(config);
   g.init('embed.W', [V, D], get('embed.W'));
@@ -85,10 +80,7 @@ function recurrentGraph(g: OnnxGraph, config: ModelConfig, get: (name: string) =
       initial.push(`${s.name}.initial`);
     }
     const finals = layerStates.map((s) => `${s.name}.final`);
-    g.node(ONNX_OP[cell], [x, `${p}.W`, `${p}.R`, `${p}.B`, '', ...initial], [`${p}.Y`, ...finals], p, [
-      { name: 'hidden_size', i: H },
-      ...(cell === 'gru' ? [{ name: 'linear_before_reset', i: 0 }] : []),
-    ]);
+    g.node(onnx.op, [x, `${p}.W`, `${p}.R`, `${p}.B`, '', ...initial], [`${p}.Y`, ...finals], p, [{ name: 'hidden_size', i: H }, ...onnx.attrs]);
     for (const s of layerStates) {
       g.node('Squeeze', [`${s.name}.final`, 'axes0'], [`next_state.${s.name}`], `${s.name}.squeeze`);
       outputs.push(valueInfo(12, `next_state.${s.name}`, FLOAT, ['batch', H]));

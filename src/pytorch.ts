@@ -14,15 +14,13 @@
  * where the book's GRU (and rnnlm's) multiplies first, n = tanh(x Wx_n + (r * h) Wh_n + b_n); no weights make the
  * two equal. The ONNX export (linear_before_reset = 0) carries it exactly.
  */
+import { cellKind } from './cells';
 import { headKind } from './heads';
 import { tensorLookup, type ModelConfig } from './model';
 import type { Tensor } from './safetensors';
 
-/** PyTorch's gate blocks, each from our block index: LSTM i, f, g, o <- our i (2), f (0), g (1), o (3). */
-const TORCH_GATES: Record<'rnn' | 'lstm', number[]> = { rnn: [0], lstm: [2, 0, 1, 3] };
-
 /** Our [in, G*H] (gate blocks of H columns) -> PyTorch's [G*H, in] (blocks of H rows, in PyTorch's order). */
-function torchGateMatrix(W: Float32Array, inSize: number, H: number, order: number[]): Float32Array {
+function torchGateMatrix(W: Float32Array, inSize: number, H: number, order: readonly number[]): Float32Array {
   const GH = order.length * H;
   const out = new Float32Array(GH * inSize);
   order.forEach((ours, q) => {
@@ -34,10 +32,17 @@ function torchGateMatrix(W: Float32Array, inSize: number, H: number, order: numb
   return out;
 }
 
+/** PyTorch's RNN type and gate order of a config's cell; a RangeError says why PyTorch has none that equals it. */
+function torchCell(config: ModelConfig): { type: string; gates: readonly number[] } {
+  const t = cellKind(config.cell).pytorch;
+  if (typeof t === 'string') throw new RangeError(t);
+  return t;
+}
+
 /** PyTorch's RNNModel constructor arguments for a config, as the metadata of the exported file records them. */
 export function pytorchModelArgs(config: ModelConfig): Record<string, string> {
   return {
-    rnn_type: config.cell === 'lstm' ? 'LSTM' : 'RNN_TANH',
+    rnn_type: torchCell(config).type,
     ntoken: String(config.vocabSize), ninp: String(config.wordvecSize), nhid: String(config.hiddenSize),
     nlayers: String(config.layers), tie_weights: String(config.tied),
   };
@@ -48,11 +53,8 @@ export function pytorchStateDict(config: ModelConfig, tensors: ReadonlyMap<strin
   const { cell, layers, vocabSize: V, wordvecSize: D, hiddenSize: H } = config;
   const head = headKind(config.output);
   if (typeof head.pytorch === 'string') throw new RangeError(`Cannot export to PyTorch: ${head.pytorch}`);
-  if (cell === 'gru') {
-    throw new RangeError("PyTorch's nn.GRU applies the reset gate after the recurrent product and rnnlm's GRU (the book's) before it, so no PyTorch weights give the same model; export it with --onnx");
-  }
   const get = tensorLookup(config, tensors, 'the PyTorch export');
-  const order = TORCH_GATES[cell];
+  const order = torchCell(config).gates;
   const GH = order.length * H;
   const out: [string, Tensor][] = [['encoder.weight', { shape: [V, D], data: get('embed.W') }]];
   for (let l = 0; l < layers; l++) {

@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import { writeFileAtomic } from './atomic';
 import { DEFAULT_OUTPUT, HEAD_FIELD_WORDS, HEAD_FIELDS, headKind, OUTPUT_TYPES } from './heads';
-import { LanguageModel, modelConfig, paramTable, type CellType, type ModelConfig, type ModelOptions } from './model';
+import { CELL_TYPES, LanguageModel, modelConfig, paramTable, type CellType, type ModelConfig, type ModelOptions } from './model';
 import { parseSafetensors, serializeSafetensors, WeightsFormatError, type SafetensorsFile, type Tensor } from './safetensors';
 
 export const WEIGHTS_FORMAT = 'rnnlm.LanguageModel';
@@ -58,7 +58,7 @@ export function parseWeights(buf: Uint8Array, source = 'weights file'): Weights 
   return weightsFromSafetensors(parseSafetensors(buf, source), source);
 }
 
-const LAYER_TENSOR = /^(rnn|lstm|gru)\.(\d+)\.(Wx|Wh|b)$/;
+const LAYER_TENSOR = new RegExp(`^(${CELL_TYPES.join('|')})\\.(\\d+)\\.(Wx|Wh|b)$`);
 
 /**
  * The architecture that a file's tensor names and shapes describe (a full softmax: the class boundaries of a class
