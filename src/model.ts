@@ -166,8 +166,8 @@ export const WEIGHT_INITS: readonly WeightInit[] = ['book', 'pytorch'];
 export interface ModelOptions {
   /** Seed of the initialisation and of the dropout masks (default 0). */
   seed?: number;
-  /** The initialisation scheme (default 'book'). */
-  init?: WeightInit;
+  /** The initialisation scheme (default 'book'), as `--weight-init`. */
+  weightInit?: WeightInit;
   backend?: Backend | BackendName;
   /** Use these flat buffers (length = parameter count) instead of allocating; they are not initialised. */
   buffers?: { params: Float32Array; grads: Float32Array };
@@ -226,7 +226,7 @@ export class LanguageModel {
       const alloc = (): Float32Array => new Float32Array(new SharedArrayBuffer(total * 4));
       this.flatParams = alloc();
       this.flatGrads = alloc();
-      this.initialize(this.seed, opts.init ?? 'book');
+      this.initialize(this.seed, opts.weightInit ?? 'book');
     }
     this.params = this.specs.map((s) => this.flatParams.subarray(s.offset, s.offset + s.size));
     this.grads = this.specs.map((s) => this.flatGrads.subarray(s.offset, s.offset + s.size));
@@ -265,7 +265,7 @@ export class LanguageModel {
 
   /** Draws every tensor in paramTable order from one seeded generator (see WeightInit). */
   private initialize(seed: number, init: WeightInit): void {
-    if (!WEIGHT_INITS.includes(init)) throw new RangeError(`Unknown init '${String(init)}': expected one of ${WEIGHT_INITS.join(', ')}`);
+    if (!WEIGHT_INITS.includes(init)) throw new RangeError(`Unknown weightInit '${String(init)}': expected one of ${WEIGHT_INITS.join(', ')}`);
     const rng = new Random(seed);
     for (const s of this.specs) {
       const view = this.flatParams.subarray(s.offset, s.offset + s.size);

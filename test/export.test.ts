@@ -53,7 +53,7 @@ describe('exportOnnx', () => {
   ];
   it.each(cases)('%s: ONNX Runtime computes the model\'s log-probabilities and next state from any state', (_name, c) => {
     const V = 37, D = 12, H = 12, N = 3, T = 6;
-    const model = new LanguageModel({ vocabSize: V, wordvecSize: D, hiddenSize: H, dropout: 0.5, ...c } as ModelConfig, { backend: 'js', seed: 3, init: 'pytorch' });
+    const model = new LanguageModel({ vocabSize: V, wordvecSize: D, hiddenSize: H, dropout: 0.5, ...c } as ModelConfig, { backend: 'js', seed: 3, weightInit: 'pytorch' });
     // Weights of order 1 so that every gate works away from its linear range.
     model.flatParams.set(randomArray(model.flatParams.length, 11).map((v) => v * 0.8));
     const file = path.join(tmp, `${c.cell}-${c.layers}.onnx`);

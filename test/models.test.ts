@@ -38,15 +38,15 @@ describe('model configurations', () => {
     expect(std(book.param('embed.W'))).toBeCloseTo(0.01, 3);
     expect(std(book.param('lstm.1.Wh'))).toBeCloseTo(1 / 8, 2);
     expect(book.param('lstm.0.b').every((v) => v === 0)).toBe(true);
-    const torch = new LanguageModel(c, { seed: 1, init: 'pytorch' });
+    const torch = new LanguageModel(c, { seed: 1, weightInit: 'pytorch' });
     const within = (x: Float32Array, r: number): boolean => x.every((v) => Math.abs(v) <= r);
     expect(within(torch.param('embed.W'), 0.1) && std(torch.param('embed.W')) > 0.05).toBe(true);
     expect(within(torch.param('affine.W'), 0.1)).toBe(true);
     expect(within(torch.param('lstm.0.Wx'), 1 / 8) && std(torch.param('lstm.0.Wx')) > 0.06).toBe(true);
     expect(within(torch.param('lstm.0.b'), 2 / 8) && std(torch.param('lstm.0.b')) > 0.05).toBe(true);
     expect(torch.param('affine.b').every((v) => v === 0)).toBe(true);
-    expect(Array.from(new LanguageModel(c, { seed: 1, init: 'pytorch' }).flatParams)).toEqual(Array.from(torch.flatParams));
-    expect(() => new LanguageModel(c, { init: 'xavier' as never })).toThrow("Unknown init 'xavier': expected one of book, pytorch");
+    expect(Array.from(new LanguageModel(c, { seed: 1, weightInit: 'pytorch' }).flatParams)).toEqual(Array.from(torch.flatParams));
+    expect(() => new LanguageModel(c, { weightInit: 'xavier' as never })).toThrow("Unknown weightInit 'xavier': expected one of book, pytorch");
   });
 
   it('refuses impossible configurations with a message that says why', () => {

@@ -117,7 +117,7 @@ describe.each(backends().map((b) => [b.name, b] as const))('a model with tree ou
   const config = { cell: 'lstm' as const, vocabSize: 30, wordvecSize: 8, hiddenSize: 8, output: 'tree' as const, treeCounts: counts };
 
   it('skips the untouched node rows in the serial passes and gets the dense answers', () => {
-    const model = new LanguageModel(config, { backend, seed: 4, init: 'pytorch' });
+    const model = new LanguageModel(config, { backend, seed: 4, weightInit: 'pytorch' });
     model.param('tree.W').set(randomArray(29 * 8, 9));
     const xs = randomIds(2 * 5, 30, 1), ts = randomIds(2 * 5, 30, 2);
     const { grads } = lossAndGrads(model, xs, ts, 2, 5, 0);
@@ -135,7 +135,7 @@ describe.each(backends().map((b) => [b.name, b] as const))('a model with tree ou
   });
 
   it('survives a weights file, and predicts what its loss says', () => {
-    const model = new LanguageModel(config, { backend, seed: 5, init: 'pytorch' });
+    const model = new LanguageModel(config, { backend, seed: 5, weightInit: 'pytorch' });
     model.param('tree.W').set(randomArray(29 * 8, 10));
     const back = parseWeights(weightsToBytes(model), 'x');
     expect(back.config).toEqual(model.config);

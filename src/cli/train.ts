@@ -187,7 +187,7 @@ function newModel(config: RunConfig, data: RunData, backend: Backend): LanguageM
     cell: config.cell, layers: config.numLayers, vocabSize: V, wordvecSize: config.wordvecSize, hiddenSize: config.hiddenSize,
     dropout: config.dropout, tied: config.tied, output: config.output,
     ...headKind(config.output ?? DEFAULT_OUTPUT).fromData(data, config as unknown as HeadOptions),
-  }, { backend, seed: config.seed, init: config.weightInit });
+  }, { backend, seed: config.seed, weightInit: config.weightInit });
 }
 
 /**
