@@ -28,6 +28,8 @@ export interface Traffic {
 export interface StepExecutor extends GradientHolder {
   /** Worker threads the executor splits each batch over (1: the calling thread). */
   readonly workers: number;
+  /** The rows of the whole batch this executor steps: its row 0 stands for batch row rows[0]. */
+  readonly rows: [number, number];
   /** Bytes and time of the exchanges with other processes, for an executor that has them. */
   readonly traffic?: Traffic;
   /**
@@ -74,12 +76,14 @@ export function countTargets(ts: Int32Array): number {
  */
 export class SerialExecutor implements StepExecutor {
   readonly workers = 1;
+  readonly rows: [number, number];
   private readonly support: GradientSupport;
   /** Whether the gradient is zero (the last update left it so): the next step skips the zeroing. */
   private gradsZero = false;
 
   /** `rowOffset`: the batch row that row 0 of xs stands for (a process's part of a larger batch), for dropout. */
   constructor(private readonly model: LanguageModel, readonly N: number, readonly T: number, private readonly rowOffset = 0) {
+    this.rows = [rowOffset, rowOffset + N];
     this.support = new GradientSupport(model);
   }
 

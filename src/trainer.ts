@@ -47,6 +47,11 @@ export interface FitOptions {
   /** End this fit after so many iterations (a quick check of a recipe), mid-epoch if need be. */
   maxIters?: number;
   /**
+   * The executor to step on, made by the caller over the whole batch (batchSize rows) and not closed by fit; by
+   * default fit makes one from `workers` (and `ranks`). Goes without `workers` and `ranks`, which it embodies.
+   */
+  executor?: StepExecutor;
+  /**
    * Train as one rank of a data-parallel run across processes (distributed.ts: mpiWorld()): this process takes its
    * rows of every batch, on its own `workers`, and every rank applies the summed gradient. Every rank calls fit
    * with the same arguments; the weights stay the same on all.
@@ -229,7 +234,7 @@ export class RnnlmTrainer {
     this.stoppedEarly = false;
     const run: Run = {
       plan, opts, st, batches: new BatchCutter(xs, ts, plan.batchSize, plan.timeSize, plan.rows), done: 0,
-      executor: makeExecutor(model, plan, opts),
+      executor: opts.executor ?? makeExecutor(model, plan, opts),
       divergence: new DivergenceWatch(model.vocabSize, opts.divergenceCheck !== false),
       start: performance.now() - st.elapsedS * 1000, reportStart: performance.now(), lastYield: performance.now(),
     };
@@ -252,7 +257,7 @@ export class RnnlmTrainer {
       await run.executor.syncModel();
     } finally {
       this.traffic = run.executor.traffic;
-      await run.executor.close();
+      if (!opts.executor) await run.executor.close();
       model.backend.setThreads(blasThreads);
     }
     this.current = { ...st };
@@ -397,10 +402,21 @@ function fitPlan(model: LanguageModel, xs: Int32Array | TokenSource, ts: Int32Ar
   checkIdRange(xs, model.vocabSize);
   checkIdRange(ts, model.vocabSize, -1); // -1: an ignored target
   const ranks = opts.ranks;
+  if (opts.executor) return { maxEpoch, batchSize, timeSize, maxIters, ...handedExecutor(opts, batchSize) };
   checkRowShare(batchSize, typeof opts.workers === 'number' ? opts.workers : 1, ranks);
   const { rows, cores } = processShare(batchSize, ranks);
   const workers = typeof opts.workers === 'number' ? opts.workers : autoWorkers(model, rows[1] - rows[0], timeSize, cores);
   return { maxEpoch, batchSize, timeSize, maxIters, rows, workers, cores };
+}
+
+/** The rows and workers of an executor handed to fit: the whole batch's, on this process's cores. */
+function handedExecutor(opts: FitOptions, batchSize: number): Pick<FitPlan, 'rows' | 'workers' | 'cores'> {
+  const e = opts.executor!;
+  if (opts.workers !== undefined || opts.ranks !== undefined) throw new RangeError('an executor goes without workers and ranks: it is the one that splits the batch');
+  if (e.rows[0] !== 0 || e.rows[1] !== batchSize) {
+    throw new RangeError(`the executor steps rows ${e.rows[0]}..${e.rows[1]} but the batch has ${batchSize}: hand fit an executor over the whole batch`);
+  }
+  return { rows: e.rows, workers: e.workers, cores: processShare(batchSize).cores };
 }
 
 /** Every rank of a distributed fit starts the same run: the same corpus length, shapes, weights and place in it. */

@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 import { Piscina } from 'piscina';
-import { LanguageModel, SimpleRnnlm, SGD, RnnlmTrainer, jsBackend, type Backend, type ModelConfig } from '../src';
+import { LanguageModel, SerialExecutor, SimpleRnnlm, SGD, RnnlmTrainer, jsBackend, type Backend, type ModelConfig } from '../src';
 import { ParallelEngine, WORKER_FILE, autoBlasThreads, autoWorkers } from '../src/parallel/engine';
 import { getBlasThreads, loadNativeBackend } from '../src/backend/native';
 import { REQUIRE_NATIVE, backends, expectClose, randomIds, relError } from './helpers';
@@ -161,6 +161,29 @@ describe('parallel training faults', () => {
       expectClose(`run ${k} parameters`, par.params, serial.params, 1e-4);
     }
     await pool.destroy();
+  });
+
+  it('trains on an executor handed to fit as on the one fit makes, and leaves it open', async () => {
+    const serial = await run(jsBackend, 1, 6, 4, 20);
+    const pool = new Piscina({ filename: WORKER_FILE, minThreads: 1, maxThreads: 1 });
+    const model = new LanguageModel({ vocabSize: V, wordvecSize: D, hiddenSize: H }, { backend: jsBackend, seed: 5 });
+    const engine = new ParallelEngine(model, 6, 4, { workers: 2, pool });
+    const trainer = new RnnlmTrainer(model, new SGD(0.5, { backend: jsBackend }));
+    const losses: number[] = [];
+    const n = 6 * 4 * 20 + 1;
+    const fit = (opts: object): Promise<unknown> => trainer.fit(corpus.subarray(0, n - 1), corpus.subarray(1, n), {
+      maxEpoch: 1, batchSize: 6, timeSize: 4, maxGrad: 5, evalInterval: 1, onReport: (r) => losses.push(Math.log(r.ppl)), ...opts,
+    });
+    await fit({ executor: engine });
+    expect(trainer.workers).toBe(2);
+    expectClose('losses', losses, serial.losses, 1e-4);
+    expectClose('parameters', model.flatParams, serial.params, 1e-4);
+    // Still open: it steps again (fit did not close it), and the caller closes it.
+    await expect(engine.forwardBackward(corpus.subarray(0, 24), corpus.subarray(1, 25), 99)).resolves.toBeGreaterThan(0);
+    await engine.close();
+    await pool.destroy();
+    await expect(fit({ executor: engine, workers: 2 })).rejects.toThrow('an executor goes without workers and ranks');
+    await expect(fit({ executor: new SerialExecutor(model, 5, 4) })).rejects.toThrow('the executor steps rows 0..5 but the batch has 6');
   });
 
   it('picks serial for the seed configuration and threads for full-PTB models', () => {

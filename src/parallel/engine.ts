@@ -155,6 +155,7 @@ export class ParallelEngine implements StepExecutor {
    */
   private lastSumSquares = 0;
   private readonly rowOffset: number;
+  readonly rows: [number, number];
 
   constructor(private readonly model: LanguageModel, readonly N: number, readonly T: number, opts: ParallelOptions) {
     checkValue(runOption('workers'), opts.workers);
@@ -164,6 +165,7 @@ export class ParallelEngine implements StepExecutor {
     }
     this.workers = opts.workers;
     this.rowOffset = opts.rowOffset ?? 0;
+    this.rows = [this.rowOffset, this.rowOffset + N];
     this.slices = Array.from({ length: this.workers }, (_, k) => batchRows(N, k, this.workers));
     // Slice 0 writes straight into the model's gradients; the others into blocks that step() adds to them.
     const P = model.flatParams.length;
