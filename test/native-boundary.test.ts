@@ -1,6 +1,8 @@
 /**
  * The native boundary trusts nothing: wrong types, shapes, lengths, negative and huge dimensions, detached buffers
- * and out-of-range ids all end in a TypeError or RangeError that names the argument, never in a crash.
+ * and out-of-range ids all end in a TypeError or RangeError that names the argument, never in a crash. And the two
+ * backends refuse alike: every argument of every op, made wrong in each simple way, gets the same error class and
+ * the same words for what was expected of which argument from js and from native.
  */
 import { jsBackend, SCRATCH } from '../src/backend';
 import { loadNativeBackend } from '../src/backend/native';
@@ -205,6 +207,36 @@ describeNative('native boundary', () => {
     expect(counts.TypeError).toBeGreaterThan(2000);
     expect(counts.RangeError).toBeGreaterThan(2000);
     addon!.setNumThreads(2);
+  });
+
+  it('refuses each bad argument alike on js and native: the same error class and message, naming the argument', () => {
+    const outcome = (fn: () => unknown): string => {
+      try {
+        fn();
+        return 'ok';
+      } catch (e) {
+        // What was expected of which argument: how each side describes the value it received may differ.
+        return `${(e as Error).name}: ${(e as Error).message.replace(/ but received .*$/, '')}`;
+      }
+    };
+    const mismatches: string[] = [];
+    let refused = 0;
+    for (const [name, args] of validCalls(xorshift(99))) {
+      if (name === 'setNumThreads' || name === 'setBf16') continue;
+      args.forEach((arg, k) => {
+        const bad: unknown[] = typeof arg === 'number' ? [-1, 'x'] : typeof arg === 'boolean' ? [0]
+          : arg instanceof Float32Array || arg instanceof Int32Array ? ['x', ...(arg.length > 0 ? [arg.subarray(0, arg.length - 1)] : [])] : [];
+        for (const b of bad) {
+          const call = args.map((a, i) => (i === k ? b : a instanceof Float32Array ? Float32Array.from(a) : a));
+          const native = outcome(() => addon![name](...call));
+          const js = outcome(() => (jsBackend as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...jsArguments(name, call)));
+          if (native !== js) mismatches.push(`${name} arg ${k} = ${String(b).slice(0, 10)}: native ${native} | js ${js}`);
+          if (native !== 'ok') refused++;
+        }
+      });
+    }
+    expect(mismatches).toEqual([]);
+    expect(refused).toBeGreaterThan(450); // 468 of the substitutions are refusals
   });
 
   it('names the argument and the numbers', () => {
