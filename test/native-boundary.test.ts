@@ -1,10 +1,13 @@
 /**
  * The native boundary trusts nothing: wrong types, shapes, lengths, negative and huge dimensions, detached buffers
  * and out-of-range ids all end in a TypeError or RangeError that names the argument, never in a crash. And the two
- * backends refuse alike: every argument of every op, made wrong in each simple way, gets the same error class and
- * the same words for what was expected of which argument from js and from native.
+ * backends refuse alike: every argument of every op (as src/backend/contract.ts declares them), made wrong in each
+ * simple way, gets the same error class and the same words for what was expected of which argument from js and
+ * from native, and the words name the argument as the declaration does.
  */
 import { jsBackend, SCRATCH } from '../src/backend';
+import { OP_SPECS } from '../src/backend/contract';
+import { huffmanTree } from '../src/layers/tree-softmax';
 import { loadNativeBackend } from '../src/backend/native';
 import { randomArray, describeNative as describeNativeIf } from './helpers';
 
@@ -57,7 +60,16 @@ function validCalls(rnd: () => number): [string, unknown[]][] {
     return all.subarray(PAD, PAD + v.length);
   };
   const tied = rnd() < 0.5;
+  // A tree output over V words: each row's target path, row after row, in g.
+  const tree = huffmanTree(Array.from({ length: V }, (_, i) => V - i));
+  const tts = ids(R, V);
+  const offsets = new Int32Array(R + 1);
+  for (let r = 0; r < R; r++) offsets[r + 1] = offsets[r] + tree.start[tts[r] + 1] - tree.start[tts[r]];
+  const G = offsets[R];
   return [
+    ['treeSoftmaxForward', [f(G), f(R * H), f((V - 1) * H), f(V - 1), tts, withPad(offsets), withPad(tree.start), withPad(tree.node), withPad(tree.code), R, H, V]],
+    ['treeSoftmaxBackward', [f(R * H), f((V - 1) * H), f(V - 1), f(G), 0.5, f(R * H), f((V - 1) * H), tts, withPad(offsets), withPad(tree.start),
+      withPad(tree.node), R, H, V]],
     ['classSoftmaxForward', [f(R * C), f(R * C), f(need), f(R * Hc), f(R * Hc), f(Hc * V2), f(V2), f(Hc * C), f(C), withPad(bounds),
       withPad(ct), withPad(order), withPad(groups), withPad(ts), tied, R, Hc, V2, C, rnd() < 0.5]],
     ['classSoftmaxBackward', [f(R * Hc), f(Hc * V2), f(V2), f(Hc * C), f(C), f(R * Hc), f(R * C), f(need), f(R * Hc), f(R * Hc), f(Hc * V2),
@@ -219,10 +231,16 @@ describeNative('native boundary', () => {
         return `${(e as Error).name}: ${(e as Error).message.replace(/ but received .*$/, '')}`;
       }
     };
-    const mismatches: string[] = [];
+    const mismatches: string[] = [], unnamed: string[] = [];
     let refused = 0;
-    for (const [name, args] of validCalls(xorshift(99))) {
-      if (name === 'setNumThreads' || name === 'setBf16') continue;
+    const calls = validCalls(xorshift(99)).filter(([name]) => name !== 'setNumThreads' && name !== 'setBf16');
+    // Every op is declared, with as many arguments as its call has (optional ones may be left out).
+    for (const [name, args] of calls) {
+      const specs = OP_SPECS[name];
+      expect([name, args.length >= specs.filter((x) => !x.optional).length && args.length <= specs.length]).toEqual([name, true]);
+    }
+    expect(Object.keys(OP_SPECS).sort()).toEqual(calls.map(([name]) => name).sort());
+    for (const [name, args] of calls) {
       args.forEach((arg, k) => {
         const bad: unknown[] = typeof arg === 'number' ? [-1, 'x'] : typeof arg === 'boolean' ? [0]
           : arg instanceof Float32Array || arg instanceof Int32Array ? ['x', ...(arg.length > 0 ? [arg.subarray(0, arg.length - 1)] : [])] : [];
@@ -232,11 +250,15 @@ describeNative('native boundary', () => {
           const js = outcome(() => (jsBackend as unknown as Record<string, (...a: unknown[]) => unknown>)[name](...jsArguments(name, call)));
           if (native !== js) mismatches.push(`${name} arg ${k} = ${String(b).slice(0, 10)}: native ${native} | js ${js}`);
           if (native !== 'ok') refused++;
+          // The refusal names the argument as its declaration does.
+          const declared = OP_SPECS[name][k].name;
+          if (native !== 'ok' && ![` for ${declared}`, `${declared}[`, `within ${declared} `].some((w) => native.includes(w))) unnamed.push(`${name} ${declared}: ${native}`);
         }
       });
     }
     expect(mismatches).toEqual([]);
-    expect(refused).toBeGreaterThan(450); // 468 of the substitutions are refusals
+    expect(unnamed).toEqual([]);
+    expect(refused).toBeGreaterThan(500);
   });
 
   it('names the argument and the numbers', () => {

@@ -1,21 +1,17 @@
 /**
  * The pure-TypeScript backend: plain loops over row-major Float32Arrays. It is the reference that the native
  * backend is tested against, the fallback where the addon is not built, and the baseline of the benchmarks.
- * Legend: see ./types.ts.
+ * Legend: see ./types.ts. Every op first checks its arguments against their one declaration (./contract.ts), as
+ * they came (`arguments`), then what a length cannot say (ids in range, class groups, tree paths).
  */
+/* eslint-disable prefer-rest-params -- checkOp reads each op's arguments as they came */
 import type { Backend, Precision } from './types';
 import { JsWordCounter, renumberFileJs } from './words';
 import * as v from './validate';
+import { checkOp } from './contract';
 
 // Module-level bindings: a global lookup per call is slow inside vm contexts (e.g. jest).
 const { exp, tanh, log, min, imul, fround } = Math;
-
-/** The checks of the row-sparse ops: the sizes, `name` [V,D], and rows [R] of ids in [0, V). */
-function rowsArgs(x: unknown, rows: unknown, R: number, V: number, D: number, name: string): void {
-  v.dim('R', R); v.dim('V', V); v.dim('D', D);
-  v.f32(name, x, v.product('V*D', V, D), 'V*D');
-  v.ids('rows', v.i32('rows', rows, R, 'R'), R, V);
-}
 
 function sigmoid(x: number): number {
   return 1 / (1 + exp(-x));
@@ -225,24 +221,19 @@ export function makeJsBackend(precision: Precision): Backend {
     },
 
     sgemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc) {
+      checkOp('sgemm', arguments);
       const g = v.sgemmArgs(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
       sgemmJs(round, g.transA, g.transB, g.M, g.N, g.K, g.alpha, g.A, g.lda, g.B, g.ldb, g.beta, g.C, g.ldc);
     },
 
     embeddingForward(out, W, ids, R, V, D) {
-      v.dim('R', R); v.dim('V', V); v.dim('D', D);
-      v.f32('out', out, v.product('R*D', R, D), 'R*D');
-      v.f32('W', W, v.product('V*D', V, D), 'V*D');
-      v.i32('ids', ids, R, 'R');
+      checkOp('embeddingForward', arguments);
       v.ids('ids', ids, R, V);
       for (let r = 0; r < R; r++) out.set(W.subarray(ids[r] * D, ids[r] * D + D), r * D);
     },
 
     embeddingBackward(dW, dout, ids, R, V, D) {
-      v.dim('R', R); v.dim('V', V); v.dim('D', D);
-      v.f32('dW', dW, v.product('V*D', V, D), 'V*D');
-      v.f32('dout', dout, v.product('R*D', R, D), 'R*D');
-      v.i32('ids', ids, R, 'R');
+      checkOp('embeddingBackward', arguments);
       v.ids('ids', ids, R, V);
       for (let r = 0; r < R; r++) {
         const w0 = ids[r] * D, d0 = r * D;
@@ -251,14 +242,8 @@ export function makeJsBackend(precision: Precision): Backend {
     },
 
     rnnForward(hs, xs, h0, Wx, Wh, b, N, T, D, H) {
-      v.dim('N', N); v.dim('T', T); v.dim('D', D); v.dim('H', H);
+      checkOp('rnnForward', arguments);
       const NT = v.product('N*T', N, T);
-      v.f32('hs', hs, v.product('N*T*H', NT, H), 'N*T*H');
-      v.f32('xs', xs, v.product('N*T*D', NT, D), 'N*T*D');
-      v.f32('h0', h0, v.product('N*H', N, H), 'N*H');
-      v.f32('Wx', Wx, v.product('D*H', D, H), 'D*H');
-      v.f32('Wh', Wh, v.product('H*H', H, H), 'H*H');
-      v.f32('b', b, H, 'H');
       // The time-independent part for all N*T rows at once: hs = xs Wx + b.
       inputProducts(gemm, hs, xs, Wx, b, NT, D, H);
       const TH = T * H;
@@ -275,21 +260,9 @@ export function makeJsBackend(precision: Precision): Backend {
     },
 
     rnnBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, h0, Wx, Wh, work, N, T, D, H) {
-      v.dim('N', N); v.dim('T', T); v.dim('D', D); v.dim('H', H);
+      checkOp('rnnBackward', arguments);
       const NT = v.product('N*T', N, T);
       const NTH = v.product('N*T*H', NT, H);
-      v.f32('dxs', dxs, v.product('N*T*D', NT, D), 'N*T*D');
-      v.f32('dWx', dWx, v.product('D*H', D, H), 'D*H');
-      v.f32('dWh', dWh, v.product('H*H', H, H), 'H*H');
-      v.f32('db', db, H, 'H');
-      v.f32('dh0', dh0, v.product('N*H', N, H), 'N*H');
-      v.f32('dhs', dhs, NTH, 'N*T*H');
-      v.f32('xs', xs, v.product('N*T*D', NT, D), 'N*T*D');
-      v.f32('hs', hs, NTH, 'N*T*H');
-      v.f32('h0', h0, v.product('N*H', N, H), 'N*H');
-      v.f32('Wx', Wx, v.product('D*H', D, H), 'D*H');
-      v.f32('Wh', Wh, v.product('H*H', H, H), 'H*H');
-      v.f32('work', work, v.product('2*N*T*H', 2, NTH), '2*N*T*H');
       const dt = work.subarray(0, NTH); // d(pre-activation) [N,T,H]
       const hprev = work.subarray(NTH, 2 * NTH); // h_{t-1} for every (n,t) [N,T,H]
       const TH = T * H;
@@ -315,16 +288,8 @@ export function makeJsBackend(precision: Precision): Backend {
     },
 
     lstmForward(hs, cs, gates, xs, h0, c0, Wx, Wh, b, N, T, D, H) {
+      checkOp('lstmForward', arguments);
       const s = v.recurrentShapes(4, N, T, D, H);
-      v.f32('hs', hs, s.NTH, 'N*T*H');
-      v.f32('cs', cs, s.NTH, 'N*T*H');
-      v.f32('gates', gates, s.NTG, 'N*T*4H');
-      v.f32('xs', xs, s.NTD, 'N*T*D');
-      v.f32('h0', h0, s.NH, 'N*H');
-      v.f32('c0', c0, s.NH, 'N*H');
-      v.f32('Wx', Wx, s.DG, 'D*4H');
-      v.f32('Wh', Wh, s.HG, 'H*4H');
-      v.f32('b', b, s.G, '4H');
       if (s.NT === 0 || H === 0) return;
       const G = s.G, TG = T * G, TH = T * H;
       // The input products for all N*T rows at once: A = xs Wx + b.
@@ -355,23 +320,8 @@ export function makeJsBackend(precision: Precision): Backend {
     },
 
     lstmBackward(dxs, dWx, dWh, db, dh0, dc0, dhs, xs, hs, cs, gates, h0, c0, Wx, Wh, work, N, T, D, H) {
+      checkOp('lstmBackward', arguments);
       const s = v.recurrentShapes(4, N, T, D, H);
-      v.f32('dxs', dxs, s.NTD, 'N*T*D');
-      v.f32('dWx', dWx, s.DG, 'D*4H');
-      v.f32('dWh', dWh, s.HG, 'H*4H');
-      v.f32('db', db, s.G, '4H');
-      v.f32('dh0', dh0, s.NH, 'N*H');
-      v.f32('dc0', dc0, s.NH, 'N*H');
-      v.f32('dhs', dhs, s.NTH, 'N*T*H');
-      v.f32('xs', xs, s.NTD, 'N*T*D');
-      v.f32('hs', hs, s.NTH, 'N*T*H');
-      v.f32('cs', cs, s.NTH, 'N*T*H');
-      v.f32('gates', gates, s.NTG, 'N*T*4H');
-      v.f32('h0', h0, s.NH, 'N*H');
-      v.f32('c0', c0, s.NH, 'N*H');
-      v.f32('Wx', Wx, s.DG, 'D*4H');
-      v.f32('Wh', Wh, s.HG, 'H*4H');
-      v.f32('work', work, v.product('5*N*T*H', 5, s.NTH), '5*N*T*H');
       const G = s.G, TG = T * G, TH = T * H;
       dh0.fill(0, 0, s.NH);
       dc0.fill(0, 0, s.NH);
@@ -405,15 +355,8 @@ export function makeJsBackend(precision: Precision): Backend {
     },
 
     gruForward(hs, gates, rh, xs, h0, Wx, Wh, b, N, T, D, H) {
+      checkOp('gruForward', arguments);
       const s = v.recurrentShapes(3, N, T, D, H);
-      v.f32('hs', hs, s.NTH, 'N*T*H');
-      v.f32('gates', gates, s.NTG, 'N*T*3H');
-      v.f32('rh', rh, s.NTH, 'N*T*H');
-      v.f32('xs', xs, s.NTD, 'N*T*D');
-      v.f32('h0', h0, s.NH, 'N*H');
-      v.f32('Wx', Wx, s.DG, 'D*3H');
-      v.f32('Wh', Wh, s.HG, 'H*3H');
-      v.f32('b', b, s.G, '3H');
       if (s.NT === 0 || H === 0) return;
       const G = s.G, TG = T * G, TH = T * H;
       inputProducts(gemm, gates, xs, Wx, b, s.NT, D, G);
@@ -448,21 +391,8 @@ export function makeJsBackend(precision: Precision): Backend {
     },
 
     gruBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, gates, rh, h0, Wx, Wh, work, N, T, D, H) {
+      checkOp('gruBackward', arguments);
       const s = v.recurrentShapes(3, N, T, D, H);
-      v.f32('dxs', dxs, s.NTD, 'N*T*D');
-      v.f32('dWx', dWx, s.DG, 'D*3H');
-      v.f32('dWh', dWh, s.HG, 'H*3H');
-      v.f32('db', db, s.G, '3H');
-      v.f32('dh0', dh0, s.NH, 'N*H');
-      v.f32('dhs', dhs, s.NTH, 'N*T*H');
-      v.f32('xs', xs, s.NTD, 'N*T*D');
-      v.f32('hs', hs, s.NTH, 'N*T*H');
-      v.f32('gates', gates, s.NTG, 'N*T*3H');
-      v.f32('rh', rh, s.NTH, 'N*T*H');
-      v.f32('h0', h0, s.NH, 'N*H');
-      v.f32('Wx', Wx, s.DG, 'D*3H');
-      v.f32('Wh', Wh, s.HG, 'H*3H');
-      v.f32('work', work, v.product('4*N*T*H+N*H', 4, s.NTH) + s.NH, '4*N*T*H+N*H');
       const G = s.G, TG = T * G, TH = T * H;
       dh0.fill(0, 0, s.NH);
       dxs.fill(0, 0, s.NTD);
@@ -503,13 +433,7 @@ export function makeJsBackend(precision: Precision): Backend {
     },
 
     dropoutForward(out, mask, x, p, seed, iteration, site, row0, N, T, U) {
-      v.dim('N', N); v.dim('T', T); v.dim('U', U);
-      const n = v.product('N*T*U', N, T, U);
-      v.f32('out', out, n, 'N*T*U');
-      v.f32('mask', mask, n, 'N*T*U');
-      v.f32('x', x, n, 'N*T*U');
-      v.probability('p', p);
-      v.uint32('seed', seed); v.uint32('iteration', iteration); v.uint32('site', site); v.uint32('row0', row0);
+      checkOp('dropoutForward', arguments);
       const threshold = p * 4294967296;
       const scale = fround(1 / (1 - p));
       for (let r = 0; r < N; r++) {
@@ -526,35 +450,19 @@ export function makeJsBackend(precision: Precision): Backend {
     },
 
     dropoutBackward(dx, dout, mask, R) {
-      v.dim('R', R);
-      v.f32('dx', dx, R, 'R');
-      v.f32('dout', dout, R, 'R');
-      v.f32('mask', mask, R, 'R');
+      checkOp('dropoutBackward', arguments);
       for (let i = 0; i < R; i++) dx[i] = dout[i] * mask[i];
     },
 
     affineForward(out, x, W, b, transW, R, I, O) {
-      v.bool('transW', transW);
-      v.dim('R', R); v.dim('I', I); v.dim('O', O);
-      v.f32('out', out, v.product('R*O', R, O), 'R*O');
-      v.f32('x', x, v.product('R*I', R, I), 'R*I');
-      v.f32('W', W, v.product('I*O', I, O), 'I*O');
-      v.f32('b', b, O, 'O');
+      checkOp('affineForward', arguments);
       if (transW) gemm(false, true, R, O, I, 1, x, I, W, I, 0, out, O);
       else gemm(false, false, R, O, I, 1, x, I, W, O, 0, out, O);
       addBias(out, b, R, O);
     },
 
-    affineBackward(dx, dW, db, dout, x, W, work, transW, R, I, O) {
-      v.bool('transW', transW);
-      v.dim('R', R); v.dim('I', I); v.dim('O', O);
-      v.f32('dx', dx, v.product('R*I', R, I), 'R*I');
-      v.f32('dW', dW, v.product('I*O', I, O), 'I*O');
-      v.f32('db', db, O, 'O');
-      v.f32('dout', dout, v.product('R*O', R, O), 'R*O');
-      v.f32('x', x, v.product('R*I', R, I), 'R*I');
-      v.f32('W', W, v.product('I*O', I, O), 'I*O');
-      v.f32('work', work, v.product('R*I', R, I), 'R*I');
+    affineBackward(dx, dW, db, dout, x, W, _work, transW, R, I, O) {
+      checkOp('affineBackward', arguments);
       if (transW) {
         gemm(false, false, R, I, O, 1, dout, O, W, I, 0, dx, I);
         gemm(true, false, O, I, R, 1, dout, O, x, I, 1, dW, I);
@@ -567,22 +475,8 @@ export function makeJsBackend(precision: Precision): Backend {
 
     classSoftmaxForward(op, h) {
       const { zs, zp, probs, hg, W, b, Wc, bc, bounds, ct, order, groups, ts, transW, R, H, V, C, classes } = op;
-      v.bool('transW', transW);
-      v.bool('classes', classes);
-      v.dim('R', R); v.dim('H', H); v.dim('V', V, 1); v.dim('C', C, 1);
+      checkOp('classSoftmaxForward', [zs, zp, probs, hg, h, W, b, Wc, bc, bounds, ct, order, groups, ts, transW, R, H, V, C, classes]);
       if (C > V) throw new RangeError(`Expected C <= V but received C = ${C}, V = ${V}`);
-      const RC = v.product('R*C', R, C);
-      v.f32('zs', zs, RC, 'R*C');
-      v.f32('zp', zp, RC, 'R*C');
-      v.f32('h', h, v.product('R*H', R, H), 'R*H');
-      v.f32('W', W, v.product('H*V', H, V), 'H*V');
-      v.f32('b', b, V, 'V');
-      v.f32('Wc', Wc, v.product('H*C', H, C), 'H*C');
-      v.f32('bc', bc, C, 'C');
-      v.i32('bounds', bounds, C + 1, 'C+1');
-      v.i32('ct', ct, R, 'R');
-      v.i32('groups', groups, C + 1, 'C+1');
-      v.i32('ts', ts, R, 'R');
       const need = v.classGroups(bounds, ct, order, groups, ts, R, V, C);
       v.f32('probs', probs, need, 'sum of group rows x class sizes');
       v.f32('hg', hg, v.product('groups[C]*H', groups[C], H), 'groups[C]*H');
@@ -612,26 +506,8 @@ export function makeJsBackend(precision: Precision): Backend {
 
     classSoftmaxBackward(op, h, dh, { dW, db, dWc, dbc }, work, scale) {
       const { zp, probs, hg, W, Wc, bounds, ct, order, groups, ts, transW, R, H, V, C, classes } = op;
-      v.bool('transW', transW);
-      v.bool('classes', classes);
-      v.dim('R', R); v.dim('H', H); v.dim('V', V, 1); v.dim('C', C, 1);
+      checkOp('classSoftmaxBackward', [dh, dW, db, dWc, dbc, work, zp, probs, hg, h, W, Wc, bounds, ct, order, groups, ts, scale, transW, R, H, V, C, classes]);
       if (C > V) throw new RangeError(`Expected C <= V but received C = ${C}, V = ${V}`);
-      const RH = v.product('R*H', R, H);
-      v.f32('dh', dh, RH, 'R*H');
-      v.f32('dW', dW, v.product('H*V', H, V), 'H*V');
-      v.f32('db', db, V, 'V');
-      v.f32('dWc', dWc, v.product('H*C', H, C), 'H*C');
-      v.f32('dbc', dbc, C, 'C');
-      v.f32('work', work, RH, 'R*H');
-      v.f32('zp', zp, v.product('R*C', R, C), 'R*C');
-      v.f32('h', h, RH, 'R*H');
-      v.f32('W', W, v.product('H*V', H, V), 'H*V');
-      v.f32('Wc', Wc, v.product('H*C', H, C), 'H*C');
-      v.i32('bounds', bounds, C + 1, 'C+1');
-      v.i32('ct', ct, R, 'R');
-      v.i32('groups', groups, C + 1, 'C+1');
-      v.i32('ts', ts, R, 'R');
-      v.finite('scale', scale);
       const need = v.classGroups(bounds, ct, order, groups, ts, R, V, C);
       v.f32('probs', probs, need, 'sum of group rows x class sizes');
       v.f32('hg', hg, v.product('groups[C]*H', groups[C], H), 'groups[C]*H');
@@ -667,11 +543,7 @@ export function makeJsBackend(precision: Precision): Backend {
     },
 
     gatherWords(out, W, ids, transW, H, V, n) {
-      v.bool('transW', transW);
-      v.dim('H', H); v.dim('V', V); v.dim('n', n);
-      v.f32('out', out, v.product('n*H', n, H), 'n*H');
-      v.f32('W', W, v.product('H*V', H, V), 'H*V');
-      v.i32('ids', ids, n, 'n');
+      checkOp('gatherWords', arguments);
       v.ids('ids', ids, n, V);
       for (let j = 0; j < n; j++) {
         const w = ids[j];
@@ -680,11 +552,7 @@ export function makeJsBackend(precision: Precision): Backend {
     },
 
     scatterAddWords(dW, src, ids, transW, H, V, n) {
-      v.bool('transW', transW);
-      v.dim('H', H); v.dim('V', V); v.dim('n', n);
-      v.f32('dW', dW, v.product('H*V', H, V), 'H*V');
-      v.f32('src', src, v.product('n*H', n, H), 'n*H');
-      v.i32('ids', ids, n, 'n');
+      checkOp('scatterAddWords', arguments);
       v.ids('ids', ids, n, V);
       for (let j = 0; j < n; j++) {
         const w = ids[j];
@@ -693,13 +561,8 @@ export function makeJsBackend(precision: Precision): Backend {
     },
 
     softmaxCrossEntropyForward(ys, scores, ts, R, V, gradScale) {
-      v.dim('R', R); v.dim('V', V, 1);
-      const RV = v.product('R*V', R, V);
-      v.f32('ys', ys, RV, 'R*V');
-      v.f32('scores', scores, RV, 'R*V');
-      v.i32('ts', ts, R, 'R');
+      checkOp('softmaxCrossEntropyForward', arguments);
       v.ids('ts', ts, R, V, true);
-      if (gradScale !== undefined) v.finite('gradScale', gradScale);
       let loss = 0;
       for (let r = 0; r < R; r++) {
         const o = r * V, t = ts[r];
@@ -714,13 +577,8 @@ export function makeJsBackend(precision: Precision): Backend {
     },
 
     softmaxCrossEntropyBackward(dx, ys, ts, scale, R, V) {
-      v.dim('R', R); v.dim('V', V, 1);
-      const RV = v.product('R*V', R, V);
-      v.f32('dx', dx, RV, 'R*V');
-      v.f32('ys', ys, RV, 'R*V');
-      v.i32('ts', ts, R, 'R');
+      checkOp('softmaxCrossEntropyBackward', arguments);
       v.ids('ts', ts, R, V, true);
-      v.finite('scale', scale);
       for (let r = 0; r < R; r++) {
         const o = r * V, t = ts[r];
         if (t === -1) {
@@ -734,30 +592,25 @@ export function makeJsBackend(precision: Precision): Backend {
     },
 
     sgdUpdate(param, grad, lr, zeroGrad = false) {
-      v.f32('param', param, 0);
-      v.f32('grad', grad, param.length, 'param.length');
-      v.finite('lr', lr);
-      v.bool('zeroGrad', zeroGrad);
+      checkOp('sgdUpdate', arguments);
       for (let i = 0; i < param.length; i++) param[i] -= lr * grad[i];
       if (zeroGrad) grad.fill(0, 0, param.length);
     },
 
     sumSquares(x) {
-      v.f32('x', x, 0);
+      checkOp('sumSquares', arguments);
       let s = 0;
       for (let i = 0; i < x.length; i++) s += x[i] * x[i];
       return s;
     },
 
     zero(x) {
-      v.f32('x', x, 0);
+      checkOp('zero', arguments);
       x.fill(0);
     },
 
     addSumSquares(y, x, zeroX = false) {
-      v.f32('y', y, 0);
-      v.f32('x', x, y.length, 'y.length');
-      v.bool('zeroX', zeroX);
+      checkOp('addSumSquares', arguments);
       let s = 0;
       for (let i = 0; i < y.length; i++) {
         y[i] += x[i];
@@ -768,7 +621,8 @@ export function makeJsBackend(precision: Precision): Backend {
     },
 
     sumSquaresRows(x, rows, R, V, D) {
-      rowsArgs(x, rows, R, V, D, 'x');
+      checkOp('sumSquaresRows', arguments);
+      v.ids('rows', rows, R, V);
       let s = 0;
       for (let r = 0; r < R; r++) {
         const o = rows[r] * D;
@@ -778,10 +632,8 @@ export function makeJsBackend(precision: Precision): Backend {
     },
 
     sgdUpdateRows(param, grad, lr, rows, R, V, D, zeroGrad) {
-      rowsArgs(param, rows, R, V, D, 'param');
-      v.f32('grad', grad, V * D, 'V*D');
-      v.finite('lr', lr);
-      v.bool('zeroGrad', zeroGrad);
+      checkOp('sgdUpdateRows', arguments);
+      v.ids('rows', rows, R, V);
       for (let r = 0; r < R; r++) {
         const o = rows[r] * D;
         for (let i = o; i < o + D; i++) param[i] -= lr * grad[i];
@@ -790,9 +642,8 @@ export function makeJsBackend(precision: Precision): Backend {
     },
 
     addSumSquaresRows(y, x, rows, R, V, D, zeroX) {
-      rowsArgs(y, rows, R, V, D, 'y');
-      v.f32('x', x, V * D, 'V*D');
-      v.bool('zeroX', zeroX);
+      checkOp('addSumSquaresRows', arguments);
+      v.ids('rows', rows, R, V);
       let s = 0;
       for (let r = 0; r < R; r++) {
         const o = rows[r] * D;
@@ -806,22 +657,12 @@ export function makeJsBackend(precision: Precision): Backend {
     },
 
     scale(x, s) {
-      v.f32('x', x, 0);
-      v.finite('s', s);
+      checkOp('scale', arguments);
       for (let i = 0; i < x.length; i++) x[i] *= s;
     },
 
     treeSoftmaxForward(g, h, W, b, ts, offsets, start, node, code, R, H, V) {
-      v.dim('R', R); v.dim('H', H); v.dim('V', V, 2);
-      v.f32('h', h, v.product('R*H', R, H), 'R*H');
-      v.f32('W', W, v.product('(V-1)*H', V - 1, H), '(V-1)*H');
-      v.f32('b', b, V - 1, 'V-1');
-      v.i32('ts', ts, R, 'R');
-      v.i32('offsets', offsets, R + 1, 'R+1');
-      v.i32('start', start, V + 1, 'V+1');
-      v.i32('node', node, 0);
-      v.i32('code', code, node.length, 'node.length');
-      v.f32('g', g, 0);
+      checkOp('treeSoftmaxForward', arguments);
       let loss = 0;
       v.treeRows(ts, offsets, start, node, g.length, R, V, (r, _t, k0, k1, o) => {
         for (let k = k0; k < k1; k++) {
@@ -839,18 +680,7 @@ export function makeJsBackend(precision: Precision): Backend {
     },
 
     treeSoftmaxBackward(dh, dW, db, g, scale, h, W, ts, offsets, start, node, R, H, V) {
-      v.dim('R', R); v.dim('H', H); v.dim('V', V, 2);
-      v.finite('scale', scale);
-      v.f32('dh', dh, v.product('R*H', R, H), 'R*H');
-      v.f32('h', h, R * H, 'R*H');
-      v.f32('W', W, v.product('(V-1)*H', V - 1, H), '(V-1)*H');
-      v.f32('dW', dW, (V - 1) * H, '(V-1)*H');
-      v.f32('db', db, V - 1, 'V-1');
-      v.i32('ts', ts, R, 'R');
-      v.i32('offsets', offsets, R + 1, 'R+1');
-      v.i32('start', start, V + 1, 'V+1');
-      v.i32('node', node, 0);
-      v.f32('g', g, 0);
+      checkOp('treeSoftmaxBackward', arguments);
       dh.fill(0, 0, R * H);
       v.treeRows(ts, offsets, start, node, g.length, R, V, (r, _t, k0, k1, o) => {
         for (let k = k0; k < k1; k++) {
