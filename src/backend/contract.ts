@@ -58,6 +58,8 @@ interface ArgSpec {
   kind: string;
   length?: string;
   optional: boolean;
+  /** The least length of an array from the op's arguments, compiled from `length` once. */
+  least?: (args: ArrayLike<unknown>) => number;
 }
 
 const SCALAR_CHECKS: Record<string, (name: string, x: unknown) => unknown> = {
@@ -66,10 +68,13 @@ const SCALAR_CHECKS: Record<string, (name: string, x: unknown) => unknown> = {
 };
 
 function parse(decl: string): ArgSpec[] {
-  return decl.split(' ').map((s) => {
+  const specs = decl.split(' ').map((s): ArgSpec => {
     const [name, kind, length] = s.split(':');
     return { name, kind: kind.replace('?', ''), length, optional: kind.endsWith('?') };
   });
+  const index = new Map(specs.map((s, i) => [s.name, i]));
+  for (const s of specs) if (s.length !== undefined) s.least = compileLength(s.length, index);
+  return specs;
 }
 
 /** Every op's argument declarations, parsed once. */
@@ -77,50 +82,71 @@ export const OP_SPECS: Readonly<Record<string, readonly ArgSpec[]>> = Object.fro
 
 /**
  * Checks an op's arguments against its declaration: the sizes and scalars in order, then each array's type and
- * length. A TypeError or RangeError names the argument, what was expected and what came.
+ * length. A TypeError or RangeError names the argument, what was expected and what came. Allocates nothing.
  */
 export function checkOp(op: OpName, args: ArrayLike<unknown>): void {
   const specs = OP_SPECS[op];
-  const values = new Map<string, unknown>();
-  specs.forEach((s, i) => values.set(s.name, args[i]));
-  for (const s of specs) {
-    const check = SCALAR_CHECKS[s.kind];
-    if (check && !(s.optional && values.get(s.name) === undefined)) check(s.name, values.get(s.name));
+  for (let i = 0; i < specs.length; i++) {
+    const s = specs[i], check = SCALAR_CHECKS[s.kind];
+    if (check && !(s.optional && args[i] === undefined)) check(s.name, args[i]);
   }
-  for (const s of specs) {
-    if (s.kind !== 'f32' && s.kind !== 'i32') continue;
-    const min = s.length === undefined ? 0 : lengthOf(s.length, values);
-    if (s.kind === 'f32') v.f32(s.name, values.get(s.name), min, s.length);
-    else v.i32(s.name, values.get(s.name), min, s.length);
+  for (let i = 0; i < specs.length; i++) {
+    const s = specs[i];
+    if (s.kind === 'f32') v.f32(s.name, args[i], s.least ? s.least(args) : 0, s.length);
+    else if (s.kind === 'i32') v.i32(s.name, args[i], s.least ? s.least(args) : 0, s.length);
   }
 }
 
-/** The value of a length expression (`N*T*4H`, `4*N*T*H+N*H`, `(V-1)*H`, `param.length`), refusing an overflow. */
-function lengthOf(expr: string, values: Map<string, unknown>): number {
+/**
+ * A length expression (`N*T*4H`, `4*N*T*H+N*H`, `(V-1)*H`, `param.length`) as a function of the op's arguments,
+ * whose products refuse an overflow (`Size N*T*H = ... is too large`).
+ */
+function compileLength(expr: string, index: Map<string, number>): (args: ArrayLike<unknown>) => number {
   const tokens = expr.match(/\d+(?=[A-Za-z(])|[A-Za-z_]\w*(?:\.length)?|\d+|[-+*()]/g)!;
   let at = 0;
-  const factor = (): number => {
+  type F = (a: ArrayLike<unknown>) => number;
+  const argument = (name: string): number => {
+    const i = index.get(name);
+    if (i === undefined) throw new Error(`length ${expr} names '${name}', which is no argument`);
+    return i;
+  };
+  const factor = (): F => {
     const t = tokens[at++];
     if (t === '(') {
       const x = sum();
       at++; // ')'
       return x;
     }
-    if (/^\d+$/.test(t)) return Number(t) * (tokens[at] !== undefined && /^[A-Za-z(]/.test(tokens[at]) ? factor() : 1);
-    if (t.endsWith('.length')) return (values.get(t.slice(0, -'.length'.length)) as { length: number }).length;
-    return values.get(t) as number;
+    if (/^\d+$/.test(t)) {
+      const n = Number(t);
+      if (tokens[at] !== undefined && /^[A-Za-z(]/.test(tokens[at])) {
+        const rest = factor();
+        return (a) => v.product(expr, n, rest(a));
+      }
+      return () => n;
+    }
+    if (t.endsWith('.length')) {
+      const i = argument(t.slice(0, -'.length'.length));
+      return (a) => (a[i] as { length: number }).length;
+    }
+    const i = argument(t);
+    return (a) => a[i] as number;
   };
-  const product = (): number => {
+  const product = (): F => {
     let x = factor();
     while (tokens[at] === '*') {
       at++;
-      x = v.product(expr, x, factor());
+      const l = x, r = factor();
+      x = (a) => v.product(expr, l(a), r(a));
     }
     return x;
   };
-  const sum = (): number => {
+  const sum = (): F => {
     let x = product();
-    while (tokens[at] === '+' || tokens[at] === '-') x = tokens[at++] === '+' ? x + product() : x - product();
+    while (tokens[at] === '+' || tokens[at] === '-') {
+      const plus = tokens[at++] === '+', l = x, r = product();
+      x = plus ? (a) => l(a) + r(a) : (a) => l(a) - r(a);
+    }
     return x;
   };
   return sum();
