@@ -9,7 +9,7 @@
 import { BACKEND_NAMES, PRECISIONS } from './backend';
 import { DEFAULTS } from './defaults';
 import { CELL_TYPES, OUTPUT_TYPES, WEIGHT_INITS } from './model';
-import { headKind } from './heads';
+import { DEFAULT_OUTPUT, headKind } from './heads';
 import type { OptionSpec, ValueSpec } from './options';
 
 /** Which part of a run an option belongs to: `rnnlm info` groups a checkpoint's options by it. */
@@ -47,7 +47,7 @@ export const RUN_OPTIONS = [
   { key: 'dropout', arg: '<p>', part: 'model', stored: 'config', optional: true, legacy: 0, value: { type: 'number', min: 0, max: 1, maxExclusive: true }, default: 0, help: 'dropout ratio after the embedding, between layers and before the output layer' },
   { key: 'tied', part: 'model', stored: 'config', optional: true, legacy: false, value: on, help: 'tie the output weights to the embedding (needs --wordvec-size = --hidden-size)' },
   {
-    key: 'output', arg: '<layer>', part: 'model', stored: 'config', optional: true, legacy: 'full', value: { type: 'choice', choices: OUTPUT_TYPES }, default: 'full',
+    key: 'output', arg: '<layer>', part: 'model', stored: 'config', optional: true, legacy: DEFAULT_OUTPUT, value: { type: 'choice', choices: OUTPUT_TYPES }, default: DEFAULT_OUTPUT,
     help: `output layer: ${OUTPUT_TYPES.map((t) => `${t}, ${headKind(t).about}`).join('; ')}`,
   },
   { key: 'weightInit', arg: '<scheme>', part: 'model', stored: 'config', optional: true, legacy: 'book', value: { type: 'choice', choices: WEIGHT_INITS }, default: 'book', help: "initialisation: book (randn scaled as the book) or pytorch (uniform, as PyTorch's word_language_model)" },

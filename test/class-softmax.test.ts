@@ -224,6 +224,16 @@ describe('rnnlm train --output class', () => {
     expectClose('validation', b.flatMap((x) => x.val_ppl ?? []), a.flatMap((x) => x.val_ppl ?? []), 1e-5);
   });
 
+  it('refuses --init weights whose class output numbers the words another way than the run', () => {
+    const W = path.join(tmp, 'frequency-init.safetensors');
+    const run = ['train', '--output', 'class', '--classes', '5', '--corpus-size', '2000', '--max-epoch', '1'];
+    expect(rnnlm(...run, '--save', W).code).toBe(0);
+    expect(rnnlm(...run, '--init', W).code).toBe(0);
+    expect(rnnlm(...run, '--init', W, '--class-method', 'exchange')).toMatchObject({
+      code: 2, err: `rnnlm: --init ${W} has a class output layer over another word numbering than this run's data (class by class, --class-method exchange)\n`,
+    });
+  });
+
   it('refuses --classes and --class-method without --output class', () => {
     expect(rnnlm('train', '--classes', '5')).toMatchObject({ code: 2, err: 'rnnlm: --classes needs --output class\n' });
     expect(rnnlm('train', '--class-method', 'exchange')).toMatchObject({ code: 2, err: 'rnnlm: --class-method needs --output class\n' });

@@ -184,6 +184,8 @@ describe('parallel training faults', () => {
     await pool.destroy();
     await expect(fit({ executor: engine, workers: 2 })).rejects.toThrow('an executor goes without workers and ranks');
     await expect(fit({ executor: new SerialExecutor(model, 5, 4) })).rejects.toThrow('the executor steps rows 0..5 but the batch has 6');
+    // The engine takes a number of workers: 'auto' is fit's to resolve.
+    expect(() => new ParallelEngine(model, 6, 4, { workers: 'auto' as unknown as number })).toThrow("Expected a positive integer for workers but received 'auto'");
   });
 
   it('picks serial for the seed configuration and threads for full-PTB models', () => {

@@ -194,6 +194,12 @@ function inputGradients(gemm: Gemm, sumRows: RowSum, dxs: Float32Array, dWx: Flo
   gemm(false, true, NT, D, G, 1, dA, G, Wx, G, 0, dxs, D);
 }
 
+/** The sizes of a recurrent op with G = gates*H columns per row (checkOp has refused any that overflow). */
+function recurrentSizes(gates: number, N: number, T: number, D: number, H: number): { NT: number; G: number; NH: number; NTH: number; NTD: number; NTG: number } {
+  const NT = N * T, G = gates * H;
+  return { NT, G, NH: N * H, NTH: NT * H, NTD: NT * D, NTG: NT * G };
+}
+
 /** hprev [N,T,H] = h_{t-1} for every (n,t): h0 [N,H] at t = 0, else hs [N,T,H] one step back. */
 function shiftStates(hprev: Float32Array, h0: Float32Array, hs: Float32Array, N: number, T: number, H: number): void {
   const TH = T * H;
@@ -289,7 +295,7 @@ export function makeJsBackend(precision: Precision): Backend {
 
     lstmForward(hs, cs, gates, xs, h0, c0, Wx, Wh, b, N, T, D, H) {
       checkOp('lstmForward', arguments);
-      const s = v.recurrentShapes(4, N, T, D, H);
+      const s = recurrentSizes(4, N, T, D, H);
       if (s.NT === 0 || H === 0) return;
       const G = s.G, TG = T * G, TH = T * H;
       // The input products for all N*T rows at once: A = xs Wx + b.
@@ -321,7 +327,7 @@ export function makeJsBackend(precision: Precision): Backend {
 
     lstmBackward(dxs, dWx, dWh, db, dh0, dc0, dhs, xs, hs, cs, gates, h0, c0, Wx, Wh, work, N, T, D, H) {
       checkOp('lstmBackward', arguments);
-      const s = v.recurrentShapes(4, N, T, D, H);
+      const s = recurrentSizes(4, N, T, D, H);
       const G = s.G, TG = T * G, TH = T * H;
       dh0.fill(0, 0, s.NH);
       dc0.fill(0, 0, s.NH);
@@ -356,7 +362,7 @@ export function makeJsBackend(precision: Precision): Backend {
 
     gruForward(hs, gates, rh, xs, h0, Wx, Wh, b, N, T, D, H) {
       checkOp('gruForward', arguments);
-      const s = v.recurrentShapes(3, N, T, D, H);
+      const s = recurrentSizes(3, N, T, D, H);
       if (s.NT === 0 || H === 0) return;
       const G = s.G, TG = T * G, TH = T * H;
       inputProducts(gemm, gates, xs, Wx, b, s.NT, D, G);
@@ -392,7 +398,7 @@ export function makeJsBackend(precision: Precision): Backend {
 
     gruBackward(dxs, dWx, dWh, db, dh0, dhs, xs, hs, gates, rh, h0, Wx, Wh, work, N, T, D, H) {
       checkOp('gruBackward', arguments);
-      const s = v.recurrentShapes(3, N, T, D, H);
+      const s = recurrentSizes(3, N, T, D, H);
       const G = s.G, TG = T * G, TH = T * H;
       dh0.fill(0, 0, s.NH);
       dxs.fill(0, 0, s.NTD);

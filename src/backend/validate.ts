@@ -43,17 +43,6 @@ export function bool(name: string, v: unknown): boolean {
   return v;
 }
 
-/** The sizes of a recurrent op with G = gates*H columns per row, each checked for range and overflow. */
-export function recurrentShapes(gates: number, N: unknown, T: unknown, D: unknown, H: unknown) {
-  const n = dim('N', N), t = dim('T', T), d = dim('D', D), h = dim('H', H);
-  const NT = product('N*T', n, t);
-  const G = product(`${gates}*H`, gates, h);
-  return {
-    NT, G, NH: product('N*H', n, h), NTH: product('N*T*H', NT, h), NTD: product('N*T*D', NT, d),
-    NTG: product(`N*T*${gates}H`, NT, G), DG: product(`D*${gates}H`, d, G), HG: product(`H*${gates}H`, h, G),
-  };
-}
-
 export function finite(name: string, v: unknown): number {
   if (typeof v !== 'number') throw new TypeError(`Expected number for ${name} but received ${describe(v)}`);
   if (!Number.isFinite(v)) throw new RangeError(`Expected finite number for ${name} but received ${v}`);

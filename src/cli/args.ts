@@ -25,14 +25,6 @@ export function nonNegativeInt(value: string): number {
   return n;
 }
 
-export function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n <= 0) {
-    throw new InvalidArgumentError('Expected a positive number.');
-  }
-  return n;
-}
-
 export function nonNegativeNumber(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
@@ -47,15 +39,6 @@ export function seedInt(value: string): number {
     throw new InvalidArgumentError('Expected an integer from 0 to 4294967295.');
   }
   return n;
-}
-
-export function workersArg(value: string): number | 'auto' {
-  if (value === 'auto') return 'auto';
-  try {
-    return positiveInt(value);
-  } catch {
-    throw new InvalidArgumentError("Expected a positive integer or 'auto'.");
-  }
 }
 
 /**

@@ -4,9 +4,9 @@
  * what an older checkpoint's missing value stands for, and which flags a resumed run may change.
  */
 import * as path from 'node:path';
-import { headKind } from '../heads';
+import { DEFAULT_OUTPUT, headOfOption } from '../heads';
 import { describeValue, flagOf, valueAccepted } from '../options';
-import { ALL_RUN_OPTIONS, HEAD_RUN_OPTIONS, type RunFlags, type RunOption, type StoredOptions } from '../run-options';
+import { ALL_RUN_OPTIONS, runOption, type RunFlags, type RunOption, type StoredOptions } from '../run-options';
 import { UsageError } from './args';
 import { PRESETS, type PresetName } from './presets';
 
@@ -35,19 +35,16 @@ export const RESUMABLE = new Set(ALL_RUN_OPTIONS.filter((o) => o.resumable).map(
 /** The run configuration that a command line describes (a new run's, or what a resumed run must agree with). */
 export function configFromFlags(flags: TrainFlags): RunConfig {
   const given = flags as unknown as Readonly<Record<string, unknown>>;
-  const head = headKind(flags.output);
   const config: Record<string, unknown> = { data: dataConfig(flags), fingerprint: '' };
   for (const o of STORED) {
-    const isHeadOption = HEAD_KEYS.has(o.key);
-    if (isHeadOption && !head.options.some((h) => h.key === o.key)) continue; // another head's
-    const v = given[o.key] ?? (isHeadOption ? o.default : undefined);
+    const head = headOfOption(o.key);
+    if (head && head.name !== flags.output) continue; // another head's
+    const v = given[o.key] ?? (head ? o.default : undefined);
     config[configKey(o)] = o.value.type === 'switch' ? Boolean(v) : v;
   }
   config.valid = Boolean(flags.valid || flags.validText);
   return config as RunConfig;
 }
-
-const HEAD_KEYS = new Set(HEAD_RUN_OPTIONS.map((o) => o.key));
 
 function dataConfig(flags: TrainFlags): DataConfig {
   if (flags.data !== undefined) return { kind: 'dataset', dir: path.resolve(flags.data) };
@@ -76,8 +73,7 @@ export function storedValue(c: RunConfig, o: RunOption): unknown {
   const v = (c as unknown as Readonly<Record<string, unknown>>)[configKey(o)];
   if (v !== undefined) return v;
   if (o.legacy !== undefined) return o.legacy;
-  const output = c.output ?? 'full';
-  return headKind(output).options.some((h) => h.key === o.key) ? o.default : undefined;
+  return headOfOption(o.key)?.name === (c.output ?? DEFAULT_OUTPUT) ? o.default : undefined;
 }
 
 /**
@@ -89,7 +85,7 @@ export function checkResumeFlags(flags: TrainFlags, explicit: Set<string>, store
   const wanted = configFromFlags(flags);
   for (const k of given) {
     if (RESUMABLE.has(k) || k === 'preset') continue;
-    const o = ALL_RUN_OPTIONS.find((x) => x.key === k)!;
+    const o = runOption(k);
     const old = storedValue(stored, o);
     const now = storedValue(wanted, o);
     if (old !== now) {

@@ -155,7 +155,7 @@ async function runData(config: RunConfig, flags: TrainFlags, io: Io, backend: Ba
   const data = await loadRunData(config.data, {
     // Exchange classes take a while on a large vocabulary: their passes are reported on a terminal.
     valid: config.valid, test: config.test, dataDir: flags.dataDir, onProgress: process.stderr.isTTY ? io.err : undefined, backend,
-    classes: head.numbering?.(config as unknown as HeadOptions),
+    classes: head.numbering?.(config),
   });
   if (config.test && !data.test) throw new UsageError(`--test: ${data.describe} has no test split (prepare one with rnnlm prepare ... --test FILE)`);
   return data;
@@ -186,7 +186,7 @@ function newModel(config: RunConfig, data: RunData, backend: Backend): LanguageM
   return new LanguageModel({
     cell: config.cell, layers: config.numLayers, vocabSize: V, wordvecSize: config.wordvecSize, hiddenSize: config.hiddenSize,
     dropout: config.dropout, tied: config.tied, output: config.output,
-    ...headKind(config.output ?? DEFAULT_OUTPUT).fromData(data, config as unknown as HeadOptions),
+    ...headKind(config.output ?? DEFAULT_OUTPUT).fromData(data, config),
   }, { backend, seed: config.seed, weightInit: config.weightInit });
 }
 
@@ -210,7 +210,7 @@ function modelFromInit(w: ReturnType<typeof readWeights>, config: RunConfig, fla
   if (w.vocabSize < data.vocabSize) {
     throw new UsageError(`--init ${flags.init} has a vocabulary of ${w.vocabSize} words but the corpus needs ${data.vocabSize}`);
   }
-  const numbering = headKind(file.output).numbering?.(config as unknown as HeadOptions);
+  const numbering = headKind(file.output).numbering?.(config);
   if (numbering && w.vocab && w.vocab.some((word, i) => word !== data.vocab[i])) {
     throw new UsageError(`--init ${flags.init} has a ${file.output} output layer over another word numbering than this run's data ` +
       `(class by class, --class-method ${numbering.method})`);
@@ -261,7 +261,7 @@ class TrainingRun {
     const workers = flags.workers === 'auto' ? `auto (${autoWorkers(model, rows[1] - rows[0], timeSize, cores)})` : String(flags.workers);
     return `rnnlm: ${ckpt ? `resuming ${flags.resume} at epoch ${ckpt.trainer.epoch}, iteration ${ckpt.trainer.iter + 1}; ` : ''}` +
       `corpus ${data.describe}, ${data.train.length} tokens, vocabulary ${model.vocabSize}, batch ${batchSize} x time ${timeSize}, ` +
-      `model ${describeModel(model, config as unknown as HeadOptions)}, ` +
+      `model ${describeModel(model, config)}, ` +
       `lr ${optimizer.lr}, ${config.maxEpoch} epochs of ${this.iters} iterations, ` +
       `backend ${backend.name}${backend.precision === 'bf16' ? ` (bf16 products, ${backend.bf16Engine})` : ''}, ` +
       (ranks ? `${ranks.size} ranks (MPI), workers ${workers} per rank` : `workers ${workers}`);

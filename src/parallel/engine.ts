@@ -158,7 +158,8 @@ export class ParallelEngine implements StepExecutor {
   readonly rows: [number, number];
 
   constructor(private readonly model: LanguageModel, readonly N: number, readonly T: number, opts: ParallelOptions) {
-    checkValue(runOption('workers'), opts.workers);
+    // A number of threads here: 'auto' is fit's to resolve.
+    checkValue({ ...runOption('workers'), value: { type: 'int', min: 1 } }, opts.workers);
     checkRowShare(N, opts.workers);
     if (!(model.flatParams.buffer instanceof SharedArrayBuffer) || !(model.flatGrads.buffer instanceof SharedArrayBuffer)) {
       throw new TypeError('Parallel training needs a model whose parameters and gradients live in SharedArrayBuffers');
